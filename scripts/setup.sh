@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs everything the toolkit needs on a fresh Debian 12 / Python 3.11 machine.
+# Idempotent: each step checks first, so a second run takes seconds.
+#   .venv          the toolkit, its `viseme` command and the test tools
+#   .venv-blender  bpy 5.0.1 (needs numpy<2, so it gets its own environment)
+#   node_modules   the Khronos glTF validator used by the tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+# -- Debian packages ---------------------------------------------------------
+# espeak-ng: IPA for ~100 languages and synthesized speech with exact timings;
+# libosmesa6: offscreen rendering without a GPU; sox/libsndfile: audio I/O.
+APT_PACKAGES="espeak-ng libespeak-ng1 libosmesa6 libsndfile1 sox nodejs npm"
+missing=""
+for p in $APT_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+# node may come from elsewhere than Debian (it is preinstalled on some images)
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=$(echo "$missing" | sed -e 's/\bnodejs\b//' -e 's/\bnpm\b//')
+fi
+if [ -n "$(echo $missing)" ]; then
+  echo "setup: installing Debian packages:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
+# -- the toolkit's virtual environment ---------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+if ! .venv/bin/python -c "import toolkit, torch, pocketsphinx, pyrender, OpenGL, pytest" 2>/dev/null; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/pip install -q --upgrade pip
+  # torch pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls gigabytes of CUDA
+  .venv/bin/pip install -q "torch==2.13.0"
+  .venv/bin/pip install -q -e ".[neural,render,test]"
+  # pyrender pins an old PyOpenGL; 3.1.10 is the one that works with OSMesa here
+  .venv/bin/pip install -q "PyOpenGL==3.1.10"
+fi
+
+# -- glTF validator (Khronos, npm) -------------------------------------------
+if [ -f package.json ] && [ ! -d node_modules/gltf-validator ]; then
+  echo "setup: installing the Khronos glTF validator (npm)"
+  npm install --silent --no-audit --no-fund >/dev/null
+fi
+
+# -- Blender (bpy) environment -----------------------------------------------
+if [ -f blender_addon/requirements-bpy.txt ] && [ ! -x .venv-blender/bin/python ] || \
+   { [ -x .venv-blender/bin/python ] && ! .venv-blender/bin/python -c "import bpy" 2>/dev/null; }; then
+  echo "setup: installing bpy into .venv-blender"
+  "$PY" -m venv .venv-blender
+  .venv-blender/bin/pip install -q --upgrade pip
+  .venv-blender/bin/pip install -q -r blender_addon/requirements-bpy.txt
+fi
+echo "setup: ready"

@@ -1,0 +1,192 @@
+"""The one value every stage hands on: an `Animation`.
+
+An animation is a clip of named channels sampled at a fixed frame rate, like a
+three.js AnimationClip whose tracks share one time axis:
+
+* ``fps``       frames per second (frame 0 is at time 0 s),
+* ``channels``  channel names (see `CHANNELS` for the canonical set),
+* ``values``    float32 array, frames x channels,
+* ``phonemes`` / ``words``  lists of `Segment` (label, start, end in seconds).
+
+Exporters, rigs, the renderer and the Blender add-on only read this value.
+
+Example
+-------
+>>> import numpy as np
+>>> anim = Animation(fps=30, channels=["jawOpen"], values=np.zeros((3, 1), np.float32))
+>>> anim.duration_s
+0.1
+>>> anim.channel("jawOpen").shape
+(3,)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# The channel schema.  The 15 Oculus/Meta visemes are the canonical mouth set.
+VISEMES: list[str] = ["sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou"]
+VISEME_CHANNELS: list[str] = [f"viseme_{v}" for v in VISEMES]
+
+# Apple ARKit face blendshapes, in the order Live Link Face writes them.
+ARKIT_BLENDSHAPES: list[str] = [
+    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
+    "eyeSquintLeft", "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight",
+    "eyeLookOutRight", "eyeLookUpRight", "eyeSquintRight", "eyeWideRight",
+    "jawForward", "jawRight", "jawLeft", "jawOpen",
+    "mouthClose", "mouthFunnel", "mouthPucker", "mouthRight", "mouthLeft",
+    "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
+    "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight",
+    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
+    "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight",
+    "mouthUpperUpLeft", "mouthUpperUpRight",
+    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight",
+    "tongueOut",
+]
+
+# Head rotation in radians: pitch (nod, + = chin down), yaw (turn, + = to the
+# character's left), roll (tilt, + = towards the character's left shoulder).
+HEAD_CHANNELS: list[str] = ["headPitch", "headYaw", "headRoll"]
+
+# Canonical channel order of every animation the pipeline makes.
+CHANNELS: list[str] = VISEME_CHANNELS + ARKIT_BLENDSHAPES + HEAD_CHANNELS
+
+JSON_FORMAT = "viseme-toolkit/animation@1"
+
+
+@dataclass
+class Segment:
+    """A labelled time span in seconds (a word, a phoneme, a viseme)."""
+
+    label: str
+    start: float
+    end: float
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "start": round(float(self.start), 4), "end": round(float(self.end), 4)}
+
+
+@dataclass
+class Animation:
+    fps: float
+    channels: list[str]
+    values: np.ndarray
+    phonemes: list[Segment] = field(default_factory=list)
+    words: list[Segment] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.values = np.ascontiguousarray(self.values, dtype=np.float32)
+        if self.values.ndim != 2 or self.values.shape[1] != len(self.channels):
+            raise ValueError(
+                f"values must be frames x channels ({len(self.channels)} channels), got shape {self.values.shape}"
+            )
+        if self.fps <= 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("channel names must be unique")
+
+    # -- reading -----------------------------------------------------------
+    @property
+    def n_frames(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        """Time of the last frame plus one frame period."""
+        return round(self.n_frames / self.fps, 6)
+
+    @property
+    def times_s(self) -> np.ndarray:
+        return np.arange(self.n_frames, dtype=np.float64) / self.fps
+
+    def channel(self, name: str) -> np.ndarray:
+        """The curve of one channel (a view; frames,)."""
+        try:
+            return self.values[:, self.channels.index(name)]
+        except ValueError:
+            raise KeyError(f"no channel {name!r} in this animation") from None
+
+    def has(self, name: str) -> bool:
+        return name in self.channels
+
+    def sample(self, times_s: np.ndarray) -> np.ndarray:
+        """Linearly interpolated values at arbitrary times (len(times) x channels)."""
+        t = np.asarray(times_s, dtype=np.float64)
+        grid = self.times_s
+        out = np.empty((t.size, len(self.channels)), np.float32)
+        for j in range(len(self.channels)):
+            out[:, j] = np.interp(t, grid, self.values[:, j])
+        return out
+
+    # -- editing (each returns a new Animation) ------------------------------
+    def resampled(self, fps: float) -> "Animation":
+        """The same curves at another frame rate (linear interpolation)."""
+        n = max(1, int(round(self.duration_s * fps)))
+        values = self.sample(np.arange(n) / fps)
+        return Animation(fps, list(self.channels), values, list(self.phonemes), list(self.words), dict(self.meta))
+
+    def select(self, names: list[str]) -> "Animation":
+        idx = [self.channels.index(n) for n in names]
+        return Animation(self.fps, list(names), self.values[:, idx], list(self.phonemes), list(self.words), dict(self.meta))
+
+    def with_channels(self, names: list[str], values: np.ndarray) -> "Animation":
+        """Add or replace channels by name."""
+        values = np.asarray(values, np.float32).reshape(self.n_frames, len(names))
+        chans = list(self.channels)
+        out = np.array(self.values, copy=True)
+        for j, n in enumerate(names):
+            if n in chans:
+                out[:, chans.index(n)] = values[:, j]
+            else:
+                chans.append(n)
+                out = np.concatenate([out, values[:, j : j + 1]], axis=1)
+        return Animation(self.fps, chans, out, list(self.phonemes), list(self.words), dict(self.meta))
+
+    # -- JSON (documented in README "Animation JSON") ------------------------
+    def to_dict(self) -> dict:
+        return {
+            "format": JSON_FORMAT,
+            "fps": self.fps,
+            "duration": self.duration_s,
+            "channels": list(self.channels),
+            "values": np.round(self.values.astype(np.float64), 4).tolist(),
+            "phonemes": [s.to_dict() for s in self.phonemes],
+            "words": [s.to_dict() for s in self.words],
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "animation") -> "Animation":
+        try:
+            values = np.asarray(d["values"], np.float32).reshape(-1, len(d["channels"]))
+            return cls(
+                fps=float(d["fps"]),
+                channels=list(d["channels"]),
+                values=values,
+                phonemes=[Segment(s["label"], float(s["start"]), float(s["end"])) for s in d.get("phonemes", [])],
+                words=[Segment(s["label"], float(s["start"]), float(s["end"])) for s in d.get("words", [])],
+                meta=dict(d.get("meta", {})),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{source}: not a viseme-toolkit animation JSON ({e})") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Animation":
+        """Read an animation JSON written by `toolkit.export.tracks.write_json`."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: cannot read animation JSON ({e})") from None
+        return cls.from_dict(d, source=str(path))
+
+
+def empty_animation(n_frames: int, fps: float, channels: list[str] | None = None) -> Animation:
+    """All-zero animation with the canonical channels."""
+    chans = list(CHANNELS if channels is None else channels)
+    return Animation(fps, chans, np.zeros((n_frames, len(chans)), np.float32))

@@ -1,0 +1,156 @@
+"""The one phoneme inventory: IPA inside, ARPAbet and TIMIT tables at the edge.
+
+Every stage speaks IPA.  A phoneme label is one IPA segment as `split_ipa`
+cuts it: a base symbol plus its diacritics and length marks (``"aː"``,
+``"tʃ"``, ``"aɪ"``).  ARPAbet (CMU dictionary, PocketSphinx) and TIMIT labels
+are converted here and nowhere else.
+
+Example
+-------
+>>> split_ipa("ˈhɛloʊ wˈɜːld")
+['h', 'ɛ', 'l', 'oʊ', 'w', 'ɜː', 'l', 'd']
+>>> arpabet_to_ipa("HH AH0 L OW1")
+['h', 'ə', 'l', 'oʊ']
+>>> base_symbol("ãː")
+'a'
+"""
+from __future__ import annotations
+
+import unicodedata
+
+# CMU / ARPAbet (stress digits stripped first) -> IPA.  AH0 and ER0 are the
+# unstressed schwas; everything else ignores stress.
+ARPABET_TO_IPA: dict[str, str] = {
+    "AA": "ɑ", "AE": "æ", "AH": "ʌ", "AO": "ɔ", "AW": "aʊ", "AY": "aɪ", "B": "b", "CH": "tʃ",
+    "D": "d", "DH": "ð", "EH": "ɛ", "ER": "ɝ", "EY": "eɪ", "F": "f", "G": "ɡ", "HH": "h",
+    "IH": "ɪ", "IY": "i", "JH": "dʒ", "K": "k", "L": "l", "M": "m", "N": "n", "NG": "ŋ",
+    "OW": "oʊ", "OY": "ɔɪ", "P": "p", "R": "ɹ", "S": "s", "SH": "ʃ", "T": "t", "TH": "θ",
+    "UH": "ʊ", "UW": "u", "V": "v", "W": "w", "Y": "j", "Z": "z", "ZH": "ʒ",
+    "AH0": "ə", "ER0": "ɚ",
+}
+IPA_TO_ARPABET: dict[str, str] = {ipa: arpa for arpa, ipa in ARPABET_TO_IPA.items() if not arpa[-1].isdigit()}
+IPA_TO_ARPABET.update({"ə": "AH", "ɚ": "ER"})
+
+# TIMIT's 61 labels (lower-case ARPAbet plus extras) -> IPA.  Closures, pauses
+# and h# map to "" (silence); `fold_timit` merges a closure with its burst.
+TIMIT_TO_IPA: dict[str, str] = {
+    **{k.lower(): v for k, v in ARPABET_TO_IPA.items() if not k[-1].isdigit()},
+    "ax": "ə", "ix": "ɪ", "axr": "ɚ", "ax-h": "ə", "ux": "u", "dx": "ɾ", "nx": "n",
+    "em": "m", "en": "n", "eng": "ŋ", "el": "l", "hv": "h", "q": "ʔ",
+    "bcl": "", "dcl": "", "gcl": "", "pcl": "", "tcl": "", "kcl": "", "pau": "", "epi": "", "h#": "",
+}
+
+# The standard 61 -> 39 folding (Lee & Hon 1989), used when scoring against TIMIT.
+TIMIT_FOLD_39: dict[str, str] = {
+    "ao": "aa", "ax": "ah", "ax-h": "ah", "axr": "er", "hv": "hh", "ix": "ih", "el": "l",
+    "em": "m", "en": "n", "nx": "n", "eng": "ng", "zh": "sh", "ux": "uw",
+    "pcl": "sil", "tcl": "sil", "kcl": "sil", "bcl": "sil", "dcl": "sil", "gcl": "sil",
+    "h#": "sil", "pau": "sil", "epi": "sil",
+}
+
+# Multi-character segments kept whole: affricates and diphthongs that
+# espeak-ng and the CMU dictionary emit as one phoneme.
+_MULTI = sorted(
+    [
+        "t͡ʃ", "d͡ʒ", "t͡s", "d͡z", "tʃ", "dʒ", "ts", "dz", "tɕ", "dʑ", "ʈʂ", "ɖʐ", "pf", "tʂ", "dʐ",
+        "aɪ", "aʊ", "eɪ", "oʊ", "ɔɪ", "əʊ", "eə", "ɪə", "ʊə", "aɛ", "ɔʏ", "ɔø", "ai", "au", "ei",
+        "oi", "ou", "ɛɪ", "œy", "ɛi", "ɑɪ", "ɑʊ", "ɒʊ", "ɐʊ", "ɐɪ", "ɜʊ", "oɪ", "ʌɪ", "ɛʊ", "ɪʊ",
+    ],
+    key=len,
+    reverse=True,
+)
+
+# Marks that belong to the preceding segment (length, aspiration, secondary articulations).
+_MODIFIERS = set("ːˑʰʲʷˠˤ̚ⁿˡ˞ʼ")
+# Stress, syllable and tone marks carry no mouth shape; they are dropped.
+_DROP = set("ˈˌ.‿|‖-_ '’˥˦˧˨˩↗↘") | {"\u0361", "\u035c"}
+
+VOWELS = set("aeiouyæɑɒɐɔəɘɚɛɜɝɞɤɨɪɯɵøœɶʉʊʌʏ")
+
+
+def base_symbol(phone: str) -> str:
+    """The phone with diacritics, length and tie bars removed (``"ãː"`` -> ``"a"``)."""
+    out = []
+    for ch in unicodedata.normalize("NFD", phone):
+        if unicodedata.combining(ch) or ch in _MODIFIERS or ch in _DROP:
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def is_vowel(phone: str) -> bool:
+    b = base_symbol(phone)
+    return bool(b) and b[0] in VOWELS
+
+
+def split_ipa(ipa: str) -> list[str]:
+    """Cut an IPA string into phoneme labels, dropping stress, spaces and tone marks."""
+    s = unicodedata.normalize("NFD", ipa)
+    s = s.replace("ɡ", "ɡ").replace("g", "ɡ")
+    out: list[str] = []
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if ch in _DROP or ch.isspace():
+            i += 1
+            continue
+        if (unicodedata.combining(ch) or ch in _MODIFIERS) and out:
+            out[-1] += ch
+            i += 1
+            continue
+        for m in _MULTI:
+            if s.startswith(m, i):
+                out.append(m.replace("\u0361", ""))
+                i += len(m)
+                break
+        else:
+            out.append(ch)
+            i += 1
+    return [unicodedata.normalize("NFC", p) for p in out if base_symbol(p)]
+
+
+def arpabet_to_ipa(arpabet: str | list[str]) -> list[str]:
+    """ARPAbet phones (with or without stress digits) -> IPA labels."""
+    phones = arpabet.split() if isinstance(arpabet, str) else list(arpabet)
+    out = []
+    for p in phones:
+        p = p.upper()
+        if p in ("AH0", "ER0"):
+            out.append(ARPABET_TO_IPA[p])
+            continue
+        core = p.rstrip("012")
+        if core not in ARPABET_TO_IPA:
+            raise KeyError(f"unknown ARPAbet phone {p!r}")
+        out.append(ARPABET_TO_IPA[core])
+    return out
+
+
+def ipa_to_arpabet(phone: str) -> str:
+    """Nearest ARPAbet phone for an IPA label (for PocketSphinx's English models)."""
+    if phone in IPA_TO_ARPABET:
+        return IPA_TO_ARPABET[phone]
+    b = base_symbol(phone)
+    if b in IPA_TO_ARPABET:
+        return IPA_TO_ARPABET[b]
+    if b in _NEAREST_ENGLISH:
+        return IPA_TO_ARPABET[_NEAREST_ENGLISH[b]]
+    if b and b[0] in IPA_TO_ARPABET:  # a diphthong or cluster we do not list: its first part
+        return IPA_TO_ARPABET[b[0]]
+    if b and b[0] in _NEAREST_ENGLISH:
+        return IPA_TO_ARPABET[_NEAREST_ENGLISH[b[0]]]
+    raise KeyError(f"no English counterpart for IPA phone {phone!r}")
+
+
+# Non-English sounds -> the closest English phoneme, so the English acoustic
+# model can still place them in time (alignment of other languages).
+_NEAREST_ENGLISH: dict[str, str] = {
+    "a": "ɑ", "e": "eɪ", "o": "oʊ", "y": "u", "ø": "ʊ", "œ": "ʌ", "ɐ": "ʌ", "ɒ": "ɑ", "ɨ": "ɪ",
+    "ɯ": "u", "ɵ": "ʊ", "ɘ": "ə", "ɜ": "ɝ", "ɞ": "ʌ", "ɤ": "ʌ", "ʉ": "u", "ʏ": "ʊ", "ɶ": "ɑ",
+    "ɾ": "d", "r": "ɹ", "ʀ": "ɹ", "ʁ": "ɡ", "ɻ": "ɹ", "ɽ": "d", "x": "h", "ɣ": "ɡ", "χ": "h",
+    "ħ": "h", "ʕ": "h", "ɦ": "h", "ʔ": "t", "ç": "ʃ", "ʝ": "j", "ɕ": "ʃ", "ʑ": "ʒ", "ʂ": "ʃ",
+    "ʐ": "ʒ", "ɸ": "f", "β": "v", "ʋ": "v", "ɲ": "n", "ɳ": "n", "ɴ": "ŋ", "ɱ": "m", "ʎ": "l",
+    "ɫ": "l", "ɭ": "l", "ʟ": "l", "ɬ": "s", "ɮ": "z", "ʈ": "t", "ɖ": "d", "c": "k", "ɟ": "ɡ",
+    "q": "k", "ɢ": "ɡ", "ɓ": "b", "ɗ": "d", "ʄ": "ɡ", "ɠ": "ɡ", "ʍ": "w", "ɥ": "w", "ɰ": "w",
+    "ɹ": "ɹ", "ʃ": "ʃ", "ʒ": "ʒ", "ɡ": "ɡ", "ɐ̯": "ʌ", "ts": "s", "dz": "z", "pf": "f",
+    "tɕ": "tʃ", "dʑ": "dʒ", "ʈʂ": "tʃ", "ɖʐ": "dʒ", "tʂ": "tʃ", "dʐ": "dʒ", "ɚ": "ɚ",
+}
