@@ -1,0 +1,224 @@
+"""The main job, readable as the algorithm: speech in, lip-sync curves out.
+
+    audio (+ transcript | text)
+      -> audio.load_audio          16 kHz mono float32
+      -> phonemes.g2p              words -> IPA phonemes
+      -> align                     timed words and phonemes (PocketSphinx, TextGrid, mfa, espeak-ng)
+      -> visemes.coarticulation    smooth viseme + ARKit curves
+      -> motion                    neural jaw/lip dynamics, head motion, blinks
+      -> Animation
+
+Example
+-------
+>>> anim = animate(text="Hello world", fps=30)          # doctest: +SKIP
+>>> anim.channel("jawOpen").max() > 0.2                  # doctest: +SKIP
+True
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from toolkit import audio as audio_io
+from toolkit.animation import Animation, Segment
+from toolkit.visemes.coarticulation import DEFAULT_PARAMS, CoarticulationParams, animate_phonemes
+
+log = logging.getLogger("toolkit")
+
+ENGINES = ("auto", "align", "neural", "hybrid")
+# Below this alignment confidence the neural model (when shipped) replaces the
+# aligned mouth: a failed alignment must not leave the character frozen or wrong.
+MIN_ALIGN_CONFIDENCE = 0.35
+
+
+def _load(audio, sample_rate: int | None, raw_rate: int | None) -> tuple[np.ndarray, str]:
+    """Samples at 16 kHz and a name for messages."""
+    if isinstance(audio, (str, Path)):
+        samples = audio_io.load_audio(audio, raw_rate=raw_rate)
+        return samples, str(audio)
+    if sample_rate is None:
+        raise ValueError("audio given as an array needs sample_rate")
+    samples = audio_io.load_audio(np.asarray(audio), sample_rate=sample_rate)
+    return samples, "<array>"
+
+
+def _neural():
+    """The shipped neural animator, or None when torch or its weights are missing."""
+    try:
+        from toolkit.motion.model import NeuralAnimator
+
+        return NeuralAnimator.load()
+    except Exception as e:  # torch absent, weights absent: the aligned path still works
+        log.debug("neural model unavailable: %s", e)
+        return None
+
+
+def align(audio, text: str | None = None, *, lang: str = "en", sample_rate: int | None = None,
+          textgrid: str | Path | None = None, raw_rate: int | None = None):
+    """Timed words and phonemes for speech and its transcript.
+
+    Returns a `toolkit.align.Alignment` (phonemes and words as `Segment` lists
+    in seconds, a confidence in 0..1, the method used and any warnings).
+    """
+    from toolkit import align as aligners
+    from toolkit.phonemes.g2p import words_to_phonemes
+
+    if textgrid is not None:
+        from toolkit.align.textgrid import read_textgrid
+
+        return read_textgrid(textgrid)
+    samples, name = _load(audio, sample_rate, raw_rate)
+    audio_io.check_not_silent(samples, name)
+    if not text or not text.strip():
+        raise ValueError(f"{name}: alignment needs a transcript (--text or --transcript)")
+    words = words_to_phonemes(text, lang=lang)
+    if not words:
+        raise ValueError(f"{name}: the transcript has no words to align: {text!r}")
+    return aligners.align(samples, audio_io.TARGET_RATE, words, lang=lang)
+
+
+def animate(
+    audio=None,
+    text: str | None = None,
+    *,
+    sample_rate: int | None = None,
+    lang: str = "en",
+    fps: float = 30,
+    engine: str = "auto",
+    textgrid: str | Path | None = None,
+    offset_ms: float = 0.0,
+    intensity: float = 1.0,
+    params: CoarticulationParams | None = None,
+    voice: str | None = None,
+    seed: int = 0,
+    raw_rate: int | None = None,
+    blinks: bool = True,
+    head_motion: bool = True,
+) -> Animation:
+    """Speech (a path or an array) and/or text -> an `Animation`.
+
+    * audio + text: forced alignment, then coarticulation (`engine="align"`),
+      refined by the neural model when it is shipped (`"hybrid"`, the default).
+    * audio alone: the neural model (`"neural"`).
+    * text alone: espeak-ng speaks it; its phoneme events give exact timing.
+
+    The result's ``meta`` says which engine ran, the alignment method and
+    confidence, and any warnings; ``meta["samples"]`` is not stored (use
+    `load_audio` again), but ``meta["audio"]`` names the source.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if fps <= 0 or fps > 240:
+        raise ValueError(f"fps must be between 1 and 240, got {fps}")
+    p = replace(params or DEFAULT_PARAMS, intensity=intensity)
+    t0 = time.perf_counter()
+    warnings: list[str] = []
+    meta: dict = {"lang": lang, "fps": fps}
+
+    if audio is None:
+        if not text:
+            raise ValueError("nothing to animate: give audio, text, or both")
+        return say(text, lang=lang, voice=voice, fps=fps, intensity=intensity, params=p, seed=seed,
+                   blinks=blinks, head_motion=head_motion, offset_ms=offset_ms)[1]
+    samples, name = _load(audio, sample_rate, raw_rate)
+    audio_io.check_not_silent(samples, name)
+    meta["audio"] = name
+    phonemes = words = None
+    method, confidence = "none", 0.0
+    if engine == "neural" and (text or textgrid):
+        warnings.append("engine 'neural' ignores the transcript")
+    elif text or textgrid:
+        al = align(samples, text, lang=lang, sample_rate=audio_io.TARGET_RATE, textgrid=textgrid)
+        phonemes, words, method, confidence = al.phonemes, al.words, al.method, al.confidence
+        warnings += [f"{name}: {w}" for w in al.warnings]
+    duration = len(samples) / audio_io.TARGET_RATE
+
+    model = None if engine == "align" else _neural()
+    if engine in ("neural", "hybrid") and model is None:
+        raise RuntimeError("the neural engine needs torch and the shipped weights (assets/model); run `make setup`")
+    if phonemes is None and model is None:
+        raise ValueError(
+            f"{name}: no transcript given and the neural model is unavailable; pass --text or --transcript"
+        )
+
+    if phonemes is not None and not (confidence < MIN_ALIGN_CONFIDENCE and model is not None and method != "espeak"):
+        anim = animate_phonemes(phonemes, duration, fps, audio=samples, params=p, words=words)
+        used = "align"
+        if model is not None and engine != "align":
+            anim = model.refine(anim, samples, audio_io.TARGET_RATE)
+            used = "hybrid"
+    else:
+        if phonemes is not None:
+            warnings.append(f"{name}: alignment confidence {confidence:.2f} is low; using the audio-only model")
+        anim = model.predict(samples, audio_io.TARGET_RATE, fps=fps, intensity=intensity)
+        if phonemes is not None:
+            anim.phonemes = [s for s in phonemes if s.label not in ("", "sil")]
+            anim.words = list(words or [])
+        used = "neural"
+
+    anim = _add_life(anim, samples, blinks=blinks, head_motion=head_motion and used == "align", seed=seed)
+    if offset_ms:
+        anim = shift(anim, offset_ms / 1000.0)
+    for w in warnings:
+        log.warning(w)
+    anim.meta.update(meta)
+    anim.meta.update({
+        "engine": used,
+        "alignment": method,
+        "confidence": round(float(confidence), 3),
+        "warnings": warnings,
+        "duration_audio": round(duration, 4),
+        "compute_s": round(time.perf_counter() - t0, 3),
+    })
+    return anim
+
+
+def say(text: str, *, lang: str = "en", voice: str | None = None, fps: float = 30, intensity: float = 1.0,
+        params: CoarticulationParams | None = None, seed: int = 0, blinks: bool = True, head_motion: bool = True,
+        offset_ms: float = 0.0):
+    """Speak `text` with espeak-ng and animate it with exact timing (libespeak-ng phoneme events).
+
+    Returns ``(speech, animation)``; ``speech.samples`` is the 16 kHz audio.
+
+    >>> speech, anim = say("Guten Morgen", lang="de")   # doctest: +SKIP
+    """
+    from toolkit.align.tts import synthesize
+
+    t0 = time.perf_counter()
+    p = replace(params or DEFAULT_PARAMS, intensity=intensity)
+    speech = synthesize(text, lang=lang, voice=voice)
+    duration = len(speech.samples) / speech.sample_rate
+    anim = animate_phonemes(speech.phonemes, duration, fps, audio=speech.samples, sample_rate=speech.sample_rate,
+                            params=p, words=speech.words)
+    anim = _add_life(anim, speech.samples, blinks=blinks, head_motion=head_motion, seed=seed)
+    if offset_ms:
+        anim = shift(anim, offset_ms / 1000.0)
+    anim.meta.update({"engine": "align", "alignment": "espeak", "confidence": 1.0, "lang": lang,
+                      "voice": getattr(speech, "voice", voice), "text": text, "audio": "<espeak-ng>",
+                      "warnings": [], "duration_audio": round(duration, 4),
+                      "compute_s": round(time.perf_counter() - t0, 3)})
+    return speech, anim
+
+
+def _add_life(anim: Animation, samples: np.ndarray, *, blinks: bool, head_motion: bool, seed: int) -> Animation:
+    """Blinks and prosody-driven head motion (seeded, so the same input gives the same output)."""
+    try:
+        from toolkit.motion import procedural
+    except ImportError:
+        return anim
+    if blinks:
+        anim = procedural.add_blinks(anim, audio=samples, seed=seed)
+    if head_motion:
+        anim = procedural.add_head_motion(anim, samples, audio_io.TARGET_RATE, seed=seed)
+    return anim
+
+
+def shift(anim: Animation, offset_s: float) -> Animation:
+    """Move all curves and labels later by `offset_s` (earlier when negative), keeping the length."""
+    values = anim.sample(anim.times_s - offset_s)
+    move = lambda segs: [Segment(s.label, s.start + offset_s, s.end + offset_s) for s in segs]  # noqa: E731
+    return Animation(anim.fps, list(anim.channels), values, move(anim.phonemes), move(anim.words), dict(anim.meta))
