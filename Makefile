@@ -20,5 +20,9 @@ test: setup
 bench: setup
 	$(PY) -m bench.run
 
+# The Blender extension: dist/viseme_lipsync-<version>.zip (install in Blender: Get Extensions > Install from Disk)
+addon:
+	$(PY) blender_addon/build.py
+
 clean:
 	rm -rf out .pytest_cache

@@ -34,7 +34,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import toolkit, torch, pocketsphinx, pyrender, OpenGL, pytest" 2>/dev/null; then
+if ! .venv/bin/python -c "import toolkit, torch, pocketsphinx, pyrender, OpenGL, pytest, meshopt" 2>/dev/null; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/pip install -q --upgrade pip
   # torch pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls gigabytes of CUDA
@@ -51,11 +51,22 @@ if [ -f package.json ] && [ ! -d node_modules/gltf-validator ]; then
 fi
 
 # -- Blender (bpy) environment -----------------------------------------------
-if [ -f blender_addon/requirements-bpy.txt ] && [ ! -x .venv-blender/bin/python ] || \
-   { [ -x .venv-blender/bin/python ] && ! .venv-blender/bin/python -c "import bpy" 2>/dev/null; }; then
-  echo "setup: installing bpy into .venv-blender"
-  "$PY" -m venv .venv-blender
+# (pytest too: the add-on's own tests run inside it, see tests/test_blender.py)
+if [ -f blender_addon/requirements-bpy.txt ] && \
+   ! { [ -x .venv-blender/bin/python ] && .venv-blender/bin/python -c "import bpy, pytest" 2>/dev/null; }; then
+  echo "setup: installing bpy into .venv-blender (about 1 GB)"
+  [ -x .venv-blender/bin/python ] || "$PY" -m venv .venv-blender
   .venv-blender/bin/pip install -q --upgrade pip
   .venv-blender/bin/pip install -q -r blender_addon/requirements-bpy.txt
 fi
+# Optional: older Blender LTS releases for the add-on tests (VISEME_BLENDER_LTS="4.2.23 4.5.15")
+for v in ${VISEME_BLENDER_LTS:-}; do
+  d=".venv-blender-${v%.*}"
+  if ! { [ -x "$d/bin/python" ] && "$d/bin/python" -c "import bpy, pytest" 2>/dev/null; }; then
+    echo "setup: installing bpy $v into $d"
+    [ -x "$d/bin/python" ] || "$PY" -m venv "$d"
+    "$d/bin/pip" install -q --upgrade pip
+    "$d/bin/pip" install -q "bpy==$v" "numpy<2" "pytest>=7"
+  fi
+done
 echo "setup: ready"

@@ -40,7 +40,7 @@ OUTPUT_KINDS = ("json", "livelink", "rhubarb-tsv", "rhubarb-json", "png", "textg
 
 
 def write_outputs(anim, outputs: list[str], *, fmt: str | None = None, samples=None, audio_path=None,
-                  model=None, inputs=(), size: int = 512, compare=None) -> list[str]:
+                  model=None, rig=None, inputs=(), size: int = 512, compare=None) -> list[str]:
     """Write `anim` to every path in `outputs`, chosen by extension (or `fmt`)."""
     from toolkit.export import tracks
 
@@ -70,7 +70,7 @@ def write_outputs(anim, outputs: list[str], *, fmt: str | None = None, samples=N
             from toolkit.export import gltf
 
             if model:
-                gltf.write_animated_model(anim, model, path)
+                gltf.write_animated_model(anim, model, path, profile=rig)
             else:
                 gltf.write_standalone_head(anim, path)
         elif kind == "vrma":
@@ -138,7 +138,8 @@ def cmd_animate(args) -> int:
     for w in anim.meta.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
     written = write_outputs(anim, args.output, fmt=args.format, samples=samples, audio_path=args.audio,
-                            model=args.model, inputs=(args.audio, args.model, args.transcript), size=args.size)
+                            model=args.model, rig=args.rig, inputs=(args.audio, args.model, args.transcript),
+                            size=args.size)
     m = anim.meta
     print(f"{args.audio}: {anim.n_frames} frames at {anim.fps:g} fps, engine {m.get('engine')}, "
           f"alignment {m.get('alignment')} (confidence {m.get('confidence')}), {m.get('compute_s')} s -> "
@@ -207,9 +208,9 @@ def cmd_render(args) -> int:
 
 
 def cmd_rig(args) -> int:
-    from toolkit.export import gltf
+    from toolkit.gltf_io import inspect_model
 
-    print(gltf.inspect_model(args.model))
+    print(inspect_model(args.model))
     return 0
 
 
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jaw", type=float, help="jaw opening scale (default 1)")
     p.add_argument("--anticipation-ms", type=float, help="how early visemes start (default 120)")
     p.add_argument("--model", help="character to animate (.glb/.gltf/.vrm) for model outputs")
+    p.add_argument("--rig", help="rig profile name (see rigs/) or a rig .json file; default: detected")
     p.add_argument("--size", type=int, default=512, help="video size in pixels (.mp4 outputs)")
     p.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion")
     p.add_argument("--no-blinks", action="store_true")

