@@ -89,9 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(1)
     except ImportError:
         pass
+    from pocketsphinx import Decoder
+
+    from bench.bench_align import RAW_SETTINGS, raw_pocketsphinx
+    from bench.timit import transcript_words
     from toolkit import pipeline
-    from toolkit.align import pocketsphinx as ps_align
-    from toolkit.phonemes.g2p import words_to_phonemes
+
+    raw_decoder = Decoder(**RAW_SETTINGS)
 
     utts = load_timit(args.root)
     if args.limit:
@@ -125,22 +129,24 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             el = time.perf_counter() - t0
             fb = anim.meta.get("alignment") not in ("pocketsphinx",)
-            add(system, u.speaker, vis=score_visemes(viseme_matrix(anim), anim.fps, u.phones),
+            add(system, u.speaker, vis=score_visemes(viseme_matrix(anim), anim.fps, u.phones61),
                 bnd=score_boundaries(u.phones, anim.phonemes), compute=el / dur, fallback=fb)
         # raw PocketSphinx with good settings, held shapes
         t0 = time.perf_counter()
         try:
-            raw = ps_align.align_raw(u.samples, 16000, words_to_phonemes(u.text))
+            raw = raw_pocketsphinx(raw_decoder, u.samples, transcript_words(u.text))
             el = time.perf_counter() - t0
-            add("raw PocketSphinx", u.speaker, vis=score_visemes(stepwise_weights(raw, dur, 100), 100, u.phones),
+            if raw is None:
+                raise RuntimeError("no alignment")
+            add("raw PocketSphinx", u.speaker, vis=score_visemes(stepwise_weights(raw, dur, 100), 100, u.phones61),
                 bnd=score_boundaries(u.phones, raw), compute=el / dur)
         except Exception as e:
             print(f"  {u.speaker}/{u.name} raw PocketSphinx: FAILED {e}")
             add("raw PocketSphinx", u.speaker, failed=True)
         w = openfacefx_naive(u.text, dur, args.fps)
         if w is not None:
-            add("openfacefx (offline)", u.speaker, vis=score_visemes(w, args.fps, u.phones))
-        add("loudness only", u.speaker, vis=score_visemes(loudness_only(u.samples, args.fps), args.fps, u.phones))
+            add("openfacefx (offline)", u.speaker, vis=score_visemes(w, args.fps, u.phones61))
+        add("loudness only", u.speaker, vis=score_visemes(loudness_only(u.samples, args.fps), args.fps, u.phones61))
 
     print(f"\nTIMIT dev: {len(utts)} utterances, {len({u.speaker for u in utts})} speakers, scored at {args.fps:g} fps")
     pooled_vis = {}

@@ -45,14 +45,21 @@ class TimitUtterance:
     text: str
     phones: list[Segment]  # folded 39-set labels, "sil" for pauses
     words: list[Segment] = field(default_factory=list)
+    # The same segments with TIMIT's own 61 labels (closures merged, not folded):
+    # viseme scores use these, because folding merges sounds the lips tell apart
+    # (ao -> aa merges a rounded vowel into an open one, ax -> ah a schwa into /ʌ/).
+    phones61: list[Segment] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:
         return len(self.samples) / TIMIT_SAMPLE_RATE
 
 
-def fold_timit(labels: list[tuple[int, int, str]], n_samples: int) -> list[Segment]:
-    """TIMIT ``.phn`` rows -> folded 39-label segments in seconds (closures merged)."""
+def fold_timit(labels: list[tuple[int, int, str]], n_samples: int, fold: bool = True) -> list[Segment]:
+    """TIMIT ``.phn`` rows -> folded 39-label segments in seconds (closures merged).
+
+    With ``fold=False`` the labels stay TIMIT's 61 (only closures and ``q`` merge).
+    """
     rows = [(max(0, min(a, n_samples)), max(0, min(b, n_samples)), lab) for a, b, lab in labels]
     out: list[list] = []  # [label, start, end]
     i = 0
@@ -71,7 +78,7 @@ def fold_timit(labels: list[tuple[int, int, str]], n_samples: int) -> list[Segme
             elif out:
                 out[-1][2] = b
         else:
-            out.append([TIMIT_FOLD_39.get(lab, lab), a, b])
+            out.append([TIMIT_FOLD_39.get(lab, lab) if fold else lab, a, b])
         i += 1
     return [Segment(lab, a / TIMIT_SAMPLE_RATE, b / TIMIT_SAMPLE_RATE) for lab, a, b in out if b > a]
 
@@ -97,12 +104,13 @@ def load_timit(root: str | Path) -> list[TimitUtterance]:
             raise ValueError(f"{wav}: expected 16 kHz, got {sr} Hz")
         n = len(samples)
         txt = wav.with_suffix(".txt").read_text(encoding="latin-1").split(maxsplit=2)[2].strip()
-        phones = fold_timit(_read_rows(wav.with_suffix(".phn")), n)
+        rows = _read_rows(wav.with_suffix(".phn"))
+        phones = fold_timit(rows, n)
         words = []
         wrd = wav.with_suffix(".wrd")
         if wrd.exists():
             words = [Segment(w, a / TIMIT_SAMPLE_RATE, min(b, n) / TIMIT_SAMPLE_RATE) for a, b, w in _read_rows(wrd)]
-        utts.append(TimitUtterance(wav.parent.name, wav.stem, samples, txt, phones, words))
+        utts.append(TimitUtterance(wav.parent.name, wav.stem, samples, txt, phones, words, fold_timit(rows, n, fold=False)))
     return utts
 
 

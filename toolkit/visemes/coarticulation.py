@@ -46,9 +46,11 @@ GRID_S = 0.005
 class CoarticulationParams:
     """Tunable timing and shape constants; each rule reads its own."""
 
-    # rule_lead: lips and jaw reach a sound's shape ~30 ms before its acoustic
-    # onset (articulation precedes acoustics); keeps the mouth leading, never lagging.
-    lead_s: float = 0.03
+    # rule_lead: lips and jaw reach a sound's shape ~10 ms before its acoustic
+    # onset (articulation precedes acoustics); with the longer anticipation
+    # tails the mouth-open curve leads the sound by ~15-25 ms, never lags.
+    # More lead (30 ms) blurred short consonants: chosen by bench/tune_coarticulation.py.
+    lead_s: float = 0.01
     # Anticipation: a viseme starts to show this long before its (lead-shifted)
     # sound; 100-150 ms is what speakers do (e.g. lip rounding before /u/).
     anticipation_s: float = 0.12
@@ -60,10 +62,10 @@ class CoarticulationParams:
     # shape (stop closures and hesitations are not pauses).
     min_pause_s: float = 0.12
     # Closure/contact reach: the /p b m/ and /f v/ targets are held over this
-    # share of their (lead-shifted) sound, centred.
+    # first share of their (lead-shifted) sound.
     closure_share: float = 0.7
     # Fraction of each phone over which its dominance is flat (the rest is ramp).
-    plateau_share: float = 0.5
+    plateau_share: float = 0.6
     # rule_jaw_from_loudness: jaw opening scales between these gains from the
     # quietest to the loudest voiced frames of the utterance.
     jaw_gain_range: tuple[float, float] = (0.6, 1.3)
@@ -214,11 +216,16 @@ def _box_sample(grid_values: np.ndarray, n_frames: int, fps: float) -> np.ndarra
 
 
 def _frames_in(start: float, end: float, share: float, n_frames: int, fps: float) -> np.ndarray:
-    """Frame indices inside the central `share` of [start, end]; at least the nearest one."""
-    c, half = (start + end) / 2, (end - start) * share / 2
-    first, last = int(np.ceil((c - half) * fps - 1e-9)), int(np.floor((c + half) * fps + 1e-9))
+    """Frame indices in the first `share` of [start, end]; at least the nearest one.
+
+    The first part, because lips close at the onset of a stop or nasal and open
+    at its release.
+    """
+    last_t = start + (end - start) * share
+    first, last = int(np.ceil(start * fps - 1e-9)), int(np.floor(last_t * fps + 1e-9))
     idx = np.arange(max(first, 0), min(last, n_frames - 1) + 1)
     if idx.size == 0:
+        c = (start + last_t) / 2
         idx = np.array([min(max(int(round(c * fps)), 0), n_frames - 1)])
     return idx
 

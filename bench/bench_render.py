@@ -1,0 +1,94 @@
+"""Preview rendering speed: frames per second of `render_video` (render + H.264/AAC encode together).
+
+Speech comes from espeak-ng (`toolkit.pipeline.say`), animated by the pipeline, then rendered on the
+default head at 512x512 and 1024x1024 with the viseme strip, as a user runs it.  Printed beside the
+time the rest of the pipeline took for the same clip, and the render-only rate (no encoder).
+
+Target (issue): >= 30 fps at 512x512 on this 2-core machine (faster than real time at 30 fps).
+
+    .venv/bin/python -m bench.bench_render [--seconds 10] [--sizes 512 1024]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TEXT = ("The quick brown fox jumps over the lazy dog, while five wizards box jumping queens. "
+        "Peter picked a peck of pickled peppers and we all went home to a warm cup of tea.")
+
+
+def _speech(seconds: float):
+    from toolkit.pipeline import say
+
+    t0 = time.perf_counter()
+    speech, anim = say(TEXT, fps=30)
+    pipeline_s = time.perf_counter() - t0
+    n = min(anim.n_frames, int(round(seconds * anim.fps)))
+    anim = anim.select(anim.channels)
+    anim.values = anim.values[:n]
+    return speech.samples[: int(n / anim.fps * speech.sample_rate)], anim, pipeline_s, speech
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=10.0, help="clip length rendered at 512 (1024 gets a third)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    args = ap.parse_args(argv)
+
+    from toolkit.render.preview import FrameSource, load_model, render_video
+    from toolkit.render.scene import gl_platform
+
+    samples, anim, pipeline_s, speech = _speech(args.seconds)
+    audio_s = len(speech.samples) / speech.sample_rate
+    print(f"platform {gl_platform()}, {os.cpu_count()} CPUs; clip {anim.n_frames} frames "
+          f"({anim.duration_s:.1f} s at {anim.fps:g} fps)")
+    print(f"pipeline (espeak-ng + animation) for {audio_s:.1f} s of speech: {pipeline_s:.2f} s "
+          f"({audio_s / pipeline_s:.1f}x real time)")
+    model = load_model(None)
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for size in args.sizes:
+            clip = anim
+            if size > 600:  # big frames: a shorter clip keeps the bench short
+                clip = anim.select(anim.channels)
+                clip.values = clip.values[: max(30, anim.n_frames // 3)]
+            # render only (no encoder)
+            src = FrameSource(clip, model, size=size, strip=True)
+            src.frame(0)
+            t0 = time.perf_counter()
+            k = min(clip.n_frames, 60)
+            for i in range(k):
+                src.frame(i)
+            render_fps = k / (time.perf_counter() - t0)
+            src.close()
+            # the real thing: render thread + ffmpeg, with audio
+            from toolkit.audio import write_wav
+
+            wav = write_wav(Path(d) / "speech.wav", samples, 16000)
+            t0 = time.perf_counter()
+            render_video(clip, Path(d) / f"out{size}.mp4", size=size, audio=wav, progress=False)
+            dt = time.perf_counter() - t0
+            fps = clip.n_frames / dt
+            rows.append((size, clip.n_frames, dt, fps, render_fps))
+    print(f"{'size':>10} {'frames':>7} {'seconds':>8} {'fps (render+encode)':>20} {'fps (render only)':>18} "
+          f"{'x real time':>12}")
+    for size, n, dt, fps, rfps in rows:
+        print(f"{size:>5}x{size:<4} {n:>7} {dt:>8.2f} {fps:>20.1f} {rfps:>18.1f} {fps / anim.fps:>12.2f}")
+    ok = next((fps for size, _, _, fps, _ in rows if size == 512), None)
+    if ok is not None:
+        print(f"target >= 30 fps at 512x512: {'met' if ok >= 30 else 'NOT met'} ({ok:.1f} fps); "
+              f"rendering a clip takes {anim.duration_s / ok * anim.fps / anim.duration_s:.2f} s per "
+              f"second of video vs {pipeline_s / audio_s:.2f} s per second of speech for the pipeline")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    raise SystemExit(main())

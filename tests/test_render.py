@@ -1,0 +1,231 @@
+"""Preview renderer: mouth shapes read from pixels, mp4 streams line up, any glTF with morph targets renders."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import importlib.util  # noqa: E402
+
+if importlib.util.find_spec("pyrender") is None:   # not importorskip: the GL platform is chosen on first import
+    pytest.skip("pyrender not installed (pip install 'viseme-toolkit[render]')", allow_module_level=True)
+
+from toolkit.animation import Animation, Segment, empty_animation  # noqa: E402
+from toolkit.render.scene import DEFAULT_HEAD, FaceRenderer, ModelError, load_face_model  # noqa: E402
+from toolkit.visemes.tables import VISEME_POSES  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "assets" / "head"))
+import build_head as bh  # noqa: E402
+
+SIZE = 160
+
+
+def _weights(model, pose: dict) -> np.ndarray:
+    w = np.zeros(len(model.target_names), np.float32)
+    for k, v in pose.items():
+        w[model.target_names.index(k)] = v
+    return w
+
+
+@pytest.fixture(scope="module")
+def head():
+    return load_face_model(DEFAULT_HEAD)
+
+
+@pytest.fixture(scope="module")
+def frames(head):
+    r = FaceRenderer(head, size=SIZE)
+    try:
+        out = {v: r.render(_weights(head, VISEME_POSES[v])) for v in ("sil", "PP", "aa", "ou")}
+        mouth_px = r.project([[0, bh.MOUTH_Y, bh.MOUTH_Z]])[0]
+        eye_px = r.project([[bh.EYE_C[0], bh.EYE_C[1], bh.EYE_C[2] + bh.EYE_R]])[0]
+        chin_px = r.project([[0, -0.118, 0.05]])[0]
+    finally:
+        r.close()
+    return out, mouth_px, eye_px, chin_px
+
+
+def test_frames_are_rgb_and_show_a_face(frames):
+    imgs, mouth, eye, _ = frames
+    im = imgs["sil"]
+    assert im.shape == (SIZE, SIZE, 3) and im.dtype == np.uint8 and im.flags["C_CONTIGUOUS"]
+    assert 0.2 * SIZE < mouth[0] < 0.8 * SIZE and 0.5 * SIZE < mouth[1] < 0.95 * SIZE
+    assert eye[1] < mouth[1]
+    bg = im[2, 2].astype(int)
+    face = np.abs(im.astype(int) - bg).sum(2) > 40
+    assert 0.15 < face.mean() < 0.8   # the head fills a good part of the frame
+
+
+def test_open_and_closed_mouth_differ_at_the_mouth_only(frames):
+    imgs, mouth, eye, chin = frames
+    pp, aa = imgs["PP"].astype(int), imgs["aa"].astype(int)
+    diff = np.abs(pp - aa).sum(2)
+    rows, cols = np.mgrid[0:SIZE, 0:SIZE]
+    r = 0.09 * SIZE
+    near_mouth = (np.abs(cols - mouth[0]) < r) & (np.abs(rows - mouth[1]) < r * 0.6)
+    assert diff[near_mouth].mean() > 60          # the mouth opens: dark mouth, teeth
+    # the jaw swings: allow the mouth, chin and jaw line; everything above the nose stays put
+    above = rows < (eye[1] + mouth[1]) / 2
+    assert (diff[above] > 40).mean() < 0.002
+    # the open mouth is darker inside than the closed lips
+    assert aa[near_mouth].mean() < pp[near_mouth].mean() - 15
+    # pursed (ou) is narrower than the rest mouth: fewer lip-coloured pixels across the mouth line
+    row = int(round(mouth[1]))
+    rest, ou = imgs["sil"][row - 1:row + 2].astype(int), imgs["ou"][row - 1:row + 2].astype(int)
+
+    def lip_width(band):
+        red = (band[..., 0] - band[..., 2] > 60) & (band[..., 0] > 90)
+        return red.any(0).sum()
+    assert lip_width(ou) < lip_width(rest)
+
+
+def _anim(n=18, fps=30.0):
+    a = empty_animation(n, fps)
+    for i in range(n):
+        v = ("PP", "aa", "ou")[(i // 6) % 3]
+        for k, x in VISEME_POSES[v].items():
+            a.values[i, a.channels.index(k)] = x
+        a.values[i, a.channels.index("viseme_" + v)] = 1.0
+    a.phonemes = [Segment("p", 0.0, 0.2), Segment("ɑ", 0.2, 0.4), Segment("u", 0.4, 0.6)]
+    a.words = [Segment("pa", 0.0, 0.6)]
+    return a
+
+
+def _streams(path: Path) -> tuple[float, float, str]:
+    """(video seconds, audio seconds, ffmpeg's stream listing) of an mp4, by decoding both streams."""
+    import imageio_ffmpeg
+
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    n_frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+    info = subprocess.run([exe, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    fps = float(re.search(r"(\d+(?:\.\d+)?) fps", info).group(1))
+    pcm = subprocess.run([exe, "-v", "error", "-i", str(path), "-vn", "-f", "s16le", "-ac", "1", "-ar", "16000", "-"],
+                         capture_output=True, check=True).stdout
+    return n_frames / fps, len(pcm) / 2 / 16000, info
+
+
+def test_video_with_audio_streams_line_up(tmp_path):
+    from toolkit.audio import write_wav
+    from toolkit.render.preview import render_video
+
+    a = _anim()
+    wav = write_wav(tmp_path / "speech.wav", 0.3 * np.sin(np.arange(int(16000 * 0.8)) * 0.1), 16000)  # longer
+    out = render_video(a, tmp_path / "out.mp4", size=64, audio=wav, progress=False)
+    video_s, audio_s, info = _streams(out)
+    assert "h264" in info and "aac" in info and "start: 0.000000" in info
+    assert abs(video_s - a.duration_s) < 1e-6
+    assert abs(audio_s - video_s) <= 1 / a.fps
+    assert not list(tmp_path.glob(".*"))   # no temporary files left
+
+
+def test_side_by_side_strip_and_contact_sheet(tmp_path):
+    import imageio_ffmpeg
+    from PIL import Image
+
+    from toolkit.render.preview import contact_sheet, render_video
+
+    a, b = _anim(), _anim()
+    b.values[:] = 0
+    b.meta["label"] = "silent"
+    out = render_video(a, tmp_path / "cmp.mp4", size=64, compare=b, progress=False)
+    gen = imageio_ffmpeg.read_frames(str(out))
+    meta = next(gen)
+    w, h = meta["size"]
+    assert w == 128 and h > 64               # two faces side by side, a strip under them
+    frames = [np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in gen]
+    assert len(frames) == a.n_frames
+    open_a = frames[8]                        # "aa" in A, rest pose in B
+    halves = np.abs(open_a[:64, :64].astype(int) - open_a[:64, 64:].astype(int)).sum(2)
+    assert (halves > 60).sum() > 10
+    png = contact_sheet(a, tmp_path / "sheet.png", n=4, size=64)
+    im = Image.open(png)
+    assert im.size[0] == 4 * 64 and im.size[1] > 64
+
+
+def _morph_gltf(path: Path) -> None:
+    """A textured quad whose one morph target ("open") lifts its top edge: a stand-in for a user's character."""
+    import io
+
+    import pygltflib as g
+    from PIL import Image
+
+    pos = np.array([[-0.1, -0.1, 0], [0.1, -0.1, 0], [0.1, 0.1, 0], [-0.1, 0.1, 0]], np.float32)
+    uv = np.array([[0, 1], [1, 1], [1, 0], [0, 0]], np.float32)
+    idx = np.array([0, 1, 2, 0, 2, 3], np.uint16)
+    tgt = np.zeros_like(pos)
+    tgt[2:, 1] = 0.15
+    tex = np.zeros((8, 8, 3), np.uint8)
+    tex[..., 1] = 200       # green
+    buf = io.BytesIO()
+    Image.fromarray(tex).save(buf, format="PNG")
+    blobs = [pos.tobytes(), uv.tobytes(), idx.tobytes(), tgt.tobytes(), buf.getvalue()]
+    offs = np.concatenate([[0], np.cumsum([len(b) for b in blobs])]).tolist()
+    gl = g.GLTF2(
+        scene=0, scenes=[g.Scene(nodes=[0])], nodes=[g.Node(mesh=0, translation=[0, 1.5, 0])],
+        meshes=[g.Mesh(primitives=[g.Primitive(attributes=g.Attributes(POSITION=0, TEXCOORD_0=1), indices=2,
+                                               targets=[{"POSITION": 3}], material=0)],
+                       weights=[0.0], extras={"targetNames": ["open"]})],
+        materials=[g.Material(pbrMetallicRoughness=g.PbrMetallicRoughness(baseColorTexture=g.TextureInfo(index=0)),
+                              doubleSided=True)],
+        textures=[g.Texture(source=0)], images=[g.Image(bufferView=4, mimeType="image/png")],
+        accessors=[g.Accessor(bufferView=0, componentType=g.FLOAT, count=4, type="VEC3",
+                              min=pos.min(0).tolist(), max=pos.max(0).tolist()),
+                   g.Accessor(bufferView=1, componentType=g.FLOAT, count=4, type="VEC2"),
+                   g.Accessor(bufferView=2, componentType=g.UNSIGNED_SHORT, count=6, type="SCALAR"),
+                   g.Accessor(bufferView=3, componentType=g.FLOAT, count=4, type="VEC3",
+                              min=tgt.min(0).tolist(), max=tgt.max(0).tolist())],
+        bufferViews=[g.BufferView(buffer=0, byteOffset=offs[i], byteLength=len(b)) for i, b in enumerate(blobs)],
+        buffers=[g.Buffer(byteLength=offs[-1])])
+    gl.set_binary_blob(b"".join(blobs))
+    gl.save_binary(str(path))
+
+
+def test_any_gltf_with_morph_targets_and_texture(tmp_path):
+    p = tmp_path / "quad.glb"
+    _morph_gltf(p)
+    m = load_face_model(p)
+    assert m.target_names == ["open"]
+    assert np.allclose(m.bounds()[0][1], 1.4)            # node translation applied
+    r = FaceRenderer(m, size=64)
+    try:
+        rest, opened = r.render(np.array([0.0])), r.render(np.array([1.0]))
+    finally:
+        r.close()
+    green = lambda im: ((im[..., 1] > 100) & (im[..., 0] < 90)).sum()  # noqa: E731
+    assert green(rest) > 200                              # the texture shows
+    assert green(opened) > green(rest) * 1.2              # the morph target grew the quad
+
+
+def test_bad_model_files_name_the_file(tmp_path):
+    bad = tmp_path / "broken.glb"
+    bad.write_bytes(b"not a model at all")
+    with pytest.raises(ModelError, match="broken.glb"):
+        load_face_model(bad)
+    with pytest.raises(ModelError, match="missing.vrm"):
+        load_face_model(tmp_path / "missing.vrm")
+
+
+def test_real_models_render_if_present():
+    base = ROOT.parent / "shared" / "data" / "models"
+    files = sorted(base.glob("khronos_gltf_samples/*/glTF/*.gltf"))[:3] + sorted(base.glob("vrm/*.vrm"))[:1]
+    if not files:
+        pytest.skip("../shared/data/models not present (real glTF/VRM samples)")
+    for f in files:
+        try:
+            m = load_face_model(f)
+        except ModelError as e:
+            if "extensions" in str(e):
+                continue
+            raise
+        r = FaceRenderer(m, size=48)
+        try:
+            im = r.render(np.full(len(m.target_names), 0.5, np.float32))
+        finally:
+            r.close()
+        assert im.shape == (48, 48, 3)
+        assert (np.abs(im.astype(int) - im[0, 0].astype(int)).sum(2) > 30).mean() > 0.01, f

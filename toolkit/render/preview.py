@@ -1,0 +1,332 @@
+"""Preview videos and contact sheets of an animation on a character, for judging lip sync by eye.
+
+`render_video` writes an H.264 .mp4 with the speech as AAC audio (frame 0 at
+time 0; the audio is trimmed or padded to the video's length).  Frames are
+rendered in a worker thread and piped straight into one ffmpeg process, so a
+long clip never sits in memory.  Options: a strip under the face with the
+current viseme, phoneme and word over a scrolling phoneme track; a second
+animation side by side (``compare``); `contact_sheet` for a still PNG of key
+frames.
+
+Example
+-------
+>>> from toolkit.animation import Animation
+>>> anim = Animation.load("out/demo.json")                          # doctest: +SKIP
+>>> render_video(anim, "out/demo.mp4", audio="speech.wav")          # doctest: +SKIP
+>>> contact_sheet(anim, "out/demo_sheet.png")                       # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+import queue
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.animation import ARKIT_BLENDSHAPES, VISEME_CHANNELS, VISEMES, Animation, Segment
+from toolkit.files import atomic_write, check_output_path
+from toolkit.render.scene import DEFAULT_HEAD, FaceRenderer, Model, ModelError, load_face_model
+
+_FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf",
+               "/Library/Fonts/Arial Unicode.ttf", "C:/Windows/Fonts/arial.ttf")
+
+
+# -- what to draw -----------------------------------------------------------------------------------
+def load_model(model: str | Path | Model | None) -> Model:
+    """The user's character, or the toolkit's default head when None."""
+    if isinstance(model, Model):
+        return model
+    return load_face_model(DEFAULT_HEAD if model is None else model)
+
+
+def model_weights(anim: Animation, model: Model) -> np.ndarray:
+    """Morph weights per frame for every target slot of the model (frames x slots).
+
+    The default head's targets are ARKit names, taken channel by channel;
+    other characters go through the rig profiles of `toolkit.rigs`.
+    """
+    from toolkit import rigs
+
+    names = model.target_names
+    if not names:
+        return np.zeros((anim.n_frames, 0), np.float32)
+    arkit_only = all(n in ARKIT_BLENDSHAPES for n in names)
+    try:
+        return rigs.retarget(anim, names, profile="arkit52" if arkit_only else None)
+    except ValueError as e:
+        raise ModelError(f"{model.source}: cannot map the animation to this character's morph targets ({e})") \
+            from None
+
+
+def head_quats(anim: Animation, model: Model) -> np.ndarray:
+    from toolkit import rigs
+
+    return rigs.head_rotation(anim, facing=model.facing)
+
+
+def current_labels(anim: Animation, frame: int) -> tuple[str, str, str]:
+    """(viseme, phoneme, word) shown at a frame."""
+    t = frame / anim.fps
+
+    def at(segs: list[Segment]) -> str:
+        for s in segs:
+            if s.start <= t < s.end:
+                return s.label
+        return ""
+
+    phone, word = at(anim.phonemes), at(anim.words)
+    vis = ""
+    if any(anim.has(c) for c in VISEME_CHANNELS):
+        vals = np.array([anim.channel(c)[frame] if anim.has(c) else 0.0 for c in VISEME_CHANNELS])
+        vis = VISEMES[int(np.argmax(vals))] if vals.max() > 0.1 else "sil"
+    elif phone:
+        from toolkit.visemes.tables import visemes_for
+
+        try:
+            vis = str(visemes_for(phone)[0] or "")
+        except KeyError:
+            vis = ""
+    return vis, phone if phone not in ("", "sil", "sp") else "-", word
+
+
+class _Painter:
+    """Text and the phoneme track, drawn with Pillow onto frames."""
+
+    def __init__(self, height_px: int):
+        from PIL import ImageFont
+
+        self.px = max(10, int(height_px))
+        self.font = None
+        for p in _FONT_PATHS:
+            if os.path.exists(p):
+                self.font = ImageFont.truetype(p, self.px)
+                self.small = ImageFont.truetype(p, max(8, int(self.px * 0.8)))
+                break
+        if self.font is None:
+            self.font = ImageFont.load_default(size=self.px)
+            self.small = ImageFont.load_default(size=max(8, int(self.px * 0.8)))
+
+    def strip(self, anim: Animation, frame: int, width: int, height: int) -> np.ndarray:
+        from PIL import Image, ImageDraw
+
+        im = Image.new("RGB", (width, height), (24, 25, 30))
+        d = ImageDraw.Draw(im)
+        vis, phone, word = current_labels(anim, frame)
+        t = frame / anim.fps
+        pad = max(4, height // 12)
+        d.text((pad, pad), f"{t:6.2f}s", fill=(150, 155, 165), font=self.small)
+        d.text((int(width * 0.22), pad), f"viseme {vis or '-'}", fill=(255, 214, 120), font=self.font)
+        d.text((int(width * 0.55), pad), f"/{phone}/", fill=(140, 210, 255), font=self.font)
+        if word:
+            d.text((int(width * 0.74), pad), word[:14], fill=(225, 225, 225), font=self.small)
+        # phoneme track: +-1.5 s around now, playhead in the middle
+        y0, y1 = int(height * 0.55), height - pad
+        span = 3.0
+        x_of = lambda s: (s - (t - span / 2)) / span * width  # noqa: E731
+        for seg in anim.phonemes:
+            if seg.end < t - span / 2 or seg.start > t + span / 2 or seg.label in ("", "sil", "sp"):
+                continue
+            xa, xb = max(0, x_of(seg.start)), min(width - 1, x_of(seg.end))
+            if xb - xa < 3:
+                continue
+            on = seg.start <= t < seg.end
+            d.rectangle([xa + 1, y0, xb - 1, y1], fill=(70, 110, 150) if on else (48, 56, 70))
+            if xb - xa > self.px * 0.6:
+                d.text((xa + 3, y0 + 1), seg.label, fill=(235, 235, 235), font=self.small)
+        d.line([width // 2, y0 - 3, width // 2, y1 + 2], fill=(255, 90, 90), width=2)
+        return np.asarray(im)
+
+    def label(self, img: np.ndarray, text: str) -> np.ndarray:
+        from PIL import Image, ImageDraw
+
+        im = Image.fromarray(img)
+        ImageDraw.Draw(im).text((8, 6), text, fill=(235, 235, 235), font=self.font)
+        return np.asarray(im)
+
+
+# -- frames ---------------------------------------------------------------------------------------------
+class FrameSource:
+    """Renders the frames of one or two animations on one model; iterate in the thread that made it."""
+
+    def __init__(self, anim: Animation, model: Model, size: int = 512, strip: bool = True,
+                 compare: Animation | None = None):
+        self.anims = [anim] + ([compare.resampled(anim.fps) if compare.fps != anim.fps else compare]
+                               if compare is not None else [])
+        self.model, self.size = model, int(size) // 2 * 2
+        self.weights = [model_weights(a, model) for a in self.anims]
+        self.quats = [head_quats(a, model) for a in self.anims]
+        self.n_frames = max(a.n_frames for a in self.anims)
+        self.strip_h = (max(24, self.size // 7) // 2 * 2) if strip else 0
+        self.width = self.size * len(self.anims)
+        self.height = self.size + self.strip_h
+        self.painter = _Painter(self.strip_h * 0.36 if strip else self.size / 24) \
+            if (strip or compare is not None) else None
+        self.renderer = FaceRenderer(model, size=self.size)
+
+    def frame(self, i: int) -> np.ndarray:
+        tiles = []
+        for k, a in enumerate(self.anims):
+            j = min(i, a.n_frames - 1)
+            img = self.renderer.render(self.weights[k][j], self.quats[k][j])
+            if len(self.anims) > 1:
+                img = self.painter.label(img, "AB"[k] + ": " + str(a.meta.get("label") or a.meta.get("engine")
+                                                                    or a.meta.get("source") or "")[:40])
+            if self.strip_h:
+                img = np.concatenate([img, self.painter.strip(a, j, self.size, self.strip_h)], axis=0)
+            tiles.append(img)
+        return np.ascontiguousarray(np.concatenate(tiles, axis=1) if len(tiles) > 1 else tiles[0])
+
+    def close(self) -> None:
+        self.renderer.close()
+
+
+def _produce(make_source, q: queue.Queue, stop: threading.Event) -> None:
+    """Worker thread: owns the GL context, renders every frame into the queue (bounded: constant memory)."""
+    src = None
+    try:
+        src = make_source()
+        q.put(("meta", (src.width, src.height, src.n_frames)))
+        for i in range(src.n_frames):
+            if stop.is_set():
+                break
+            q.put(("frame", src.frame(i)))
+        q.put(("done", None))
+    except BaseException as e:  # handed to the main thread, which raises it
+        q.put(("error", e))
+    finally:
+        if src is not None:
+            src.close()
+
+
+def _audio_track(audio, duration_s: float, folder: Path) -> Path:
+    """The speech as a WAV exactly `duration_s` long (trimmed or padded with silence)."""
+    from toolkit.audio import TARGET_RATE, load_audio, write_wav
+
+    x = load_audio(audio) if isinstance(audio, (str, os.PathLike)) else np.asarray(audio, np.float32)
+    n = int(round(duration_s * TARGET_RATE))
+    x = x[:n] if len(x) >= n else np.concatenate([x, np.zeros(n - len(x), np.float32)])
+    fd, tmp = tempfile.mkstemp(prefix=".viseme-audio.", suffix=".wav", dir=folder)
+    os.close(fd)
+    return write_wav(tmp, x, TARGET_RATE)
+
+
+def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int = 512, audio=None,
+                 strip: bool = True, compare: Animation | None = None, progress: bool = True,
+                 crf: int = 20, preset: str = "veryfast") -> Path:
+    """Render `anim` on `model` (default head when None) to an H.264 .mp4, with `audio` as AAC.
+
+    audio: a speech file (anything `toolkit.audio.load_audio` reads) or a 16 kHz float array.
+    compare: a second animation shown to the right (for example audio-only vs transcript).
+    Returns the path written.  The file appears only when complete.
+
+    >>> render_video(anim, "preview.mp4", audio="speech.wav", size=256)   # doctest: +SKIP
+    """
+    import imageio_ffmpeg
+
+    out = check_output_path(out_path, inputs=(audio if isinstance(audio, (str, os.PathLike)) else None,
+                                              model if isinstance(model, (str, os.PathLike)) else None))
+    if anim.n_frames == 0:
+        raise ValueError(f"{out}: the animation has no frames")
+    mdl = load_model(model)
+    if size < 16 or size > 4096:
+        raise ValueError(f"{out}: size must be between 16 and 4096 pixels, got {size}")
+    folder = out.parent if str(out.parent) else Path(".")
+    n_frames = max(anim.n_frames, compare.resampled(anim.fps).n_frames if compare is not None else 0)
+    wav = _audio_track(audio, n_frames / anim.fps, folder) if audio is not None else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part.mp4", dir=folder)
+    os.close(fd)
+    q: queue.Queue = queue.Queue(maxsize=6)
+    stop = threading.Event()
+    worker = threading.Thread(target=_produce, daemon=True, name="viseme-render",
+                              args=(lambda: FrameSource(anim, mdl, size, strip, compare), q, stop))
+    worker.start()
+    bar = writer = None
+    try:
+        kind, meta = q.get()
+        if kind == "error":
+            raise meta
+        w, h, n = meta
+        writer = imageio_ffmpeg.write_frames(
+            tmp, (w, h), fps=anim.fps, codec="libx264", pix_fmt_out="yuv420p", quality=None,
+            macro_block_size=2, ffmpeg_log_level="error",
+            output_params=["-preset", preset, "-crf", str(crf), "-movflags", "+faststart"]
+            + (["-b:a", "128k"] if wav else []),
+            audio_path=str(wav) if wav else None, audio_codec="aac" if wav else None)
+        writer.send(None)
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n, unit="frame", desc=f"render {out.name}", leave=False)
+        while True:
+            kind, item = q.get()
+            if kind == "frame":
+                writer.send(item)
+                if bar is not None:
+                    bar.update(1)
+            elif kind == "error":
+                raise item
+            else:
+                break
+        writer.close()
+        writer = None
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    finally:
+        stop.set()
+        while worker.is_alive():   # unblock a worker waiting on a full queue
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        if bar is not None:
+            bar.close()
+        if writer is not None:   # failed half way: stop ffmpeg before removing its file
+            try:
+                writer.close()
+            except Exception:
+                pass
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if wav is not None and os.path.exists(wav):
+            os.unlink(wav)
+    return out
+
+
+# -- stills ---------------------------------------------------------------------------------------------
+def key_frames(anim: Animation, n: int = 8) -> list[int]:
+    """n frames worth a look: the middles of spoken phonemes spread over the clip, else evenly spaced."""
+    spoken = [s for s in anim.phonemes if s.label not in ("", "sil", "sp")]
+    if len(spoken) >= n:
+        pick = np.linspace(0, len(spoken) - 1, n).round().astype(int)
+        frames = [int(round((spoken[i].start + spoken[i].end) / 2 * anim.fps)) for i in pick]
+    else:
+        frames = np.linspace(0, anim.n_frames - 1, n).round().astype(int).tolist()
+    return [min(max(f, 0), anim.n_frames - 1) for f in frames]
+
+
+def contact_sheet(anim: Animation, out_png: str | Path, model=None, n: int = 8, size: int = 256,
+                  frames: list[int] | None = None) -> Path:
+    """A PNG grid of `n` key frames, each captioned with time, viseme and phoneme."""
+    from PIL import Image
+
+    out = check_output_path(out_png, inputs=(model if isinstance(model, (str, os.PathLike)) else None,))
+    if anim.n_frames == 0:
+        raise ValueError(f"{out}: the animation has no frames")
+    mdl = load_model(model)
+    frames = list(frames) if frames is not None else key_frames(anim, n)
+    src = FrameSource(anim, mdl, size=size, strip=True)
+    try:
+        tiles = [src.frame(f) for f in frames]
+    finally:
+        src.close()
+    cols = min(4, len(tiles))
+    rows = (len(tiles) + cols - 1) // cols
+    th, tw = tiles[0].shape[:2]
+    sheet = np.full((rows * th, cols * tw, 3), 12, np.uint8)
+    for k, t in enumerate(tiles):
+        r, c = divmod(k, cols)
+        sheet[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = t
+    atomic_write(out, lambda p: Image.fromarray(sheet).save(p, format="PNG"))
+    return out
