@@ -8,17 +8,24 @@ SAMPLE_TEXT := assets/samples/bob.txt
 setup:
 	@bash scripts/setup.sh
 
+# The main job on the bundled sample: curves (JSON, Live Link CSV, plot), the
+# default head talking as a GLB, and a preview video with sound.
 demo: setup
 	@mkdir -p out
-	.venv/bin/viseme animate $(SAMPLE) --transcript $(SAMPLE_TEXT) -o out/demo.json
-	.venv/bin/viseme animate $(SAMPLE) --transcript $(SAMPLE_TEXT) -o out/demo.png
-	@echo "demo: wrote out/demo.json and out/demo.png"
+	.venv/bin/viseme animate $(SAMPLE) --transcript $(SAMPLE_TEXT) \
+		-o out/demo.json -o out/demo.csv -o out/demo.png -o out/demo.glb -o out/demo.mp4
+	@echo "demo: wrote out/demo.json out/demo.csv out/demo.png out/demo.glb out/demo.mp4"
 
 test: setup
 	$(PY) -m pytest -q -ra
 
-bench: setup
+bench:
+	@VISEME_SETUP_BENCH=1 bash scripts/setup.sh
 	$(PY) -m bench.run
+
+# Retrain the neural audio-to-face model (CPU, about an hour; see assets/model/MODEL_CARD.md)
+train: setup
+	.venv/bin/viseme train
 
 # The Blender extension: dist/viseme_lipsync-<version>.zip (install in Blender: Get Extensions > Install from Disk)
 addon:

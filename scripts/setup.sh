@@ -14,8 +14,9 @@ SUDO=""
 
 # -- Debian packages ---------------------------------------------------------
 # espeak-ng: IPA for ~100 languages and synthesized speech with exact timings;
-# libosmesa6: offscreen rendering without a GPU; sox/libsndfile: audio I/O.
-APT_PACKAGES="espeak-ng libespeak-ng1 libosmesa6 libsndfile1 sox nodejs npm"
+# libosmesa6: offscreen rendering without a GPU; sox/libsndfile: audio I/O;
+# fonts-dejavu-core: IPA glyphs in the preview video's label strip.
+APT_PACKAGES="espeak-ng libespeak-ng1 libosmesa6 libsndfile1 sox fonts-dejavu-core nodejs npm"
 missing=""
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -69,4 +70,15 @@ for v in ${VISEME_BLENDER_LTS:-}; do
     "$d/bin/pip" install -q "bpy==$v" "numpy<2" "pytest>=7"
   fi
 done
+# -- bench peers (only for `make bench`) --------------------------------------
+if [ "${VISEME_SETUP_BENCH:-0}" = 1 ]; then
+  # openfacefx (PyPI): a text-driven lip-sync peer, numpy only
+  .venv/bin/python -c "import openfacefx" 2>/dev/null || .venv/bin/pip install -q "openfacefx==0.24.0"
+  # uLipSync peer for the neural bench (pylipsync pins numpy<2.4: own venv)
+  if [ ! -x .venv-pylipsync/bin/python ] || ! .venv-pylipsync/bin/python -c "import pylipsync" 2>/dev/null; then
+    echo "setup: installing pylipsync (bench peer) into .venv-pylipsync"
+    "$PY" -m venv .venv-pylipsync
+    .venv-pylipsync/bin/pip install -q "pylipsync==0.2.1"
+  fi
+fi
 echo "setup: ready"
