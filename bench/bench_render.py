@@ -5,6 +5,10 @@ default head at 512x512 and 1024x1024 with the viseme strip, as a user runs it. 
 time the rest of the pipeline took for the same clip, and the render-only rate (no encoder).
 
 Target (issue): >= 30 fps at 512x512 on this 2-core machine (faster than real time at 30 fps).
+Wall-clock rates depend on what else runs (the load average is printed before and after); the CPU
+columns divide the frames by the CPU seconds spent (`time.process_time` of this process, render
+thread and llvmpipe's raster threads included, plus the ffmpeg child's user+system time), which
+a busy machine changes much less.
 
     .venv/bin/python -m bench.bench_render [--seconds 10] [--sizes 512 1024]
 """
@@ -12,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 TEXT = ("The quick brown fox jumps over the lazy dog, while five wizards box jumping queens. "
         "Peter picked a peck of pickled peppers and we all went home to a warm cup of tea.")
@@ -34,6 +37,12 @@ def _speech(seconds: float):
     return speech.samples[: int(n / anim.fps * speech.sample_rate)], anim, pipeline_s, speech
 
 
+def _children_cpu() -> float:
+    """CPU seconds of finished child processes (the ffmpeg encoder, once closed)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="clip length rendered at 512 (1024 gets a third)")
@@ -45,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
     samples, anim, pipeline_s, speech = _speech(args.seconds)
     audio_s = len(speech.samples) / speech.sample_rate
-    print(f"platform {gl_platform()}, {os.cpu_count()} CPUs; clip {anim.n_frames} frames "
+    print(f"platform {gl_platform()}, {os.cpu_count()} CPUs, load average before: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; clip {anim.n_frames} frames "
           f"({anim.duration_s:.1f} s at {anim.fps:g} fps)")
     print(f"pipeline (espeak-ng + animation) for {audio_s:.1f} s of speech: {pipeline_s:.2f} s "
           f"({audio_s / pipeline_s:.1f}x real time)")
@@ -60,26 +70,30 @@ def main(argv: list[str] | None = None) -> int:
             # render only (no encoder)
             src = FrameSource(clip, model, size=size, strip=True)
             src.frame(0)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             k = min(clip.n_frames, 60)
             for i in range(k):
                 src.frame(i)
-            render_fps = k / (time.perf_counter() - t0)
+            render_fps, render_cpu_fps = k / (time.perf_counter() - t0), k / (time.process_time() - c0)
             src.close()
             # the real thing: render thread + ffmpeg, with audio
             from toolkit.audio import write_wav
 
             wav = write_wav(Path(d) / "speech.wav", samples, 16000)
-            t0 = time.perf_counter()
+            t0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
             render_video(clip, Path(d) / f"out{size}.mp4", size=size, audio=wav, progress=False)
             dt = time.perf_counter() - t0
+            cpu = time.process_time() - c0 + _children_cpu() - k0
             fps = clip.n_frames / dt
-            rows.append((size, clip.n_frames, dt, fps, render_fps))
-    print(f"{'size':>10} {'frames':>7} {'seconds':>8} {'fps (render+encode)':>20} {'fps (render only)':>18} "
-          f"{'x real time':>12}")
-    for size, n, dt, fps, rfps in rows:
-        print(f"{size:>5}x{size:<4} {n:>7} {dt:>8.2f} {fps:>20.1f} {rfps:>18.1f} {fps / anim.fps:>12.2f}")
-    ok = next((fps for size, _, _, fps, _ in rows if size == 512), None)
+            rows.append((size, clip.n_frames, dt, fps, clip.n_frames / cpu, render_fps, render_cpu_fps,
+                         (Path(d) / f"out{size}.mp4").stat().st_size / clip.duration_s / 1e3))
+    print(f"{'size':>10} {'frames':>7} {'seconds':>8} {'fps render+encode':>18} {'(per CPU s)':>11} "
+          f"{'fps render only':>16} {'(per CPU s)':>11} {'x real time':>12} {'mp4 kB/s':>9}")
+    for size, n, dt, fps, cfps, rfps, rcfps, kbs in rows:
+        print(f"{size:>5}x{size:<4} {n:>7} {dt:>8.2f} {fps:>18.1f} {cfps:>11.1f} {rfps:>16.1f} {rcfps:>11.1f} "
+              f"{fps / anim.fps:>12.2f} {kbs:>9.0f}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    ok = next((r[3] for r in rows if r[0] == 512), None)
     if ok is not None:
         print(f"target >= 30 fps at 512x512: {'met' if ok >= 30 else 'NOT met'} ({ok:.1f} fps); "
               f"rendering a clip takes {anim.duration_s / ok * anim.fps / anim.duration_s:.2f} s per "

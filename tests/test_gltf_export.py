@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
 import struct
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import assert_valid_gltf as assert_valid  # the validator helper, shared with test_head_asset
 
 from toolkit import rigs
 from toolkit.animation import ARKIT_BLENDSHAPES, VISEMES, empty_animation
@@ -21,7 +21,6 @@ from toolkit.visemes.tables import VISEME_POSES
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT.parent / "shared" / "data" / "models"
-VALIDATOR = ROOT / "node_modules" / "gltf-validator"
 OCULUS = [f"viseme_{v}" for v in VISEMES]
 RPM_VIS = [n.replace("viseme_ih", "viseme_I").replace("viseme_oh", "viseme_O").replace("viseme_ou", "viseme_U")
            for n in OCULUS]
@@ -176,33 +175,6 @@ def rpm_avatar(tmp_path, suffix=".glb", skin=True) -> Path:
     b.node(name="Teeth", mesh=teeth)
     b.node(name="Hair", mesh=hair)
     return b.save(tmp_path / f"avatar{suffix}")
-
-
-# -- validator ---------------------------------------------------------------------
-def validate(path: Path) -> dict:
-    node = shutil.which("node")
-    if node is None or not VALIDATOR.is_dir():
-        pytest.skip("Khronos glTF validator not installed (needs node and `npm install` in the repo root)")
-    r = subprocess.run([node, str(ROOT / "scripts" / "validate_gltf.mjs"), str(path), "--max-issues", "0"],
-                       capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
-
-
-def errors_of(report: dict) -> set[tuple[str, str]]:
-    return {(m["code"], m.get("pointer", "")) for m in report["issues"]["messages"] if m["severity"] == 0}
-
-
-def assert_valid(path: Path, inherited_from: Path | None = None) -> dict:
-    """Zero validator errors, apart from ones the input model already had (given as inherited_from)."""
-    rep = validate(path)
-    errs = errors_of(rep)
-    if inherited_from is not None:
-        errs -= errors_of(validate(inherited_from))
-    assert not errs, f"{path}: validator errors {sorted(errs)[:10]}"
-    assert rep["issues"]["truncated"] is False or not errs
-    return rep
 
 
 def read_clip(path: Path, name: str = "viseme-talk"):

@@ -14,7 +14,7 @@ import importlib.util  # noqa: E402
 if importlib.util.find_spec("pyrender") is None:   # not importorskip: the GL platform is chosen on first import
     pytest.skip("pyrender not installed (pip install 'viseme-toolkit[render]')", allow_module_level=True)
 
-from toolkit.animation import Animation, Segment, empty_animation  # noqa: E402
+from toolkit.animation import Segment, empty_animation  # noqa: E402
 from toolkit.render.scene import DEFAULT_HEAD, FaceRenderer, ModelError, load_face_model  # noqa: E402
 from toolkit.visemes.tables import VISEME_POSES  # noqa: E402
 
@@ -147,8 +147,10 @@ def test_side_by_side_strip_and_contact_sheet(tmp_path):
     assert im.size[0] == 4 * 64 and im.size[1] > 64
 
 
-def _morph_gltf(path: Path) -> None:
-    """A textured quad whose one morph target ("open") lifts its top edge: a stand-in for a user's character."""
+def _morph_gltf(path: Path, vrm_aa_bind: float | None = None) -> None:
+    """A textured quad whose one morph target ("open") lifts its top edge: a stand-in for a user's character.
+
+    vrm_aa_bind: make it a VRM 1.0 whose "aa" expression binds the (then unnamed) target with this weight."""
     import io
 
     import pygltflib as g
@@ -181,6 +183,11 @@ def _morph_gltf(path: Path) -> None:
                               min=tgt.min(0).tolist(), max=tgt.max(0).tolist())],
         bufferViews=[g.BufferView(buffer=0, byteOffset=offs[i], byteLength=len(b)) for i, b in enumerate(blobs)],
         buffers=[g.Buffer(byteLength=offs[-1])])
+    if vrm_aa_bind is not None:   # only the expression bind says what the target does
+        gl.meshes[0].extras = {}
+        gl.extensionsUsed = ["VRMC_vrm"]
+        gl.extensions = {"VRMC_vrm": {"specVersion": "1.0", "expressions": {"preset": {
+            "aa": {"morphTargetBinds": [{"node": 0, "index": 0, "weight": vrm_aa_bind}]}, "blink": {}}}}}
     gl.set_binary_blob(b"".join(blobs))
     gl.save_binary(str(path))
 
@@ -229,3 +236,81 @@ def test_real_models_render_if_present():
             r.close()
         assert im.shape == (48, 48, 3)
         assert (np.abs(im.astype(int) - im[0, 0].astype(int)).sum(2) > 30).mean() > 0.01, f
+
+
+def test_vrm_expression_binds_drive_the_render(tmp_path):
+    """A VRM's unnamed target moves through its "aa" expression bind (gltf_io.model_morph_weights)."""
+    from toolkit.render.preview import model_weights
+
+    p = tmp_path / "quad.vrm"
+    _morph_gltf(p, vrm_aa_bind=0.5)
+    m = load_face_model(p)
+    assert m.target_names == [None]
+    a = empty_animation(2, 30.0)
+    a.values[1, a.channels.index("viseme_aa")] = 1.0
+    a.values[1, a.channels.index("jawOpen")] = 1.0
+    w = model_weights(a, m)
+    assert w.shape == (2, 1) and w[0, 0] == 0.0 and 0.2 < w[1, 0] <= 0.5 + 1e-6   # bind weight 0.5
+    r = FaceRenderer(m, size=64)
+    try:
+        rest, opened = r.render(w[0]), r.render(w[1])
+    finally:
+        r.close()
+    green = lambda im: ((im[..., 1] > 100) & (im[..., 0] < 90)).sum()  # noqa: E731
+    assert green(opened) > green(rest) * 1.1
+
+
+def test_blending_touches_only_moved_vertices_and_matches_full_solve(head):
+    """The per-frame deformer (sparse targets, normals around moved vertices) equals a full recompute."""
+    from toolkit.render.scene import NormalSolver, _Deformer, merge_by_material
+
+    part = next(p for p in merge_by_material(head.parts) if p.targets is not None)
+    assert len(merge_by_material(head.parts)) == 1   # the untextured head is one draw call
+    d = _Deformer(part, NormalSolver(part.positions, part.indices)(part.positions), [])
+    assert 0 < len(d.active) < len(part.positions)
+    w = np.zeros(len(part.target_slots), np.float32)
+    for k, v in VISEME_POSES["aa"].items():
+        w[list(part.target_slots).index(head.target_names.index(k))] = v
+    block = d.update(w)
+    pos = part.positions + np.tensordot(w, part.targets, axes=1)
+    assert np.allclose(block[:, :3], pos, atol=1e-6)
+    assert np.allclose(block[:, 3:6], NormalSolver(part.positions, part.indices)(pos), atol=1e-5)
+    assert d.update(w) is None                        # same weights: nothing to upload
+
+
+def test_shader_programs_are_compiled_once(head):
+    r = FaceRenderer(head, size=32)
+    try:
+        w = np.zeros(len(head.target_names), np.float32)
+        r.render(w)
+        n = len(r.renderer._renderer._program_cache._program_cache)
+        for k in range(3):
+            w[k] = 0.5
+            r.render(w)
+        assert len(r.renderer._renderer._program_cache._program_cache) == n
+    finally:
+        r.close()
+
+
+def test_facecap_meshopt_model_renders_and_moves_its_mouth():
+    """The three.js face-capture head: EXT_meshopt_compression + quantized geometry through gltf_io;
+    its KTX2 (Basis) texture cannot be decoded, so it is drawn with its base colour, with a note."""
+    f = ROOT.parent / "shared" / "data" / "models" / "facecap" / "facecap.glb"
+    if not f.exists():
+        pytest.skip("../shared/data/models/facecap/facecap.glb not present (real meshopt ARKit head)")
+    pytest.importorskip("meshopt", reason="facecap needs the meshopt decoder")
+    from toolkit.render.preview import model_weights
+
+    m = load_face_model(f)
+    assert any("ktx2" in n.lower() for n in m.notes)
+    assert "jawOpen" in m.target_names
+    a = _anim()
+    w = model_weights(a, m)
+    r = FaceRenderer(m, size=96)
+    try:
+        closed, opened = r.render(w[0]), r.render(w[8])   # PP, then aa
+    finally:
+        r.close()
+    diff = np.abs(closed.astype(int) - opened.astype(int)).sum(2) > 40
+    rows = np.flatnonzero(diff.any(1))
+    assert diff.sum() > 40 and rows.min() > 96 * 0.45    # something changes, in the lower face only

@@ -727,7 +727,9 @@ def write_glb(parts: list[Part], path: Path, threshold_m: float = 4e-5) -> None:
         for nm in names:
             d = part.targets.get(nm, np.zeros_like(part.v)).astype(np.float32)
             moved = np.flatnonzero(np.abs(d).max(1) > threshold_m)
-            acc = g.Accessor(componentType=g.FLOAT, count=len(v), type="VEC3")
+            # no bufferView: the data is zeros plus the sparse values, so no byteOffset either
+            # (pygltflib writes byteOffset 0 by default, which the validator rejects)
+            acc = g.Accessor(componentType=g.FLOAT, count=len(v), type="VEC3", byteOffset=None)
             if len(moved):
                 iv = add_view(moved.astype(np.uint16 if len(v) < 65536 else np.uint32))
                 vv = add_view(np.ascontiguousarray(d[moved]))
@@ -735,8 +737,12 @@ def write_glb(parts: list[Part], path: Path, threshold_m: float = 4e-5) -> None:
                                       indices=g.AccessorSparseIndices(bufferView=iv, componentType=g.UNSIGNED_SHORT
                                                               if len(v) < 65536 else g.UNSIGNED_INT),
                                       values=g.AccessorSparseValues(bufferView=vv))
-                acc.min = d[moved].min(0).tolist()
-                acc.max = d[moved].max(0).tolist()
+                # min/max are over the whole accessor: the unmoved vertices are zeros
+                vals = d[moved]
+                if len(moved) < len(v):
+                    vals = np.concatenate([vals, np.zeros((1, 3), np.float32)])
+                acc.min = vals.min(0).tolist()
+                acc.max = vals.max(0).tolist()
             else:
                 acc.min, acc.max = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
             accessors.append(acc)
@@ -757,6 +763,7 @@ def write_glb(parts: list[Part], path: Path, threshold_m: float = 4e-5) -> None:
     os.close(fd)
     try:
         gltf.save_binary(tmp)
+        os.chmod(tmp, 0o644)   # mkstemp makes it private; the asset is for everyone
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

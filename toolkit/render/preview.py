@@ -21,11 +21,12 @@ import os
 import queue
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from toolkit.animation import ARKIT_BLENDSHAPES, VISEME_CHANNELS, VISEMES, Animation, Segment
+from toolkit.animation import VISEME_CHANNELS, VISEMES, Animation, Segment
 from toolkit.files import atomic_write, check_output_path
 from toolkit.render.scene import DEFAULT_HEAD, FaceRenderer, Model, ModelError, load_face_model
 
@@ -35,29 +36,46 @@ _FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fo
 
 # -- what to draw -----------------------------------------------------------------------------------
 def load_model(model: str | Path | Model | None) -> Model:
-    """The user's character, or the toolkit's default head when None."""
+    """The user's character, or the toolkit's default head when None; what the preview leaves
+    out (undecodable textures) is reported as a warning."""
     if isinstance(model, Model):
         return model
-    return load_face_model(DEFAULT_HEAD if model is None else model)
+    mdl = load_face_model(DEFAULT_HEAD if model is None else model)
+    for note in mdl.notes:
+        warnings.warn(f"{mdl.source}: {note}", stacklevel=2)
+    return mdl
 
 
-def model_weights(anim: Animation, model: Model) -> np.ndarray:
+def model_weights(anim: Animation, model: Model, profile=None) -> np.ndarray:
     """Morph weights per frame for every target slot of the model (frames x slots).
 
-    The default head's targets are ARKit names, taken channel by channel;
-    other characters go through the rig profiles of `toolkit.rigs`.
-    """
-    from toolkit import rigs
+    Goes through `toolkit.gltf_io.model_morph_weights`, so a VRM's expressions drive
+    the morph targets they bind and other characters match a rig profile (or
+    ``profile``: a name, rig JSON path or `toolkit.rigs.Profile`); slots the
+    animation does not drive keep the mesh's own weights.
 
-    names = model.target_names
-    if not names:
-        return np.zeros((anim.n_frames, 0), np.float32)
-    arkit_only = all(n in ARKIT_BLENDSHAPES for n in names)
-    try:
-        return rigs.retarget(anim, names, profile="arkit52" if arkit_only else None)
-    except ValueError as e:
-        raise ModelError(f"{model.source}: cannot map the animation to this character's morph targets ({e})") \
-            from None
+    >>> model_weights(anim, load_model(None)).shape          # doctest: +SKIP
+    (90, 52)
+    """
+    from toolkit.gltf_io import model_morph_weights
+
+    out = np.repeat(model.default_weights[None, :] if model.default_weights is not None else
+                    np.zeros((1, len(model.target_names)), np.float32), anim.n_frames, axis=0)
+    if not model.target_names:
+        return out.astype(np.float32)
+    if model.gltf is None:   # a scene built by hand: match its slot names directly
+        from toolkit import rigs
+
+        try:
+            return rigs.retarget(anim, model.target_names, profile).astype(np.float32)
+        except ValueError as e:
+            raise ModelError(f"{model.source}: cannot map the animation to this character's morph targets "
+                             f"({e})") from None
+    drive = model_morph_weights(anim, model.gltf, profile)
+    for node, w in drive.weights.items():
+        if node in model.slots:   # nodes outside the rendered scene have no slots
+            out[:, model.slots[node]] = w
+    return out.astype(np.float32)
 
 
 def head_quats(anim: Animation, model: Model) -> np.ndarray:
@@ -151,11 +169,11 @@ class FrameSource:
     """Renders the frames of one or two animations on one model; iterate in the thread that made it."""
 
     def __init__(self, anim: Animation, model: Model, size: int = 512, strip: bool = True,
-                 compare: Animation | None = None):
+                 compare: Animation | None = None, profile=None):
         self.anims = [anim] + ([compare.resampled(anim.fps) if compare.fps != anim.fps else compare]
                                if compare is not None else [])
         self.model, self.size = model, int(size) // 2 * 2
-        self.weights = [model_weights(a, model) for a in self.anims]
+        self.weights = [model_weights(a, model, profile) for a in self.anims]
         self.quats = [head_quats(a, model) for a in self.anims]
         self.n_frames = max(a.n_frames for a in self.anims)
         self.strip_h = (max(24, self.size // 7) // 2 * 2) if strip else 0
@@ -214,11 +232,12 @@ def _audio_track(audio, duration_s: float, folder: Path) -> Path:
 
 def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int = 512, audio=None,
                  strip: bool = True, compare: Animation | None = None, progress: bool = True,
-                 crf: int = 20, preset: str = "veryfast") -> Path:
+                 crf: int = 20, preset: str = "veryfast", profile=None) -> Path:
     """Render `anim` on `model` (default head when None) to an H.264 .mp4, with `audio` as AAC.
 
     audio: a speech file (anything `toolkit.audio.load_audio` reads) or a 16 kHz float array.
     compare: a second animation shown to the right (for example audio-only vs transcript).
+    profile: rig profile for the model's morph targets (name, rig JSON path; None: detected).
     Returns the path written.  The file appears only when complete.
 
     >>> render_video(anim, "preview.mp4", audio="speech.wav", size=256)   # doctest: +SKIP
@@ -240,7 +259,7 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
     q: queue.Queue = queue.Queue(maxsize=6)
     stop = threading.Event()
     worker = threading.Thread(target=_produce, daemon=True, name="viseme-render",
-                              args=(lambda: FrameSource(anim, mdl, size, strip, compare), q, stop))
+                              args=(lambda: FrameSource(anim, mdl, size, strip, compare, profile), q, stop))
     worker.start()
     bar = writer = None
     try:
@@ -297,7 +316,7 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
 # -- stills ---------------------------------------------------------------------------------------------
 def key_frames(anim: Animation, n: int = 8) -> list[int]:
     """n frames worth a look: the middles of spoken phonemes spread over the clip, else evenly spaced."""
-    spoken = [s for s in anim.phonemes if s.label not in ("", "sil", "sp")]
+    spoken = [s for s in anim.phonemes if s.label not in ("", "sil", "sp") and s.start < anim.duration_s]
     if len(spoken) >= n:
         pick = np.linspace(0, len(spoken) - 1, n).round().astype(int)
         frames = [int(round((spoken[i].start + spoken[i].end) / 2 * anim.fps)) for i in pick]
@@ -307,7 +326,7 @@ def key_frames(anim: Animation, n: int = 8) -> list[int]:
 
 
 def contact_sheet(anim: Animation, out_png: str | Path, model=None, n: int = 8, size: int = 256,
-                  frames: list[int] | None = None) -> Path:
+                  frames: list[int] | None = None, profile=None) -> Path:
     """A PNG grid of `n` key frames, each captioned with time, viseme and phoneme."""
     from PIL import Image
 
@@ -316,7 +335,7 @@ def contact_sheet(anim: Animation, out_png: str | Path, model=None, n: int = 8, 
         raise ValueError(f"{out}: the animation has no frames")
     mdl = load_model(model)
     frames = list(frames) if frames is not None else key_frames(anim, n)
-    src = FrameSource(anim, mdl, size=size, strip=True)
+    src = FrameSource(anim, mdl, size=size, strip=True, profile=profile)
     try:
         tiles = [src.frame(f) for f in frames]
     finally:

@@ -1,11 +1,15 @@
 """A face under lights, offscreen: load a glTF/VRM character, blend its morph targets, render frames.
 
-`load_face_model` reads every triangle primitive of a .glb/.gltf/.vrm into
-world space with its morph targets (dense numpy deltas), base colour factor
-and texture.  `FaceRenderer` keeps one pyrender scene for the whole clip and,
-per frame, blends the targets with numpy, recomputes normals and rewrites
-only the vertex buffers, then renders with a small Lambert + Blinn shader
-(pyrender's PBR shader is several times slower on a CPU rasteriser).
+`load_face_model` turns what `toolkit.gltf_io` reads (the one glTF reader)
+into a render scene: every triangle primitive placed in world space with its
+morph targets (dense numpy deltas), base colour and texture.  Each node that
+places a mesh with targets gets one weight *slot* per target
+(`FaceModel.slots`), so `model_weights` can route `gltf_io.model_morph_weights`
+(rig profiles, VRM expression binds) straight onto the scene.
+`FaceRenderer` keeps one pyrender scene for the whole clip and, per frame,
+blends only the targets with non-zero weight, recomputes normals and rewrites
+the vertex buffers in place, then renders with a small per-vertex Lambert +
+Blinn shader (pyrender's PBR shader is several times slower on a CPU rasteriser).
 
 OpenGL platform: ``$PYOPENGL_PLATFORM`` when set, else EGL when a GPU device
 is present, else OSMesa (CPU).  It must be chosen before OpenGL is imported,
@@ -19,23 +23,18 @@ Example
 """
 from __future__ import annotations
 
-import base64
 import glob
-import io
-import json
 import os
-import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from toolkit import gltf_io
+from toolkit.gltf_io import ModelError  # noqa: F401  (re-exported: the renderer's errors are the reader's)
+
 DEFAULT_HEAD = Path(__file__).resolve().parents[2] / "assets" / "head" / "head.glb"
-
-
-class ModelError(ValueError):
-    """A character file that cannot be rendered."""
 
 
 # -- OpenGL platform ----------------------------------------------------------------------------
@@ -67,7 +66,7 @@ def _import_pyrender():
     return pyrender
 
 
-# -- model loading ----------------------------------------------------------------------------------
+# -- the render scene -------------------------------------------------------------------------------
 @dataclass
 class MeshPart:
     """One triangle primitive in world space with its morph targets."""
@@ -78,7 +77,7 @@ class MeshPart:
     uv: np.ndarray | None = None          # (n, 2)
     colors: np.ndarray | None = None      # (n, 4) linear RGBA multiplier
     targets: np.ndarray | None = None     # (t, n, 3) position deltas in world space
-    target_slots: np.ndarray | None = None  # (t,) index of each target in Model.target_names
+    target_slots: np.ndarray | None = None  # (t,) index of each target in FaceModel.target_names
     base_color: tuple = (1.0, 1.0, 1.0, 1.0)
     texture: np.ndarray | None = None     # (h, w, 3|4) uint8, sRGB
     double_sided: bool = False
@@ -87,12 +86,20 @@ class MeshPart:
 
 
 @dataclass
-class Model:
+class FaceModel:
+    """A character ready to render: world-space parts, and one weight slot per morph target of
+    every node that places a mesh with targets (``slots[node]`` lists that node's slots in target
+    order).  ``gltf`` is the `toolkit.gltf_io.Model` it came from; ``notes`` says what was left out."""
+
     parts: list[MeshPart]
-    target_names: list[str | None]          # one slot per morph target of every mesh, in file order
+    target_names: list[str | None]
     facing: str = "+z"                      # where the face looks: "+z" (glTF, VRM 1.0) or "-z" (VRM 0.x)
     source: str = ""
     meta: dict = field(default_factory=dict)
+    gltf: gltf_io.Model | None = None
+    slots: dict[int, np.ndarray] = field(default_factory=dict)
+    default_weights: np.ndarray | None = None   # (slots,) the meshes' own weights
+    notes: list[str] = field(default_factory=list)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         pts = np.concatenate([p.positions for p in self.parts])
@@ -112,216 +119,133 @@ class Model:
         return lo, hi
 
 
-_CTYPES = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
-_NCOMP = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
-_NORM = {np.int8: 127.0, np.uint8: 255.0, np.int16: 32767.0, np.uint16: 65535.0}
+Model = FaceModel   # the name this module used before; `toolkit.gltf_io.Model` is the parsed file
 
 
-class _GltfReader:
-    """Just enough glTF 2.0 to render: buffers (GLB, data URI, file), accessors (strided, normalized, sparse)."""
+def _scene_nodes(g) -> list[int]:
+    """Nodes of the file's default scene (all root nodes when it names none)."""
+    if g.scenes:
+        roots = list(g.scenes[g.scene if g.scene is not None and g.scene < len(g.scenes) else 0].nodes or [])
+    else:
+        child = {c for n in g.nodes for c in (n.children or [])}
+        roots = [i for i in range(len(g.nodes)) if i not in child]
+    out, stack = [], list(roots)
+    while stack:
+        i = stack.pop()
+        if 0 <= i < len(g.nodes) and i not in out:
+            out.append(i)
+            stack.extend(g.nodes[i].children or [])
+    return sorted(out)
 
-    def __init__(self, path: Path):
-        self.path = path
-        raw = path.read_bytes()
-        self.bin = b""
-        if raw[:4] == b"glTF":
-            try:
-                length = struct.unpack_from("<I", raw, 8)[0]
-                off, js = 12, None
-                while off < min(length, len(raw)):
-                    clen, ctype = struct.unpack_from("<II", raw, off)
-                    chunk = raw[off + 8: off + 8 + clen]
-                    if ctype == 0x4E4F534A:
-                        js = json.loads(chunk.decode("utf-8"))
-                    elif ctype == 0x004E4942:
-                        self.bin = chunk
-                    off += 8 + clen
-            except (struct.error, UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise ModelError(f"{path}: corrupt GLB container ({e})") from None
-            if js is None:
-                raise ModelError(f"{path}: GLB without a JSON chunk")
-            self.js = js
-        else:
-            try:
-                self.js = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise ModelError(f"{path}: neither a GLB nor a glTF JSON file ({e})") from None
-        if not isinstance(self.js, dict) or "asset" not in self.js:
-            raise ModelError(f"{path}: not a glTF 2.0 file (no 'asset')")
-        need = set(self.js.get("extensionsRequired", [])) - {"KHR_materials_unlit", "KHR_texture_transform",
-                                                             "KHR_materials_emissive_strength"}
-        if need:
-            raise ModelError(f"{path}: needs glTF extensions this renderer cannot read: {', '.join(sorted(need))}")
-        self._buffers: dict[int, bytes] = {}
 
-    def _uri_bytes(self, uri: str) -> bytes:
-        if uri.startswith("data:"):
-            return base64.b64decode(uri.split(",", 1)[1])
-        f = self.path.parent / uri
-        if not f.exists():
-            raise ModelError(f"{self.path}: referenced file {uri!r} is missing")
-        return f.read_bytes()
+_UNTEXTURED_GREY = 0.5   # brightness standing in for a texture that cannot be decoded
 
-    def buffer(self, i: int) -> bytes:
-        if i not in self._buffers:
-            b = self.js["buffers"][i]
-            self._buffers[i] = self._uri_bytes(b["uri"]) if "uri" in b else self.bin
-        return self._buffers[i]
 
-    def view_bytes(self, i: int) -> tuple[bytes, int, int | None]:
-        v = self.js["bufferViews"][i]
-        buf = self.buffer(v["buffer"])
-        off = v.get("byteOffset", 0)
-        return buf[off: off + v["byteLength"]], v.get("byteStride"), v["byteLength"]
-
-    def accessor(self, i: int) -> np.ndarray:
-        a = self.js["accessors"][i]
-        dt = np.dtype(_CTYPES[a["componentType"]]).newbyteorder("<")
-        nc, count = _NCOMP[a["type"]], a["count"]
-        if "bufferView" in a:
-            data, stride, _ = self.view_bytes(a["bufferView"])
-            off = a.get("byteOffset", 0)
-            item = dt.itemsize * nc
-            stride = stride or item
-            if stride == item:
-                arr = np.frombuffer(data, dt, count * nc, off).reshape(count, nc)
-            else:
-                rows = np.lib.stride_tricks.as_strided(np.frombuffer(data, np.uint8, offset=off),
-                                                       (count, item), (stride, 1))
-                arr = np.ascontiguousarray(rows).view(dt).reshape(count, nc)
-            arr = arr.astype(np.float32) if a.get("normalized") or dt.kind == "f" else arr.copy()
-        else:
-            arr = np.zeros((count, nc), np.float32 if dt.kind == "f" or a.get("normalized") else dt)
-        if a.get("normalized") and dt.type in _NORM:
-            arr = np.maximum(arr / _NORM[dt.type], -1.0).astype(np.float32)
-        sp = a.get("sparse")
-        if sp:
-            n = sp["count"]
-            idt = np.dtype(_CTYPES[sp["indices"]["componentType"]]).newbyteorder("<")
-            idata, _, _ = self.view_bytes(sp["indices"]["bufferView"])
-            idx = np.frombuffer(idata, idt, n, sp["indices"].get("byteOffset", 0)).astype(np.int64)
-            vdata, _, _ = self.view_bytes(sp["values"]["bufferView"])
-            vals = np.frombuffer(vdata, dt, n * nc, sp["values"].get("byteOffset", 0)).reshape(n, nc)
-            if a.get("normalized") and dt.type in _NORM:
-                vals = vals / _NORM[dt.type]
-            arr = np.array(arr, dtype=np.float32 if arr.dtype.kind == "f" else arr.dtype)
-            arr[idx] = vals
-        return arr
-
-    def image(self, i: int) -> np.ndarray | None:
-        from PIL import Image
-
-        im = self.js["images"][i]
+def _texture(gm: gltf_io.Model, material: int | None, cache: dict, notes: list[str]) -> np.ndarray | None:
+    """The decoded base-colour image of a material, else None (with a note when one was there)."""
+    _, img, _ = gm.base_color(material)
+    if img is None:
+        return None
+    if img not in cache:
         try:
-            if "bufferView" in im:
-                data = self.view_bytes(im["bufferView"])[0]
-            else:
-                data = self._uri_bytes(im["uri"])
-            img = Image.open(io.BytesIO(data))
-            img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB")
-            return np.asarray(img)
-        except Exception:  # an unreadable texture (KTX2, WebP without codec...) renders untextured
+            cache[img] = gm.base_color_image(material)
+        except ModelError as e:   # a missing image file: still worth a preview, untextured
+            cache[img] = None
+            notes.append(f"{e}: drawn with the base colour factor x {_UNTEXTURED_GREY}")
             return None
+        if cache[img] is None:
+            mime = gm.gltf.images[img].mimeType or "unknown type"
+            hint = " (KHR_texture_basisu: Basis Universal is not decoded)" if "ktx2" in mime else ""
+            notes.append(f"image #{img} ({mime}) cannot be decoded{hint}: drawn with the base colour factor "
+                         f"x {_UNTEXTURED_GREY}")
+    return cache[img]
 
 
-def _node_matrix(n: dict) -> np.ndarray:
-    if "matrix" in n:
-        return np.asarray(n["matrix"], np.float64).reshape(4, 4).T
-    t = np.asarray(n.get("translation", [0, 0, 0]), np.float64)
-    x, y, z, w = n.get("rotation", [0, 0, 0, 1])
-    s = np.asarray(n.get("scale", [1, 1, 1]), np.float64)
-    r = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                  [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                  [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
-    m = np.eye(4)
-    m[:3, :3] = r * s
-    m[:3, 3] = t
-    return m
-
-
-def load_face_model(path: str | Path) -> Model:
-    """Read a .glb/.gltf/.vrm character: triangles, materials and morph targets, in world space.
-
-    Skinned meshes are taken in their bind pose.  Raises `ModelError` naming
-    the file for anything that cannot be rendered (not glTF, no triangles...).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: model file not found")
-    rd = _GltfReader(path)
-    js = rd.js
-    nodes = js.get("nodes", [])
-    scene_i = js.get("scene", 0)
-    roots = js["scenes"][scene_i]["nodes"] if js.get("scenes") else list(range(len(nodes)))
+def face_model_from_gltf(gm: gltf_io.Model) -> FaceModel:
+    """The render scene of a model parsed by `toolkit.gltf_io` (see `load_face_model`)."""
+    g = gm.gltf
+    world = gm.world_matrices() if g.nodes else np.zeros((0, 4, 4))
     parts: list[MeshPart] = []
     names: list[str | None] = []
+    defaults: list[float] = []
+    slots: dict[int, np.ndarray] = {}
+    notes: list[str] = []
     tex_cache: dict[int, np.ndarray | None] = {}
-    stack = [(i, np.eye(4)) for i in roots]
-    seen = set()
-    while stack:
-        ni, parent = stack.pop()
-        if ni in seen or ni >= len(nodes):
+    for ni in _scene_nodes(g):
+        node = g.nodes[ni]
+        if node.mesh is None:
             continue
-        seen.add(ni)
-        node = nodes[ni]
-        world = parent @ _node_matrix(node)
-        stack.extend((c, world) for c in node.get("children", []))
-        if "mesh" not in node:
-            continue
-        mesh = js["meshes"][node["mesh"]]
-        m = np.eye(4) if "skin" in node else world  # skinned vertices are already in bind (world) space
+        if node.mesh >= len(gm.meshes):
+            raise ModelError(f"{gm.path}: node #{ni} places mesh #{node.mesh}, which does not exist")
+        mesh = gm.meshes[node.mesh]
+        # skinned vertices are authored in the skeleton's bind (model) space: the node's transform is ignored
+        m = np.eye(4) if node.skin is not None else world[ni]
         lin = m[:3, :3]
-        nrm_m = np.linalg.inv(lin).T if abs(np.linalg.det(lin)) > 1e-12 else lin
-        n_t = max((len(p.get("targets", [])) for p in mesh["primitives"]), default=0)
-        tnames = (mesh.get("extras") or {}).get("targetNames") or \
-            ((mesh["primitives"][0].get("extras") or {}).get("targetNames") if mesh["primitives"] else None)
-        tnames = list(tnames) if tnames and len(tnames) == n_t else [None] * n_t
-        slots = np.arange(len(names), len(names) + n_t)
-        names.extend(tnames)
-        for prim in mesh["primitives"]:
-            if prim.get("mode", 4) != 4 or "POSITION" not in prim.get("attributes", {}):
+        det = np.linalg.det(lin)
+        nrm_m = np.linalg.inv(lin).T if abs(det) > 1e-12 else lin
+        if mesh.n_targets:
+            slots[ni] = np.arange(len(names), len(names) + mesh.n_targets)
+            names.extend(mesh.target_names)
+            defaults.extend(mesh.default_weights.tolist())
+        for prim in mesh.primitives:
+            if "POSITION" not in prim.attributes or prim.mode not in (4, 5, 6):
                 continue
-            at = prim["attributes"]
-            pos = rd.accessor(at["POSITION"]).astype(np.float64)
-            idx = (rd.accessor(prim["indices"]).ravel() if "indices" in prim else np.arange(len(pos)))
-            idx = idx.astype(np.uint32)
-            if len(idx) < 3 or idx.max(initial=0) >= len(pos):
+            pos = prim.positions.astype(np.float64)
+            tri = prim.triangles()
+            if len(tri) == 0:
                 continue
-            part = MeshPart(positions=(pos @ m[:3, :3].T + m[:3, 3]).astype(np.float32),
-                            indices=idx[: len(idx) // 3 * 3].reshape(-1, 3), name=mesh.get("name", ""))
-            if "NORMAL" in at:
-                n = rd.accessor(at["NORMAL"]) @ nrm_m.T
+            if int(tri.max()) >= len(pos):
+                raise ModelError(f"{gm.path}: {mesh.label} primitive {prim.index} indexes vertex {int(tri.max())} "
+                                 f"but has {len(pos)} vertices (broken indices)")
+            if det < 0:   # a mirroring transform turns the winding inside out
+                tri = tri[:, ::-1]
+            part = MeshPart(positions=(pos @ lin.T + m[:3, 3]).astype(np.float32),
+                            indices=np.ascontiguousarray(tri, np.uint32), name=mesh.label)
+            if prim.normals is not None:
+                n = prim.normals.astype(np.float64) @ nrm_m.T
                 part.normals = (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-            if "TEXCOORD_0" in at:
-                part.uv = rd.accessor(at["TEXCOORD_0"]).astype(np.float32)
-            if "COLOR_0" in at:
-                c = rd.accessor(at["COLOR_0"]).astype(np.float32)
+            factor, img, uv_set = gm.base_color(prim.material)
+            uv = prim.texcoord(uv_set)
+            if uv is not None:
+                part.uv = uv[:, :2].astype(np.float32)
+            if prim.colors is not None:
+                c = prim.colors.astype(np.float32)
                 part.colors = np.concatenate([c, np.ones((len(c), 1), np.float32)], 1) if c.shape[1] == 3 else c
-            tg = prim.get("targets", [])
-            if tg:
-                d = np.zeros((len(tg), len(pos), 3), np.float32)
-                for k, t in enumerate(tg):
-                    if "POSITION" in t:
-                        d[k] = rd.accessor(t["POSITION"]) @ lin.T
+            if prim.targets:
+                d = prim.target_deltas("POSITION") @ lin.T.astype(np.float32)
                 keep = np.abs(d).max(axis=(1, 2)) > 0
-                part.targets, part.target_slots = d[keep], slots[: len(tg)][keep]
-            mat = js.get("materials", [])[prim["material"]] if "material" in prim else {}
-            pbr = mat.get("pbrMetallicRoughness", {})
-            part.base_color = tuple(pbr.get("baseColorFactor", [1, 1, 1, 1]))
-            part.double_sided = bool(mat.get("doubleSided", False))
-            part.blend = mat.get("alphaMode", "OPAQUE") in ("BLEND", "MASK")
-            ti = pbr.get("baseColorTexture", {}).get("index")
-            if ti is not None and part.uv is not None:
-                src = js["textures"][ti].get("source")
-                if src is not None:
-                    if src not in tex_cache:
-                        tex_cache[src] = rd.image(src)
-                    part.texture = tex_cache[src]
+                part.targets, part.target_slots = d[keep], slots[ni][: len(prim.targets)][keep]
+            part.base_color = tuple(float(x) for x in factor)
+            mat = g.materials[prim.material] if prim.material is not None and prim.material < len(g.materials) \
+                else None
+            part.double_sided = bool(mat.doubleSided) if mat is not None else False
+            part.blend = (mat.alphaMode or "OPAQUE") in ("BLEND", "MASK") if mat is not None else False
+            if img is not None and part.uv is not None:
+                part.texture = _texture(gm, prim.material, tex_cache, notes)
+                if part.texture is None:
+                    # the factor alone is usually white (it tints the lost image): take it at the
+                    # brightness of a typical texture, so the shading still reads
+                    part.base_color = tuple(float(x) * _UNTEXTURED_GREY for x in factor[:3]) + (float(factor[3]),)
             parts.append(part)
     if not parts:
-        raise ModelError(f"{path}: no triangle meshes to render")
-    facing = "-z" if "VRM" in js.get("extensions", {}) and "VRMC_vrm" not in js.get("extensions", {}) else "+z"
-    return Model(parts=parts, target_names=names, facing=facing, source=str(path))
+        raise ModelError(f"{gm.path}: no triangle meshes to render")
+    return FaceModel(parts=parts, target_names=names, facing=gm.facing, source=str(gm.path), gltf=gm, slots=slots,
+                     default_weights=np.asarray(defaults, np.float32), notes=notes)
+
+
+def load_face_model(path: str | Path) -> FaceModel:
+    """Read a .glb/.gltf/.vrm character with `toolkit.gltf_io` and place it in world space for rendering.
+
+    Skinned meshes are taken in their bind pose.  Textures Pillow cannot decode
+    (KTX2/Basis) fall back to the base colour factor, listed in ``notes``.
+    Raises `ModelError` naming the file for anything that cannot be rendered.
+
+    >>> m = load_face_model(DEFAULT_HEAD)                  # doctest: +SKIP
+    >>> len(m.target_names), m.facing                      # doctest: +SKIP
+    (52, '+z')
+    """
+    return face_model_from_gltf(gltf_io.load_model(path))
+
 
 
 # -- geometry ---------------------------------------------------------------------------------------
@@ -335,6 +259,17 @@ class NormalSolver:
         self.n_unique = int(self.weld.max()) + 1
         self.tri = indices.astype(np.int64)
         self.corner = self.weld[self.tri].T.ravel()   # corner -> welded vertex, grouped by corner slot
+
+    def normals_at(self, positions: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+        """Normals of `vertices` only (every triangle around them must be in this solver)."""
+        p = positions
+        t = self.tri
+        fn = np.cross(p[t[:, 1]] - p[t[:, 0]], p[t[:, 2]] - p[t[:, 0]])
+        fn3 = np.tile(fn, (3, 1))
+        acc = np.stack([np.bincount(self.corner, fn3[:, k], self.n_unique) for k in range(3)], 1)
+        n = acc[self.weld[vertices]]
+        ln = np.linalg.norm(n, axis=1, keepdims=True)
+        return (n / np.where(ln > 0, ln, 1.0)).astype(np.float32)
 
     def __call__(self, positions: np.ndarray) -> np.ndarray:
         p = positions
@@ -512,41 +447,125 @@ def _shader_dir() -> str:
     return str(d)
 
 
+def _program_cache_class():
+    from pyrender.shader_program import ShaderProgramCache
+
+    class ProgramCache(ShaderProgramCache):
+        """pyrender's cache keyed without the GL context object: OSMesa hands out a new, unequal
+        pointer object for the same context on every call, so pyrender's own key never matched and
+        it compiled (and leaked) every shader program on every frame.  One renderer owns one context."""
+
+        def get_program(self, vertex_shader, fragment_shader, geometry_shader=None, defines=None):
+            from pyrender.shader_program import ShaderProgram
+
+            defines = defines or {}
+            names = [os.path.basename(f) for f in (vertex_shader, fragment_shader, geometry_shader) if f]
+            key = tuple(names) + tuple(sorted(defines.items()))
+            prog = self._program_cache.get(key)
+            if prog is None:
+                files = [os.path.join(self.shader_dir, f) if f else None
+                         for f in (vertex_shader, fragment_shader, geometry_shader)]
+                prog = self._program_cache[key] = ShaderProgram(*files, defines=defines)
+            return prog
+
+    return ProgramCache
+
+
+def _program_cache(shader_dir: str):
+    return _program_cache_class()(shader_dir=shader_dir)
+
+
 # -- the renderer ---------------------------------------------------------------------------------
 def merge_by_material(parts: list[MeshPart]) -> list[MeshPart]:
-    """Parts sharing a material drawn as one primitive (fewer draw calls: the per-call cost is Python)."""
+    """Parts drawn as few primitives as possible: the per-draw cost is Python (pyrender sets ~20
+    uniforms per primitive), not the rasteriser.  Untextured parts are merged whatever their
+    colour, which moves into the vertex colours (the shader multiplies them); textured ones
+    merge when they share the texture and colour."""
     groups: dict[tuple, list[MeshPart]] = {}
     for p in parts:
-        key = (tuple(np.round(p.base_color, 6)), id(p.texture) if p.texture is not None else None,
-               p.double_sided, p.blend, p.uv is not None)
+        textured = p.texture is not None and p.uv is not None
+        key = (tuple(np.round(p.base_color, 6)) if textured else None, id(p.texture) if textured else None,
+               p.double_sided, p.blend, textured)
         groups.setdefault(key, []).append(p)
     out = []
-    for grp in groups.values():
-        if len(grp) == 1:
+    for (_, _, double_sided, blend, textured), grp in groups.items():
+        if len(grp) == 1 and (textured or grp[0].colors is None):
             out.append(grp[0])
             continue
         n = [len(p.positions) for p in grp]
-        offs = np.concatenate([[0], np.cumsum(n)[:-1]])
+        offs = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
+
+        def colors(p: MeshPart) -> np.ndarray:
+            c = p.colors if p.colors is not None else np.ones((len(p.positions), 4), np.float32)
+            return c if textured else c * np.asarray(p.base_color, np.float32)
+
         slots = sorted({int(s) for p in grp if p.target_slots is not None for s in p.target_slots})
         merged = MeshPart(
             positions=np.concatenate([p.positions for p in grp]),
-            indices=np.concatenate([p.indices + o for p, o in zip(grp, offs)]).astype(np.uint32),
+            indices=np.concatenate([p.indices.astype(np.int64) + o for p, o in zip(grp, offs)]).astype(np.uint32),
             normals=np.concatenate([p.normals if p.normals is not None else
                                     NormalSolver(p.positions, p.indices)(p.positions) for p in grp]),
-            uv=np.concatenate([p.uv for p in grp]) if grp[0].uv is not None else None,
-            colors=(np.concatenate([p.colors if p.colors is not None else np.ones((len(p.positions), 4), np.float32)
-                                    for p in grp]) if any(p.colors is not None for p in grp) else None),
-            base_color=grp[0].base_color, texture=grp[0].texture, double_sided=grp[0].double_sided,
-            blend=grp[0].blend, name="+".join(p.name for p in grp))
+            uv=np.concatenate([p.uv for p in grp]) if textured else None,
+            colors=(np.concatenate([colors(p) for p in grp]).astype(np.float32)
+                    if not textured or any(p.colors is not None for p in grp) else None),
+            base_color=grp[0].base_color if textured else (1.0, 1.0, 1.0, 1.0),
+            texture=grp[0].texture if textured else None, double_sided=double_sided,
+            blend=blend, name="+".join(p.name for p in grp))
         if slots:
             d = np.zeros((len(slots), len(merged.positions), 3), np.float32)
+            where = {s: k for k, s in enumerate(slots)}
             for p, o in zip(grp, offs):
                 if p.targets is not None:
                     for k, s in enumerate(p.target_slots):
-                        d[slots.index(int(s)), o:o + len(p.positions)] = p.targets[k]
+                        d[where[int(s)], o:o + len(p.positions)] = p.targets[k]
             merged.targets, merged.target_slots = d, np.asarray(slots)
         out.append(merged)
     return out
+
+
+class _Deformer:
+    """Per-frame geometry of one deforming primitive.  Only the vertices some target moves are
+    blended, only with the targets whose weight is not ~0, and only the normals around them are
+    recomputed; the interleaved vertex block is kept and overwritten in place."""
+
+    def __init__(self, part: MeshPart, normals: np.ndarray, extra_cols: list[np.ndarray]):
+        self.part = part
+        moved = np.abs(part.targets).max(axis=(0, 2)) > 0
+        self.active = np.flatnonzero(moved)
+        self.deltas = np.ascontiguousarray(part.targets[:, self.active])   # (t, active, 3)
+        self.rest = part.positions.astype(np.float32)
+        self.pos = self.rest.copy()
+        # normals: triangles touching a moved vertex change, and so do the normals of all their corners
+        solver = NormalSolver(part.positions, part.indices)
+        moved_w = np.zeros(solver.n_unique, bool)
+        moved_w[solver.weld[self.active]] = True
+        tri_w = solver.weld[solver.tri]
+        touched = moved_w[tri_w].any(1)
+        ring_w = np.zeros(solver.n_unique, bool)
+        ring_w[tri_w[touched].ravel()] = True
+        self.ring = np.flatnonzero(ring_w[solver.weld])                      # vertices whose normal changes
+        local = NormalSolver.__new__(NormalSolver)                           # solver over the ring's triangles
+        tris = solver.tri[ring_w[tri_w].any(1)]
+        local.weld, local.n_unique, local.tri = solver.weld, solver.n_unique, tris
+        local.corner = solver.weld[tris].T.ravel()
+        self.solver = local
+        self.block = np.ascontiguousarray(np.hstack([self.pos, normals.astype(np.float32)] + extra_cols),
+                                          np.float32)
+        self.last = None
+
+    def update(self, w: np.ndarray) -> np.ndarray | None:
+        """New vertex block for these target weights, or None when nothing changed."""
+        if self.last is not None and np.array_equal(w, self.last):
+            return None
+        self.last = w.copy()
+        nz = np.flatnonzero(np.abs(w) > 1e-4)
+        act = self.rest[self.active]
+        if len(nz):
+            act = act + np.tensordot(w[nz], self.deltas[nz], axes=1)
+        self.pos[self.active] = act
+        self.block[self.active, 0:3] = act
+        self.block[self.ring, 3:6] = self.solver.normals_at(self.pos, self.ring)
+        return self.block
 
 
 class FaceRenderer:
@@ -559,7 +578,6 @@ class FaceRenderer:
 
     def __init__(self, model: Model, size: int = 512, width: int | None = None, background=(0.16, 0.17, 0.20)):
         pyrender = _import_pyrender()
-        from pyrender.shader_program import ShaderProgramCache
 
         self.model, self.size = model, int(size)
         self.width = int(width or size)
@@ -576,10 +594,9 @@ class FaceRenderer:
         for part in merge_by_material(model.parts):
             prim, mesh = self._make_primitive(part)
             self.scene.add(mesh, parent_node=self.head_node)
-            dyn = part.targets is not None and len(part.targets) > 0
-            self._parts.append({"part": part, "prim": prim, "dynamic": dyn,
-                                "normals": NormalSolver(part.positions, part.indices) if dyn else None,
-                                "last": None})
+            if part.targets is not None and len(part.targets) > 0:
+                extra = [a for a in (prim.tangents, prim.texcoord_0, prim.texcoord_1, prim.color_0) if a is not None]
+                self._parts.append((part.target_slots, prim, _Deformer(part, prim.normals, extra)))
         # camera: frame the face with room for the hair above and the chin below
         h = max(hi[1] - lo[1], (hi[0] - lo[0]) * 1.1, 1e-3)
         top, bottom = hi[1] + 0.62 * h, lo[1] - 0.22 * h
@@ -600,7 +617,7 @@ class FaceRenderer:
             self.scene.add(pyrender.DirectionalLight(color=col, intensity=inten),
                            pose=look_at(centre + d, centre))
         self.renderer = pyrender.OffscreenRenderer(self.width, self.size)
-        self.renderer._renderer._program_cache = ShaderProgramCache(shader_dir=_shader_dir())
+        self.renderer._renderer._program_cache = _program_cache(_shader_dir())
         self._flags = pyrender.RenderFlags.NONE
 
     def _make_primitive(self, part: MeshPart):
@@ -618,39 +635,29 @@ class FaceRenderer:
                             color_0=part.colors, indices=part.indices, material=mat, mode=4)
         return prim, pr.Mesh(primitives=[prim])
 
-    def _vertex_block(self, prim) -> np.ndarray:
-        cols = [prim.positions, prim.normals]
-        for a in (prim.tangents, prim.texcoord_0, prim.texcoord_1, prim.color_0):
-            if a is not None:
-                cols.append(a)
-        return np.ascontiguousarray(np.hstack(cols).astype(np.float32))
-
     def set_pose(self, weights: np.ndarray, head_quat=None) -> None:
         """Blend the morph targets for these weights and turn the head."""
         from OpenGL import GL
 
         weights = np.asarray(weights, np.float32)
+        if weights.shape != (len(self.model.target_names),):
+            raise ValueError(f"{self.model.source}: {weights.shape} weights for {len(self.model.target_names)} "
+                             f"morph target slots")
         current = False
-        for st in self._parts:
-            if not st["dynamic"]:
+        for slots, prim, deform in self._parts:
+            block = deform.update(weights[slots])
+            if block is None:
                 continue
-            part = st["part"]
-            w = weights[part.target_slots]
-            if st["last"] is not None and np.array_equal(w, st["last"]):
+            if prim._vaid is None:   # not on the GPU yet: pyrender uploads the arrays on first render
+                prim.positions = deform.pos.copy()
+                prim.normals = block[:, 3:6].copy()
                 continue
-            st["last"] = w.copy()
-            nz = np.flatnonzero(np.abs(w) > 1e-4)
-            pos = part.positions + np.tensordot(w[nz], part.targets[nz], axes=1) if len(nz) else part.positions
-            prim = st["prim"]
-            prim.positions = pos.astype(np.float32)
-            prim.normals = st["normals"](pos)
-            if prim._vaid is not None:  # already on the GPU: overwrite its vertex buffer in place
-                if not current:
-                    self.renderer._platform.make_current()
-                    current = True
-                GL.glBindBuffer(GL.GL_ARRAY_BUFFER, prim._buffers[0])
-                data = self._vertex_block(prim)
-                GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, data.nbytes, data)
+            if not current:
+                self.renderer._platform.make_current()
+                current = True
+            # overwrite the vertex buffer in place (pyrender would rebuild the whole primitive)
+            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, prim._buffers[0])
+            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, block.nbytes, block)
         m = np.eye(4)
         if head_quat is not None:
             x, y, z, w_ = [float(a) for a in head_quat]
