@@ -80,7 +80,7 @@ def write_outputs(anim, outputs: list[str], *, fmt: str | None = None, samples=N
         elif kind == "mp4":
             from toolkit.render.preview import render_video
 
-            render_video(anim, path, model=model, size=size, audio=audio_path, compare=compare)
+            render_video(anim, path, model=model, size=size, audio=audio_path, compare=compare, profile=rig)
         elif kind == "blend":
             from toolkit.export import blend
 
@@ -202,8 +202,8 @@ def cmd_render(args) -> int:
 
     anim = Animation.load(args.animation)
     compare = Animation.load(args.compare) if args.compare else None
-    write_outputs(anim, args.output, audio_path=args.audio, model=args.model, inputs=(args.animation, args.audio),
-                  size=args.size, compare=compare)
+    write_outputs(anim, args.output, audio_path=args.audio, model=args.model, rig=args.rig,
+                  inputs=(args.animation, args.audio), size=args.size, compare=compare)
     return 0
 
 
@@ -276,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model")
     p.add_argument("--audio")
     p.add_argument("--size", type=int, default=512)
+    p.add_argument("--rig", help="rig profile name or .json file for --model (default: detected)")
     p.add_argument("--compare", help="a second animation JSON shown side by side")
     p.set_defaults(func=cmd_render)
 

@@ -277,7 +277,8 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=n, unit="frame", desc=f"render {out.name}", leave=False)
+            # disable=None: no bar when stderr is not a terminal (logs, CI)
+            bar = tqdm(total=n, unit="frame", desc=f"render {out.name}", leave=False, disable=None)
         while True:
             kind, item = q.get()
             if kind == "frame":
