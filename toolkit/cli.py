@@ -84,11 +84,11 @@ def write_outputs(anim, outputs: list[str], *, fmt: str | None = None, samples=N
         elif kind == "blend":
             from toolkit.export import blend
 
-            blend.write_blend(anim, path, model=model, audio=audio_path)
+            blend.write_blend(anim, path, model=model, audio=audio_path, profile=rig)
         elif kind == "fbx":
             from toolkit.export import blend
 
-            blend.write_fbx(anim, path, model=model)
+            blend.write_fbx(anim, path, model=model, profile=rig)
         else:
             raise ValueError(f"{path}: unknown output type {path.suffix!r}; use one of "
                              ".json .csv .tsv rhubarb.json .png .TextGrid .glb .gltf .vrm .vrma .mp4 .blend .fbx")
