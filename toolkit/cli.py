@@ -202,7 +202,14 @@ def cmd_render(args) -> int:
 
     anim = Animation.load(args.animation)
     compare = Animation.load(args.compare) if args.compare else None
-    write_outputs(anim, args.output, audio_path=args.audio, model=args.model, rig=args.rig,
+    sheets = [o for o in args.output if o.lower().endswith(".png")]  # `render` makes stills, not plots
+    if sheets:
+        from toolkit.render.preview import contact_sheet
+
+        for o in sheets:
+            check_output_path(Path(o), inputs=(args.animation, args.audio, args.model))
+            contact_sheet(anim, o, model=args.model, profile=args.rig)
+    write_outputs(anim, [o for o in args.output if o not in sheets], audio_path=args.audio, model=args.model, rig=args.rig,
                   inputs=(args.animation, args.audio), size=args.size, compare=compare)
     return 0
 
