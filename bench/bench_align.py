@@ -5,9 +5,10 @@ boundaries within 20 ms, fallbacks and the real-time factor (CPU time, one
 core) for: raw PocketSphinx (100 frames/s, good beams, dictionary
 pronunciations, frame-start times: the usual way it is used), ours
 (`toolkit.align.align`), and ours on the same audio with bursts of digital
-noise added (no utterance may end up without an alignment).
+noise added (no utterance may end up without an alignment; a fallback is an
+utterance with words spread evenly, a masked noise burst only warns).
 
-Target (issue): MAE <= 16 ms and >= 78 % within 20 ms.  TIMIT is a yardstick
+Target (issue): MAE <= 16 ms and >= 78 % within 20 ms, >= 30x real time.  TIMIT is a yardstick
 only: nothing is fitted on it.
 
     .venv/bin/python bench/bench_align.py [--timit ../shared/data/speech/timit_dev]
@@ -15,12 +16,15 @@ only: nothing is fitted on it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core: speed is CPU time of this process
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -82,6 +86,7 @@ def main(argv=None) -> int:
     res = {k: defaultdict(list) for k in ("raw", "ours", "noisy")}
     fails = {k: defaultdict(int) for k in res}
     cpu = {k: 0.0 for k in res}
+    masked = {k: 0 for k in res}
     audio_s = 0.0
     for u in utts:
         words = transcript_words(u.text)
@@ -99,8 +104,10 @@ def main(argv=None) -> int:
             t = time.process_time()
             al = align(x, 16000, g2p_words, source=f"{u.speaker}/{u.name}")
             cpu[key] += time.process_time() - t
-            if al.method != "pocketsphinx" or al.warnings:
+            # a fallback = words spread evenly somewhere (a masked noise burst only warns)
+            if al.method != "pocketsphinx" or any("spread evenly" in w for w in al.warnings):
                 fails[key][u.speaker] += 1
+            masked[key] += sum("burst(s) of noise" in w for w in al.warnings)
             if not al.words or not al.speech_phonemes():
                 raise SystemExit(f"{u.speaker}/{u.name}: no alignment at all ({key})")
             res[key][u.speaker].append(score_boundaries(u.phones, al.phonemes))
@@ -113,9 +120,14 @@ def main(argv=None) -> int:
             print(_row("  " + spk, pooled(res[key][spk]), fails[key][spk], n, float("nan")).rsplit("speed", 1)[0])
         allsc = [s for v in res[key].values() for s in v]
         print(_row("  pooled", pooled(allsc), sum(fails[key].values()), len(utts), audio_s / max(1e-9, cpu[key])))
+        if key != "raw":
+            print(f"  utterances with noise bursts masked: {masked[key]}/{len(utts)}")
     ours = pooled([s for v in res["ours"].values() for s in v])
-    ok = ours.mean_abs_error_s <= 0.016 and ours.share_within() >= 0.78
-    print(f"\ntarget MAE <= 16 ms and >= 78 % within 20 ms: {'met' if ok else 'NOT met'}")
+    speed = audio_s / max(1e-9, cpu["ours"])
+    for what, ok in ((f"MAE {ours.mean_abs_error_s * 1000:.1f} <= 16 ms", ours.mean_abs_error_s <= 0.016),
+                     (f"{ours.share_within() * 100:.1f} >= 78 % within 20 ms", ours.share_within() >= 0.78),
+                     (f"speed {speed:.0f}x >= 30x real time", speed >= 30)):
+        print(f"target {what}: {'met' if ok else 'NOT met'}")
     return 0
 
 

@@ -129,13 +129,100 @@ def test_noise_bursts_still_give_an_alignment(speech):
     text, sp = speech
     rng = np.random.default_rng(1)
     x = sp.samples.copy()
-    for start in (0.3, 1.4, 2.6):
+    starts = (0.3, 1.4, 2.6)
+    for start in starts:
         a = int(start * sp.sample_rate)
         x[a: a + 2400] = rng.uniform(-0.9, 0.9, 2400).astype(np.float32)
-    al = align(x, sp.sample_rate, text)
+    al = align(x, sp.sample_rate, text, source="noisy.wav")
     assert len(al.words) == len(text.split())
     assert all(w.end >= w.start for w in al.words)
     assert al.phonemes and al.phonemes[-1].end == pytest.approx(len(x) / sp.sample_rate, abs=0.02)
+    assert any("noisy.wav" in w and "3 burst(s) of noise" in w for w in al.warnings), al.warnings
+    # words well away from the bursts keep the timing they get from clean audio
+    clean = align(sp.samples, sp.sample_rate, text)
+    far = [(c, n) for c, n in zip(clean.words, al.words)
+           if all(c.end < s - 0.1 or c.start > s + 0.25 for s in starts)]
+    assert len(far) >= 4
+    err = np.array([abs(c.start - n.start) for c, n in far])
+    assert np.median(err) < 0.02, err
+
+
+def test_noise_burst_detection_spares_speech(speech):
+    from toolkit.align.refine import find_noise_bursts, mask_noise_bursts
+
+    _, sp = speech
+    loud = sp.samples / np.abs(sp.samples).max()  # speech normalized to full scale is not noise
+    assert find_noise_bursts(loud, sp.sample_rate) == []
+    x = loud.copy()
+    a = int(1.0 * sp.sample_rate)
+    x[a: a + 1600] = np.random.default_rng(0).uniform(-1, 1, 1600).astype(np.float32)
+    spans = find_noise_bursts(x, sp.sample_rate)
+    assert len(spans) == 1 and abs(spans[0][0] - 1.0) < 0.01 and abs(spans[0][1] - 1.1) < 0.01, spans
+    y, spans2 = mask_noise_bursts(x, sp.sample_rate)
+    assert spans2 == spans
+    assert np.abs(y[a: a + 1600]).max() < 0.05  # replaced by quiet noise
+    assert np.array_equal(y[: a - 400], x[: a - 400]) and np.array_equal(y[a + 2000:], x[a + 2000:])
+    assert np.abs(x[a: a + 1600]).max() > 0.9  # the caller's array is untouched
+
+
+# -- boundary refinement --------------------------------------------------------------------
+
+def test_refine_moves_boundaries_towards_spectral_change_within_limits():
+    from toolkit.align.refine import refine_boundaries
+
+    sr = 16000
+    rng = np.random.default_rng(0)
+    x = 0.002 * rng.standard_normal(sr).astype(np.float32)
+    t = np.arange(sr) / sr
+    x[4000:12000] += (0.3 * np.sin(2 * np.pi * 180 * t[4000:12000])).astype(np.float32)  # "vowel" 0.25-0.75 s
+    x[12000:14400] += (0.05 * rng.standard_normal(2400)).astype(np.float32)  # "fricative" 0.75-0.9 s
+    track = [Segment("", 0.0, 0.262), Segment("a", 0.262, 0.742), Segment("s", 0.742, 0.9), Segment("", 0.9, 1.0)]
+    out = refine_boundaries(track, x, sr, max_shift_s=0.01)
+    assert [p.label for p in out] == ["", "a", "s", ""]
+    assert out[0].start == 0.0 and out[-1].end == 1.0
+    assert all(a.end == b.start for a, b in zip(out[:-1], out[1:]))
+    assert abs(out[1].start - 0.25) < abs(track[1].start - 0.25)  # the onset moved towards 0.25 s
+    assert abs(out[2].start - 0.75) <= 0.006  # vowel -> fricative: sharp change, found closely
+    for a, b in zip(track, out):
+        assert abs(a.start - b.start) <= 0.01 + 1e-9
+    # a boundary inside a steady sound stays where the aligner put it
+    steady = [Segment("a", 0.3, 0.5), Segment("a", 0.5, 0.7)]
+    assert refine_boundaries(steady, x, sr)[0].end == pytest.approx(0.5, abs=0.0026)
+
+
+def test_refine_never_squeezes_phones_below_the_minimum():
+    from toolkit.align.refine import refine_boundaries
+
+    rng = np.random.default_rng(3)
+    x = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    x[::400] += 0.8  # clicks: change everywhere
+    cuts = np.sort(np.concatenate([[0.0, 1.0], rng.uniform(0.05, 0.95, 40)]))
+    track = [Segment("a", float(a), float(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+    out = refine_boundaries(track, x, 16000, min_phone_s=0.01)
+    for a, b in zip(track, out):
+        assert b.end - b.start >= min(0.01, a.end - a.start) - 1e-9
+        assert b.end >= b.start
+
+
+def test_decoder_retries_at_a_lower_frame_rate(tts, monkeypatch):
+    """A chunk the 200 frames/s decoder finds no path through is tried again at 100 frames/s."""
+    from toolkit.align import pocketsphinx as ps
+
+    text = "the birch canoe slid on the smooth planks"
+    sp = tts.synthesize(text, "en")
+    real = ps._align_chunk
+    rates = []
+
+    def failing_at_200(dec, *args):
+        rates.append(int(dec.config["frate"]))
+        return None if rates[-1] == ps.FRATE else real(dec, *args)
+
+    monkeypatch.setattr(ps, "_align_chunk", failing_at_200)
+    al = align(sp.samples, sp.sample_rate, text)
+    assert rates == [ps.FRATE, ps.RETRY_FRATE]
+    assert al.method == "pocketsphinx" and not al.warnings
+    err = _word_start_errors([w for w in sp.words if w.label], al.words)
+    assert np.median(err) < 0.04, err
 
 
 def test_other_language_gets_timing_with_a_warning(tts):

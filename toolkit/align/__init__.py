@@ -5,7 +5,9 @@
 to their nearest English phone for timing), an external Montreal Forced
 Aligner (`toolkit.align.mfa`, ``method="mfa"``), or, when all else fails,
 `even_alignment`, which spreads the words over the detected speech.  Praat
-TextGrids are read and written by `toolkit.align.textgrid`.
+TextGrids are read and written by `toolkit.align.textgrid`;
+`toolkit.align.refine` masks noise bursts before decoding and moves phone
+boundaries to nearby spectral changes after it.
 
 An `Alignment` never hides trouble: ``confidence`` (0..1) drops and
 ``warnings`` say why when words had to be squeezed, guessed or spread evenly.

@@ -8,9 +8,19 @@ word sequence).  Settings that matter for timing:
 * 200 frames/s instead of the model's usual 100: a phone can then be as short
   as 15 ms (three HMM states x 5 ms) instead of 30 ms, which halves the error
   on short consonants;
+* Gaussian scores computed on every second frame (``ds=2``) with the 5 best
+  Gaussians per codebook (``topn=5``): the HMM keeps its 5 ms steps at half
+  the scoring cost, and the extra Gaussians pay back the accuracy;
 * frame times are moved by half an analysis window minus half a hop, so a
   boundary lands between the centres of the two frames it separates;
 * wide beams (the word pass must not prune the true path).
+
+Around the decoder (`toolkit.align.refine`): noise bursts (full-scale digital
+noise) are replaced by quiet noise before decoding, so no phone is anchored on
+them, and afterwards each phone boundary moves by at most 10 ms to the nearby
+peak of spectral change.  A chunk the 200 frames/s decoder finds no path
+through is tried again at 100 frames/s (longer minimum phone durations, other
+pruning) before it falls back to even spreading.
 
 Long recordings are aligned window by window (`WINDOW_S`): a grammar that
 accepts any prefix of the remaining words finds how far the speech in the
@@ -45,19 +55,28 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toolkit.align import Alignment, _fill_silence, _word_parts, even_alignment, speech_regions
+from toolkit.align.refine import mask_noise_bursts, refine_boundaries, spectral_novelty
 from toolkit.animation import Segment
 from toolkit.phonemes.inventory import arpabet_to_ipa, ipa_to_arpabet
 
 SAMPLE_RATE = 16000
 FRATE = 200  # frames per second
+RETRY_FRATE = 100  # second try for a chunk the FRATE decoder finds no path through
 WLEN_S = 0.025625  # PocketSphinx's analysis window
-# A boundary at frame k lies between the centres of frames k-1 and k.
-FRAME_OFFSET_S = WLEN_S / 2 - 0.5 / FRATE
+
+
+def frame_offset_s(frate: int) -> float:
+    """A boundary at frame k lies between the centres of frames k-1 and k: k / frate + this."""
+    return WLEN_S / 2 - 0.5 / frate
+
+
+FRAME_OFFSET_S = frame_offset_s(FRATE)
 MIN_PHONE_FRAMES = 3  # one frame per HMM state
+REFINE = True  # move boundaries to nearby spectral changes after decoding (`toolkit.align.refine`)
 SINGLE_PASS_S = 30.0  # recordings up to this length are aligned in one piece
 WINDOW_S = 24.0  # window length for long recordings
 DECODER_SETTINGS = dict(lm=None, beam=1e-120, wbeam=1e-100, pbeam=1e-120, bestpath=False,
-                        frate=FRATE, topn=2, loglevel="FATAL")
+                        frate=FRATE, ds=2, topn=5, loglevel="FATAL")
 # Above this share of phones at the minimum length a chunk counts as a transcript mismatch
 # (the decoder crushed words it could not find).  Matching speech stays well below.
 SQUEEZED_MISMATCH = 0.45
@@ -101,13 +120,18 @@ class _Chunk:
     phones: list[Segment]
     squeezed: float  # share of phones at the minimum duration
     score_per_frame: float
+    word_phones: list[int] = field(default_factory=list)  # how many of `phones` each word has
+    acoustic: bool = True  # False for an even-spread fallback
 
 
-@functools.lru_cache(maxsize=1)
-def _decoder():
+@functools.lru_cache(maxsize=2)
+def _decoder(frate: int = FRATE):
     from pocketsphinx import Decoder
 
-    return Decoder(**DECODER_SETTINGS)
+    settings = dict(DECODER_SETTINGS, frate=frate)
+    if frate <= 100:
+        settings["ds"] = 1  # at 100 frames/s every frame is scored
+    return Decoder(**settings)
 
 
 def _entries(words, lang: str) -> tuple[list[_Entry], list[str]]:
@@ -182,6 +206,7 @@ def _align_chunk(dec, samples: np.ndarray, entries: list[_Entry], start_s: float
     if not entries or len(samples) < SAMPLE_RATE * 0.02 * max(1, len(entries)):
         return None
     pcm = _pcm(samples)
+    frate = int(dec.config["frate"])
     try:
         dec.set_align_text(" ".join(e.name for e in entries))
         _decode(dec, pcm)
@@ -199,7 +224,7 @@ def _align_chunk(dec, samples: np.ndarray, entries: list[_Entry], start_s: float
             raw.append((w.name, w.start, w.duration, phones))
     except RuntimeError:
         return None
-    words_out, phones_out = [], []
+    words_out, phones_out, word_phones = [], [], []
     k = 0
     n_min, n_ph, score, frames = 0, 0, 0, 0
     for name, ws, wd, phones in raw:
@@ -211,8 +236,9 @@ def _align_chunk(dec, samples: np.ndarray, entries: list[_Entry], start_s: float
                 or len(phones) != len(entries[k].labels(variant)):
             return None  # the decoder's path does not follow the transcript
         e = entries[k]
-        t = lambda f: start_s + f / FRATE + FRAME_OFFSET_S  # noqa: E731
+        t = lambda f: start_s + f / frate + frame_offset_s(frate)  # noqa: E731
         words_out.append(Segment(e.text, t(ws), t(ws + wd)))
+        word_phones.append(len(phones))
         for label, (pname, ps, pd, psc) in zip(e.labels(variant), phones):
             phones_out.append(Segment(label, t(ps), t(ps + pd)))
             n_min += pd <= MIN_PHONE_FRAMES
@@ -222,7 +248,7 @@ def _align_chunk(dec, samples: np.ndarray, entries: list[_Entry], start_s: float
         k += 1
     if k != len(entries):
         return None
-    return _Chunk(words_out, phones_out, n_min / max(1, n_ph), score / max(1, frames))
+    return _Chunk(words_out, phones_out, n_min / max(1, n_ph), score / max(1, frames), word_phones)
 
 
 def _prefix_words(dec, samples: np.ndarray, entries: list[_Entry]) -> list[tuple[int, float, float]] | None:
@@ -281,10 +307,19 @@ def align_pocketsphinx(samples: np.ndarray, sample_rate: int, words, lang: str =
     if not entries:
         return Alignment([Segment("", 0.0, duration)] if duration > 0 else [], [], 0.0, "pocketsphinx",
                          warnings + [f"{source}: no words to align"])
+    samples, bursts = mask_noise_bursts(samples, SAMPLE_RATE)
+    if bursts:
+        warnings.append(f"{source}: {len(bursts)} burst(s) of noise ({sum(b - a for a, b in bursts):.2f} s, first at "
+                        f"{bursts[0][0]:.2f} s) were treated as silence")
     with _lock:
         dec = _decoder()
         _ensure_words(dec, entries)
         pieces = _align_all(dec, samples, entries, source, warnings)
+    if REFINE and any(p[0].acoustic for p in pieces):
+        novelty = spectral_novelty(samples, SAMPLE_RATE)
+        for p in pieces:
+            if p[0].acoustic:
+                _refine_chunk(p[0], samples, novelty)
     words_out = [w for p in pieces for w in p[0].words]
     phones_out = [ph for p in pieces for ph in p[0].phones]
     weights = np.array([p[1] for p in pieces], dtype=np.float64)
@@ -294,6 +329,22 @@ def align_pocketsphinx(samples: np.ndarray, sample_rate: int, words, lang: str =
     if all(p[2] <= even_confidence() for p in pieces):
         method = "even"
     return Alignment(_fill_silence(phones_out, 0.0, duration), words_out, round(confidence, 3), method, warnings)
+
+
+def _refine_chunk(ch: _Chunk, samples: np.ndarray, novelty) -> None:
+    """Move the chunk's phone boundaries to nearby spectral changes (in place); words follow their phones."""
+    if not ch.phones or sum(ch.word_phones) != len(ch.phones):
+        return
+    track = _fill_silence(ch.phones, ch.phones[0].start, ch.phones[-1].end)
+    moved = [p for p in refine_boundaries(track, samples, SAMPLE_RATE, novelty=novelty) if p.label]
+    if len(moved) != len(ch.phones):
+        return
+    ch.phones = moved
+    k = 0
+    for w, n in zip(ch.words, ch.word_phones):
+        if n:
+            w.start, w.end = moved[k].start, moved[k + n - 1].end
+        k += n
 
 
 def even_confidence() -> float:
@@ -311,6 +362,11 @@ def _align_piece(dec, samples, entries, t0, t1, source, warnings) -> tuple[_Chun
     """Align entries to samples[t0:t1]; (chunk, weight = words, confidence), falling back to even spreading."""
     seg = samples[int(t0 * SAMPLE_RATE): int(t1 * SAMPLE_RATE)]
     ch = _align_chunk(dec, seg, entries, t0)
+    if ch is None and RETRY_FRATE != int(dec.config["frate"]):
+        # another frame rate prunes and limits durations differently: often finds the path the first missed
+        retry = _decoder(RETRY_FRATE)
+        _ensure_words(retry, entries)
+        ch = _align_chunk(retry, seg, entries, t0)
     where = f"{source} {t0:.1f}-{t1:.1f} s" if t0 > 0 or t1 < len(samples) / SAMPLE_RATE - 0.01 else source
     if ch is not None and ch.squeezed <= SQUEEZED_MISMATCH:
         return ch, len(entries), _chunk_confidence(ch)
@@ -322,7 +378,8 @@ def _align_piece(dec, samples, entries, t0, t1, source, warnings) -> tuple[_Chun
     warnings.append(msg)
     regions = [(a + t0, b + t0) for a, b in speech_regions(seg, SAMPLE_RATE)] if len(seg) else None
     ev = even_alignment([(e.text, e.phones) for e in entries], t1, regions or [(t0, t1)])
-    ev_chunk = _Chunk(ev.words, [p for p in ev.phonemes if p.label], 1.0, 0.0)
+    ev_chunk = _Chunk(ev.words, [p for p in ev.phonemes if p.label], 1.0, 0.0, [len(e.phones) for e in entries],
+                      acoustic=False)
     return ev_chunk, len(entries), ev.confidence
 
 
