@@ -173,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         for system, p in pooled_vis.items():
             if system.startswith("viseme-toolkit"):
                 continue
-            print(f"  vs {system:<22} top2 {ours.mid_top2 / max(p.mid_top2, 1e-9):.2f}x, "
-                  f"bilabial {ours.bilabial_recall / max(p.bilabial_recall, 1e-9):.2f}x, "
-                  f"frame {ours.frame_acc / max(p.frame_acc, 1e-9):.2f}x")
+            ratio = lambda a, b: f"{a / b:.2f}x" if b > 0 else "n/a (peer 0)"  # noqa: E731
+            print(f"  vs {system:<22} top2 {ratio(ours.mid_top2, p.mid_top2)}, "
+                  f"bilabial {ratio(ours.bilabial_recall, p.bilabial_recall)}, "
+                  f"frame {ratio(ours.frame_acc, p.frame_acc)}")
     return 0
 
 
