@@ -13,7 +13,6 @@ import argparse
 import itertools
 from dataclasses import replace
 
-import numpy as np
 
 from bench.metrics import pool, score_visemes, viseme_matrix
 from toolkit.visemes.coarticulation import DEFAULT_PARAMS, animate_phonemes

@@ -266,6 +266,7 @@ def test_gltf_with_external_bin_and_image_becomes_self_contained(tmp_path):
     b.node(name="Face", mesh=mesh)
     src = b.save(tmp_path / "face.gltf")
     out_dir = tmp_path / "elsewhere"
+    out_dir.mkdir()  # outputs never create folders: a missing one is an error
     out = out_dir / "face_talking.gltf"
     G.write_animated_model(speech_anim(), src, out)
     assert_valid(out)

@@ -22,12 +22,13 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
-import tempfile
 import warnings
 from math import gcd
 from pathlib import Path
 
 import numpy as np
+
+from toolkit.files import atomic_write
 
 TARGET_RATE = 16000
 
@@ -158,7 +159,7 @@ def rms_envelope(samples: np.ndarray, sr: int, fps: float, n_frames: int | None 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sr: int = TARGET_RATE,
               subtype: str = "PCM_16") -> Path:
-    """Write a WAV file atomically (temp file in the same folder, then os.replace).
+    """Write a WAV file atomically (`toolkit.files.atomic_write`).
 
     >>> import tempfile, os
     >>> p = write_wav(os.path.join(tempfile.mkdtemp(), "a.wav"), np.zeros(160, np.float32), 16000)
@@ -171,15 +172,7 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sr: int = TARGET_RAT
     x = np.asarray(samples, np.float32)
     if subtype.startswith("PCM"):
         x = np.clip(x, -1.0, 1.0)  # integer PCM would wrap around
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, x, int(sr), subtype=subtype, format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: sf.write(tmp, x, int(sr), subtype=subtype, format="WAV"))
     return path
 
 

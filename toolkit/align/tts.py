@@ -24,7 +24,7 @@ True
 """
 from __future__ import annotations
 
-import ctypes
+
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -36,7 +36,6 @@ import copy
 import json
 import os
 import struct
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ import numpy as np
 
 from toolkit import rigs
 from toolkit.animation import Animation
+from toolkit.files import atomic_write
 from toolkit.gltf_io import Model, ModelError, load_model, matrix_to_quat, model_morph_weights
 
 MODEL_SUFFIXES = (".glb", ".gltf", ".vrm")
@@ -230,23 +230,6 @@ def _check_anim(anim: Animation) -> None:
         raise ValueError("the animation has NaN or infinite values")
 
 
-def _atomic_write(out: Path, data: bytes) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _check_out(out: Path, suffixes: tuple[str, ...], inputs: list[Path]) -> None:
     if out.suffix.lower() not in suffixes:
         raise ValueError(f"{out}: output must end in {', '.join(suffixes)}")
@@ -320,7 +303,7 @@ def write_animated_model(anim: Animation, model_path: str | Path, out_path: str 
         raise ModelError(f"{src}: not a VRM model (no VRMC_vrm or VRM extension), so it cannot be written as {out}; "
                          f"use .glb")
     data, rep = _animate(model, anim, profile, clip_name, head, out.suffix.lower(), t0, out)
-    _atomic_write(out, data)
+    atomic_write(out, data)
     rep.seconds = time.perf_counter() - t0
     return rep
 
@@ -338,7 +321,7 @@ def write_standalone_head(anim: Animation, out_path: str | Path, head_path: str 
     _check_out(out, (".glb", ".gltf"), [src])
     model = load_model(src)
     data, rep = _animate(model, anim, None, "viseme-talk", True, out.suffix.lower(), t0, out)
-    _atomic_write(out, data)
+    atomic_write(out, data)
     rep.seconds = time.perf_counter() - t0
     return rep
 
@@ -398,7 +381,7 @@ def write_vrma(anim: Animation, out_path: str | Path) -> WriteReport:
         "humanoid": {"humanBones": {n: {"node": i} for n, i in idx.items()}},
         "expressions": {"preset": {n: {"node": i} for n, i in expr_nodes.items()}}}}
     data = d.glb_bytes()
-    _atomic_write(out, data)
+    atomic_write(out, data)
     return WriteReport(str(out), len(data), anim.n_frames, anim.duration_s,
                        f"VRM Animation: expressions {', '.join(w)} + head rotation", [], "humanoid head", [],
                        time.perf_counter() - t0)
