@@ -140,3 +140,14 @@ def test_real_speech_with_transcript():
     t = anim.times_s
     assert anim.channel("viseme_PP")[(t >= my.start - 0.1) & (t <= my.start + 0.1)].max() > 0.8
     assert anim.channel("viseme_FF")[(t >= fellow.start - 0.1) & (t <= fellow.start + 0.1)].max() > 0.8
+
+
+def test_public_api_names():
+    """`toolkit.animate(...)` and `toolkit.align(...)` work whatever was imported before."""
+    import toolkit
+    import toolkit.align.pocketsphinx  # noqa: F401 - the package being imported first must not hide the API
+
+    assert callable(toolkit.animate) and callable(toolkit.say) and callable(toolkit.stream)
+    with pytest.raises(ValueError, match="sample_rate"):
+        toolkit.align(np.zeros(100, np.float32), "hello")  # routed to pipeline.align: an array needs its rate
+    assert toolkit.align.Alignment is not None  # and it is still the align package

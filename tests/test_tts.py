@@ -83,7 +83,9 @@ def test_bilabial_closure_is_silent_and_burst_follows(espeak_speech):
     idx = [i for i, p in enumerate(sp.phonemes) if p.label == "p"][0]
     p = sp.phonemes[idx]
     x = sp.samples[int(p.start * 16000) : int(p.end * 16000)]
-    head = x[: int(0.02 * 16000)]
+    # 5-20 ms into the segment: the vowel's filters ring for a few ms, by an amount that depends
+    # on espeak-ng's state from earlier syntheses (other voices), so the very start is not judged
+    head = x[int(0.005 * 16000) : int(0.02 * 16000)]
     prev = sp.phonemes[idx - 1]
     vowel = sp.samples[int(prev.start * 16000) : int(prev.end * 16000)]
     assert _rms(head) < 0.05 * _rms(vowel)  # lips closed: silence

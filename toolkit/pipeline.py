@@ -170,12 +170,14 @@ def animate(
         anim = animate_phonemes(phonemes, duration, fps, audio=samples, params=p, words=words)
         used = "align"
         if model is not None and engine != "align":
-            anim = model.refine(anim, samples, audio_io.TARGET_RATE)
+            anim = model.refine(anim, samples, audio_io.TARGET_RATE, seed=seed, head_motion=head_motion)
             used = "hybrid"
     else:
         if phonemes is not None:
             warnings.append(f"{name}: alignment confidence {confidence:.2f} is low; using the audio-only model")
-        anim = model.predict(samples, audio_io.TARGET_RATE, fps=fps, intensity=intensity)
+        # blinks come from _add_life below, as for every engine
+        anim = model.predict(samples, audio_io.TARGET_RATE, fps=fps, intensity=intensity, seed=seed,
+                             blinks=False, head_motion=head_motion)
         if phonemes is not None:
             anim.phonemes = [s for s in phonemes if s.label not in ("", "sil")]
             anim.words = list(words or [])
@@ -196,6 +198,30 @@ def animate(
         "compute_s": round(time.perf_counter() - t0, 3),
     })
     return anim
+
+
+def stream(chunks, *, sample_rate: int = 16000, fps: float = 30, intensity: float = 1.0, seed: int = 0,
+           blinks: bool = True, head_motion: bool = True):
+    """Audio-only lip sync for live audio: an iterable of chunks in, frames out as soon as they are final.
+
+    ``chunks``: 1-D float arrays of 16 kHz mono audio, any length (a microphone
+    callback's buffers, say).  Yields arrays of shape (n, len(CHANNELS)), n >= 0,
+    at ``fps``; together they equal `NeuralAnimator.predict` on the whole clip.  Latency: at most 60 ms of audio after a frame's time (see
+    `toolkit.motion.model.latency_s`).
+
+    >>> for frames in stream(mic_chunks(), fps=60):     # doctest: +SKIP
+    ...     send_to_engine(frames)
+    """
+    if sample_rate != audio_io.TARGET_RATE:
+        raise ValueError(f"stream needs {audio_io.TARGET_RATE} Hz chunks, got {sample_rate} Hz "
+                         "(resample the source, or use animate() on a whole clip)")
+    model = _neural()
+    if model is None:
+        raise RuntimeError("streaming needs the neural model: torch and assets/model/audio2face.pt (run `make setup`)")
+    s = model.streamer(fps=fps, seed=seed, intensity=intensity, blinks=blinks, head_motion=head_motion)
+    for chunk in chunks:
+        yield s.push(chunk)
+    yield s.flush()
 
 
 def say(text: str, *, lang: str = "en", voice: str | None = None, fps: float = 30, intensity: float = 1.0,
@@ -227,10 +253,8 @@ def say(text: str, *, lang: str = "en", voice: str | None = None, fps: float = 3
 
 def _add_life(anim: Animation, samples: np.ndarray, *, blinks: bool, head_motion: bool, seed: int) -> Animation:
     """Blinks and prosody-driven head motion (seeded, so the same input gives the same output)."""
-    try:
-        from toolkit.motion import procedural
-    except ImportError:
-        return anim
+    from toolkit.motion import procedural
+
     if blinks:
         anim = procedural.add_blinks(anim, audio=samples, seed=seed)
     if head_motion:

@@ -23,6 +23,8 @@ Example
 """
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -248,3 +250,17 @@ def _fill_silence(phones: list[Segment], start_s: float, end_s: float, min_gap_s
     if end_s - t > min_gap_s:
         out.append(Segment("", t, end_s))
     return out
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``toolkit.align(audio, text)`` be the public one-call API (`toolkit.pipeline.align`:
+    a file or array and its transcript in, an `Alignment` out) while ``toolkit.align`` stays this
+    package; its own `align` above works on 16 kHz samples and phoneme lists."""
+
+    def __call__(self, *args, **kwargs):
+        from toolkit.pipeline import align as align_speech
+
+        return align_speech(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

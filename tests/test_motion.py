@@ -1,0 +1,281 @@
+"""Neural audio-to-face regressor, features and procedural motion (toolkit.motion)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from toolkit.animation import CHANNELS, VISEMES, Segment, empty_animation
+from toolkit.audio import resample
+from toolkit.motion import procedural
+from toolkit.motion.features import MelStreamer, log_mel
+
+torch = pytest.importorskip("torch")
+
+from toolkit.motion import model as M  # noqa: E402
+from toolkit.motion import train as T  # noqa: E402
+
+
+def _speechlike(seconds: float, seed: int = 0) -> np.ndarray:
+    """Noise bursts with pauses: enough for the streaming/feature mechanics."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 16000)
+    env = (np.sin(np.arange(n) / 16000 * 2 * np.pi * 0.7) > -0.2).astype(np.float32)
+    return (rng.standard_normal(n) * 0.1 * env).astype(np.float32)
+
+
+def _espeak(text: str, lang="en-us", variant=None, rate=175):
+    tts = pytest.importorskip("toolkit.align.tts")
+    try:
+        return tts.synthesize(text, lang=lang, rate_wpm=rate, variant=variant)
+    except RuntimeError as e:  # libespeak-ng missing
+        pytest.skip(f"espeak-ng not available: {e}")
+
+
+# -- features ---------------------------------------------------------------------------------------
+
+
+def test_log_mel_stream_equals_offline_for_any_chunking():
+    x = _speechlike(1.37)
+    ref = log_mel(x)
+    assert ref.shape == (int(np.ceil(x.size / 160)), 40)
+    for chunk in (1, 159, 160, 1234, 30000):
+        s = MelStreamer()
+        out = np.concatenate([s.push(x[i:i + chunk]) for i in range(0, x.size, chunk)] + [s.flush()])
+        assert out.shape == ref.shape
+        np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
+def test_log_mel_rejects_other_rates():
+    with pytest.raises(ValueError, match="16000"):
+        log_mel(np.zeros(100, np.float32), 44100)
+
+
+# -- model mechanics (untrained network: fast, no weights needed) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def random_animator():
+    torch.manual_seed(0)
+    net = M.build_network(hidden=32, n_curves=len(T.CURVE_CHANNELS))
+    return M.NeuralAnimator(net, T.CURVE_CHANNELS)
+
+
+@pytest.mark.parametrize("fps", [30, 24, 60, 100])
+def test_streaming_equals_offline(random_animator, fps):
+    x = _speechlike(2.3, seed=1)
+    off = random_animator.predict(x, 16000, fps=fps, seed=5)
+    for chunk in (160, 777, 8000):
+        st = random_animator.streamer(fps=fps, seed=5)
+        frames = [st.push(x[i:i + chunk]) for i in range(0, x.size, chunk)] + [st.flush()]
+        on = np.concatenate(frames)
+        assert on.shape == off.values.shape
+        np.testing.assert_allclose(on, off.values, atol=1e-4)
+        assert st.animation().n_frames == off.n_frames
+
+
+@pytest.mark.parametrize("fps", [30, 100])
+def test_streaming_latency_at_most_60ms(random_animator, fps):
+    """Each output frame is emitted once audio at most 60 ms past its time has been pushed."""
+    assert M.latency_s(fps) <= 0.060 + 1e-9
+    x = _speechlike(1.0, seed=2)
+    st = random_animator.streamer(fps=fps)
+    n, worst = 0, 0.0
+    for i in range(0, x.size, 16):  # 1 ms chunks
+        for _ in range(st.push(x[i:i + 16]).shape[0]):
+            worst = max(worst, (i + 16) / 16000 - n / fps)
+            n += 1
+    assert n >= fps * 0.9 and worst <= 0.060 + 1e-9
+
+
+def test_predict_output_and_input_checks(random_animator, tmp_path):
+    x = _speechlike(1.0)
+    anim = random_animator.predict(x, 16000, fps=30)
+    assert anim.channels == CHANNELS and anim.n_frames == 30
+    assert np.isfinite(anim.values).all()
+    # another sample rate is resampled, same length in time
+    x22 = np.interp(np.arange(22050) / 22050, np.arange(16000) / 16000, x).astype(np.float32)
+    assert random_animator.predict(x22, 22050, fps=30).n_frames == 30
+    with pytest.raises(ValueError, match="mono"):
+        random_animator.predict(np.zeros((100, 2), np.float32), 16000)
+    # same input + seed -> same output; another seed -> other blinks/head
+    a = random_animator.predict(x, 16000, fps=30, seed=1).values
+    assert np.array_equal(a, random_animator.predict(x, 16000, fps=30, seed=1).values)
+    # save/load round trip
+    path = tmp_path / "m.pt"
+    random_animator.save(path)
+    back = M.NeuralAnimator.load(path)
+    np.testing.assert_allclose(back.predict(x, 16000).values, anim.values, atol=2e-2)  # float16 weights
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        M.NeuralAnimator.load(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="bad.pt"):
+        M.NeuralAnimator.load(bad)
+
+
+# -- procedural layers -------------------------------------------------------------------------------
+
+
+def test_blinks_rate_duration_and_seed():
+    anim = empty_animation(30 * 120, 30)
+    x = _speechlike(120, seed=2)
+    a = procedural.add_blinks(anim, x, 16000, seed=3)
+    b = procedural.add_blinks(anim, x, 16000, seed=3)
+    c = procedural.add_blinks(anim, x, 16000, seed=4)
+    assert np.array_equal(a.values, b.values) and not np.array_equal(a.values, c.values)
+    g = procedural.BlinkProcess(seed=3).step(procedural.loudness_db(x))
+    onsets = np.flatnonzero((g[1:] > 0) & (g[:-1] == 0))
+    assert 10 * 2 <= onsets.size <= 20 * 2 + 4  # 10-20 a minute over 2 minutes
+    lengths = [int(np.argmax(g[o + 1:] == 0)) for o in onsets[:-1]]
+    assert 14 <= min(lengths) and max(lengths) <= 25  # 150-250 ms
+    assert np.allclose(a.channel("eyeBlinkLeft"), a.channel("eyeBlinkRight"))
+
+
+def test_blinks_prefer_pauses():
+    x = _speechlike(600, seed=5)
+    db = procedural.loudness_db(x)
+    g = procedural.BlinkProcess(seed=0).step(db)
+    onsets = np.flatnonzero((g[1:] > 0) & (g[:-1] == 0)) + 1
+    quiet = db < -45
+    assert quiet[onsets].mean() > quiet.mean() + 0.1
+
+
+def test_head_motion_follows_speech_and_is_bounded():
+    anim = empty_animation(30 * 20, 30)
+    silent = procedural.add_head_motion(anim, np.zeros(16000 * 20, np.float32), 16000, seed=1)
+    talking = procedural.add_head_motion(anim, _speechlike(20, seed=3), 16000, seed=1)
+    head = talking.select(procedural.HEAD_CHANNELS).values
+    assert np.abs(head).max() < 0.35  # radians: natural, not wild
+    assert head.std(0).sum() > 1.5 * silent.select(procedural.HEAD_CHANNELS).values.std(0).sum()
+    assert np.abs(np.diff(head, axis=0)).max() < 0.05  # no snapping between frames
+
+
+# -- training on a tiny generated set ----------------------------------------------------------------
+
+
+def test_frame_labels_and_targets():
+    phones = [Segment("", 0.0, 0.1), Segment("h", 0.1, 0.15), Segment("a", 0.15, 0.3), Segment("m", 0.3, 0.4)]
+    lab = T.frame_labels(phones, 45)
+    assert VISEMES[lab[5]] == "sil" and VISEMES[lab[12]] == "aa"  # glottal /h/ takes the vowel's shape
+    assert VISEMES[lab[20]] == "aa" and VISEMES[lab[35]] == "PP" and VISEMES[lab[44]] == "sil"
+    assert [s.label for s in T.clean_phones([Segment("a", 0, 1), Segment(":", 1, 2)])] == ["a"]
+
+
+def test_training_loop_learns_tiny_set(tmp_path):
+    pytest.importorskip("toolkit.align.tts")
+    tr, va, info = T.build_dataset(tmp_path, n_train=8, n_val=2, n_aug=1, real_repeats=0, seed=0,
+                                   progress=False, use_real=False)
+    assert info["n_train_clips"] >= 8 and len(va) >= 2
+    assert (tmp_path / next(p.name for p in tmp_path.glob("data-*.npz"))).exists()
+    # cached: a second call loads the same data
+    tr2, _, _ = T.build_dataset(tmp_path, n_train=8, n_val=2, n_aug=1, real_repeats=0, seed=0,
+                                progress=False, use_real=False)
+    assert np.array_equal(tr2[0].feats, tr[0].feats)
+    animator, history = T.train(tr, tr[:4], minutes=3, max_steps=120, seed=0, batch=8, crop=200, hidden=48,
+                                lr=3e-3, progress=False, log=lambda s: None)
+    res = T.evaluate(animator, tr[:4])
+    labels = np.concatenate([c.labels for c in tr[:4]])
+    majority = np.bincount(labels).max() / labels.size
+    acc = list(res.values())[0]["frame_acc"]
+    assert acc > majority + 0.1, (acc, majority)
+    anim = animator.predict(np.zeros(8000, np.float32), 16000)
+    assert anim.channel("viseme_sil").mean() > 0.5  # silence in, rest out
+
+
+# -- the shipped weights -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    if not M.DEFAULT_WEIGHTS.exists():
+        pytest.fail(f"{M.DEFAULT_WEIGHTS} missing: train with `viseme train`")
+    return M.NeuralAnimator.load()
+
+
+def test_shipped_weights_small_and_cpu(shipped):
+    assert M.DEFAULT_WEIGHTS.stat().st_size < 10e6
+    assert 50_000 < shipped.n_params < 1_000_000
+    assert all(p.device.type == "cpu" for p in shipped.net.parameters())
+
+
+def test_shipped_weights_beat_loudness_baseline_on_unseen_speech(shipped):
+    # voices (m7, f3 variants) and sentences never used in training
+    texts = ["Please bring my bag of maps to the pub by the bay.",
+             "Five of the wise owls were sitting above the old barn."]
+    hits = total = 0
+    acc_nn, acc_loud = [], []
+    for text, variant in zip(texts, ["m7", "f3"]):
+        sp = _espeak(text, variant=variant)
+        n = int(np.ceil(sp.samples.size / 160))
+        ref = T.frame_labels(T.clean_phones(sp.phonemes), n)
+        pred = shipped.viseme_track(sp.samples, sp.sample_rate)[:n]
+        acc_nn.append((pred == ref).mean())
+        db = procedural.loudness_db(sp.samples)[:n]
+        best = max(((np.where(db - db.max() > thr, VISEMES.index(v), 0) == ref).mean()
+                    for v in ("aa", "E", "ih") for thr in (-20, -30, -40)))
+        acc_loud.append(best)
+        pp = VISEMES.index("PP")
+        for s in sp.phonemes:
+            if s.label in ("p", "b", "m"):
+                total += 1
+                a, b = int(s.start * 100) - 2, int(np.ceil(s.end * 100)) + 2
+                hits += int((pred[max(0, a):b] == pp).any())
+    assert np.mean(acc_nn) > np.mean(acc_loud) + 0.15, (acc_nn, acc_loud)
+    assert hits / total >= 0.7, (hits, total)
+
+
+def test_shipped_weights_jaw_follows_speech(shipped):
+    sp = _espeak("Wow, how about a large apple?", variant="f3")
+    anim = shipped.predict(sp.samples, sp.sample_rate, fps=30)
+    jaw = anim.channel("jawOpen")
+    silence = np.concatenate([np.zeros(16000, np.float32), sp.samples])
+    quiet = shipped.predict(silence, 16000, fps=30).channel("jawOpen")[:25]
+    assert jaw.max() > 0.3 and quiet.max() < 0.1
+
+
+def test_refine_keeps_aligned_visemes_and_closures(random_animator):
+    from toolkit.visemes.coarticulation import animate_phonemes
+
+    phones = [Segment("", 0, 0.2), Segment("m", 0.2, 0.35), Segment("a", 0.35, 0.7), Segment("", 0.7, 1.0)]
+    x = _speechlike(1.0, seed=4)
+    aligned = animate_phonemes(phones, 1.0, fps=30, audio=x)
+    hybrid = random_animator.refine(aligned, x, 16000, seed=2)
+    assert hybrid.channels == aligned.channels and hybrid.n_frames == aligned.n_frames
+    vis = [c for c in aligned.channels if c.startswith("viseme_")]
+    assert np.array_equal(hybrid.select(vis).values, aligned.select(vis).values)
+    closed = aligned.channel("viseme_PP") > 0.9
+    assert closed.any()
+    for c in ("mouthClose", "mouthPressLeft", "jawOpen"):
+        np.testing.assert_allclose(hybrid.channel(c)[closed], aligned.channel(c)[closed], atol=1e-6)
+    assert np.abs(hybrid.select(procedural.HEAD_CHANNELS).values).max() > 0  # prosody head motion added
+
+
+def test_intensity_scales_mouth(random_animator):
+    x = _speechlike(1.0, seed=6)
+    a = random_animator.predict(x, 16000, intensity=1.0, blinks=False, head_motion=False)
+    b = random_animator.predict(x, 16000, intensity=0.5, blinks=False, head_motion=False)
+    assert b.channel("jawOpen").sum() < a.channel("jawOpen").sum()
+    vis = b.select([c for c in b.channels if c.startswith("viseme_")]).values
+    np.testing.assert_allclose(vis.sum(1), 1.0, atol=1e-4)
+
+
+# -- the public Python API: arrays and chunk streams --------------------------------------------------
+
+
+def test_public_api_animates_an_array_and_a_stream(shipped):
+    import toolkit
+
+    sp = _espeak("Maybe we can meet by the lake.", variant="f3")
+    x = resample(sp.samples, sp.sample_rate, 16000)
+    anim = toolkit.animate(x, sample_rate=16000, fps=30)  # no transcript: the neural engine
+    assert anim.meta["engine"] == "neural" and anim.n_frames == round(x.size / 16000 * 30)
+    assert anim.channel("jawOpen").max() > 0.3
+    chunks = [x[i:i + 480] for i in range(0, x.size, 480)]  # 30 ms buffers, as from a microphone
+    frames = np.concatenate(list(toolkit.stream(chunks, fps=30, seed=3)))
+    offline = shipped.predict(x, 16000, fps=30, seed=3)
+    assert frames.shape == offline.values.shape
+    np.testing.assert_allclose(frames, offline.values, atol=1e-4)
+    with pytest.raises(ValueError, match="16000 Hz"):
+        next(toolkit.stream(chunks, sample_rate=44100))
+    with pytest.raises(AttributeError):
+        toolkit.no_such_thing
