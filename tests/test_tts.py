@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from toolkit.align.tts import Speech, list_languages, list_variants, synthesize
-from toolkit.audio import load_audio, write_wav
+from toolkit.audio import load_audio
 from toolkit.phonemes.g2p import ipa_for_text
 from toolkit.phonemes.inventory import base_symbol, is_vowel
 from toolkit.visemes.tables import visemes_for

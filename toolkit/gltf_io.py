@@ -816,7 +816,7 @@ def inspect_model(path: str | Path) -> str:
                              for n, ti, w in v) or model.vrm.other_binds.get(k, "no binds")
             lines.append(f"  {k}: {desc}")
     head = model.head_node
-    lines.append(f"head rotation node: " + (f"#{head} {g.nodes[head].name or ''}".strip() if head is not None
+    lines.append("head rotation node: " + (f"#{head} {g.nodes[head].name or ''}".strip() if head is not None
                                             else "none found (no head bone in the skeleton)"))
     union = _union_names(model)
     if model.vrm and any(model.vrm.expressions.values()):

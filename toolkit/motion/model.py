@@ -30,13 +30,13 @@ Example
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.animation import CHANNELS, VISEME_CHANNELS, VISEMES, Animation
 from toolkit.audio import resample
+from toolkit.files import atomic_write
 from toolkit.motion import procedural
 from toolkit.motion.features import FLOOR, FRAME_RATE, LOOKAHEAD_S, N_MELS, SAMPLE_RATE, MelStreamer, log_mel
 from toolkit.visemes.tables import CLOSURE_VISEMES, CONTACT_VISEMES, VISEME_POSES
@@ -166,15 +166,7 @@ class NeuralAnimator:
         sd = {k: (v.half() if half and v.is_floating_point() and k not in ("mean", "std") else v)
               for k, v in self.net.state_dict().items()}
         cfg = {"net": self.net_config, "curve_channels": self.curve_channels}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save({"config": cfg, "state_dict": sd, "meta": self.meta}, tmp)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; weights are for everyone
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(path, lambda tmp: torch.save({"config": cfg, "state_dict": sd, "meta": self.meta}, tmp))
 
     @property
     def net_config(self) -> dict:

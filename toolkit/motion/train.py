@@ -47,6 +47,7 @@ import numpy as np
 
 from toolkit.animation import ARKIT_BLENDSHAPES, VISEME_CHANNELS, VISEMES, Segment
 from toolkit.audio import resample
+from toolkit.files import atomic_write
 from toolkit.motion.features import HOP, SAMPLE_RATE, log_mel, n_frames_for
 from toolkit.visemes.tables import VISEME_POSES, visemes_for
 
@@ -148,9 +149,7 @@ def real_aligned_speech(root: Path = REAL_SPEECH, cache: Path = CACHE) -> list[t
             a = aligned[key]
             if a["confidence"] >= 0.5 and a["phones"]:
                 items.append((Path(rel).stem, x, [Segment(l, s, e) for l, s, e in a["phones"]]))
-    tmp = cache_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(aligned))
-    os.replace(tmp, cache_file)
+    atomic_write(cache_file, json.dumps(aligned))
     return items
 
 
@@ -465,9 +464,7 @@ def _save_clips(path: Path, train: list[Clip], val: list[Clip], info: dict) -> N
         arrays[f"{name}_curves"] = np.concatenate([c.curves for c in clips])
         arrays[f"{name}_lens"] = np.array([c.labels.size for c in clips])
         arrays[f"{name}_groups"] = np.array([c.group for c in clips])
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
 
 
 def _load_clips(path: Path):

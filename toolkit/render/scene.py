@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit import gltf_io
+from toolkit.files import atomic_write
 from toolkit.gltf_io import ModelError  # noqa: F401  (re-exported: the renderer's errors are the reader's)
 
 DEFAULT_HEAD = Path(__file__).resolve().parents[2] / "assets" / "head" / "head.glb"
@@ -441,9 +442,7 @@ def _shader_dir() -> str:
         target = d / f.name
         text = {"mesh.frag": _FRAG, "mesh.vert": _VERT}.get(f.name) or f.read_text()
         if not target.exists() or target.read_text() != text:
-            tmp = d / (f.name + f".{os.getpid()}.tmp")
-            tmp.write_text(text)
-            os.replace(tmp, target)
+            atomic_write(target, text)  # another process may be reading the folder
     return str(d)
 
 
