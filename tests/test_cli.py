@@ -84,3 +84,14 @@ def test_console_script_runs():
         pytest.skip("viseme console script not installed (run make setup)")
     r = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "animate" in r.stdout
+
+
+def test_audio_only_uses_the_neural_model_and_train_has_its_options(tmp_path, capsys):
+    out = tmp_path / "nn.json"
+    assert main(["animate", str(SAMPLE), "-o", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["meta"]["engine"] == "neural" and d["phonemes"] == []
+    assert "engine neural" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    assert e.value.code == 0 and "--minutes" in capsys.readouterr().out
