@@ -24,7 +24,8 @@ bench:
 	$(PY) -m bench.run
 
 # Retrain the neural audio-to-face model (CPU, about an hour; see assets/model/MODEL_CARD.md)
-train: setup
+train:
+	@VISEME_SETUP_TRAIN=1 bash scripts/setup.sh
 	.venv/bin/viseme train
 
 # The Blender extension: dist/viseme_lipsync-<version>.zip (install in Blender: Get Extensions > Install from Disk)

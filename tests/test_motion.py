@@ -161,6 +161,18 @@ def test_frame_labels_and_targets():
     assert [s.label for s in T.clean_phones([Segment("a", 0, 1), Segment(":", 1, 2)])] == ["a"]
 
 
+def test_festival_segments_become_ipa(tmp_path):
+    """festival's utt.save.segs output (end times, radio phone set) -> contiguous IPA segments."""
+    segs = tmp_path / "a.segs"
+    segs.write_text("#\n0.1750 100 pau\n0.2200 100 b\n0.3650 100 aa\n0.4250 100 b\n0.5 100 ax\n0.58 100 dx\n0.7 100 pau\n")
+    got = [(s.label, s.start, s.end) for s in T._festival_phones(segs)]
+    assert got == [("", 0.0, 0.175), ("b", 0.175, 0.22), ("ɑ", 0.22, 0.365), ("b", 0.365, 0.425),
+                   ("ə", 0.425, 0.5), ("t", 0.5, 0.58), ("", 0.58, 0.7)]
+    if T.festival_voices():  # real synthesis when festival is installed (`make train` installs it)
+        (x, phones, group), = list(T.synth_festival(1, seed=0, progress=False))
+        assert group.startswith("fest:") and abs(phones[-1].end - x.size / 16000) < 0.1
+
+
 def test_training_loop_learns_tiny_set(tmp_path):
     pytest.importorskip("toolkit.align.tts")
     tr, va, info = T.build_dataset(tmp_path, n_train=8, n_val=2, n_aug=1, real_repeats=0, seed=0,
