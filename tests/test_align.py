@@ -382,3 +382,66 @@ def test_fake_mfa_failure_is_reported(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(mfa.MfaFailed, match="dictionary not found"):
         mfa.align_mfa(np.zeros(8000, np.float32), 16000, ["hi"])
+
+
+def test_speech_edges_move_to_the_loudness_onset_and_release():
+    """Silence/speech edges the decoder misplaced by tens of ms move to where the sound starts and stops."""
+    from toolkit.align.refine import refine_speech_edges
+
+    sr = 16000
+    rng = np.random.default_rng(3)
+    x = 3e-4 * rng.standard_normal(sr).astype(np.float32)
+    t = np.arange(int(0.4 * sr)) / sr
+    x[int(0.3 * sr):int(0.7 * sr)] += (0.2 * np.sin(2 * np.pi * 180 * t) * np.sin(2 * np.pi * 2.5 * t + 0.4)).astype(np.float32)
+    track = [Segment("", 0.0, 0.26), Segment("a", 0.26, 0.5), Segment("m", 0.5, 0.74), Segment("", 0.74, 1.0)]
+    out = refine_speech_edges(track, x, sr)
+    assert abs(out[1].start - 0.30) < 0.01 and abs(out[2].end - 0.70) < 0.02
+    assert out[1].end == 0.5  # inner boundaries are not this function's business
+    # a stop after silence keeps the aligner's onset: its closure is silent
+    stop = [Segment("", 0.0, 0.26), Segment("p", 0.26, 0.32), Segment("a", 0.32, 0.74), Segment("", 0.74, 1.0)]
+    assert refine_speech_edges(stop, x, sr)[1].start == 0.26
+    # never more than the allowed shift
+    far = [Segment("", 0.0, 0.1), Segment("a", 0.1, 0.74), Segment("", 0.74, 1.0)]
+    assert refine_speech_edges(far, x, sr)[1].start == 0.1
+
+
+def test_syllabic_pronunciations_are_offered_to_the_decoder():
+    from toolkit.align.pocketsphinx import _entries, syllabic_variants
+    from toolkit.phonemes.g2p import words_to_phonemes
+
+    assert syllabic_variants(["L", "IH1", "T", "AH0", "L"]) == [["L", "IH1", "T", "L"]]
+    assert syllabic_variants(["B", "AH1", "T", "AH0", "N", "Z"]) == [["B", "AH1", "T", "N", "Z"]]
+    assert syllabic_variants(["K", "AE1", "N"]) == [] and syllabic_variants(["AH0", "N", "AH1", "DH", "ER0"]) == []
+    (button,), _ = _entries(words_to_phonemes("button"), "en")
+    assert (["B", "AH", "T", "N"], ["b", "ʌ", "t", "n"]) in button.variants
+
+
+def test_speech_swallowed_by_a_pause_is_given_back_to_the_crushed_words(tts):
+    """The decoder put words' speech into a pause and crushed the words after it: they are spread over it."""
+    from toolkit.align.pocketsphinx import _Chunk, _respread_swallowed_speech
+
+    sp = tts.synthesize("probably quite different", "en")
+    lead = np.zeros(16000, np.float32)
+    x = np.concatenate([lead, sp.samples, np.zeros(8000, np.float32)])
+    end = (len(lead) + len(sp.samples)) / 16000
+    words = [Segment("so", 0.2, 0.5), Segment("probably", end - 0.10, end - 0.06), Segment("quite", end - 0.06, end - 0.03),
+             Segment("different", end - 0.03, end)]
+    phones_of = {"so": ["s", "oʊ"], "probably": ["p", "ɹ", "ɑ", "b", "l", "i"], "quite": ["k", "w", "aɪ", "t"],
+                 "different": ["d", "ɪ", "f", "ɚ", "ə", "n", "t"]}
+    phones = []
+    for w in words:
+        cuts = np.linspace(w.start, w.end, len(phones_of[w.label]) + 1)
+        phones += [Segment(p, a, b) for p, a, b in zip(phones_of[w.label], cuts[:-1], cuts[1:])]
+    ch = _Chunk(words, phones, 0.8, 0.0, [len(phones_of[w.label]) for w in words])
+    warnings: list[str] = []
+    share = _respread_swallowed_speech(ch, x, 0.0, "clip.wav", warnings)
+    assert share == 0.75 and warnings and "clip.wav" in warnings[0] and "'probably'" in warnings[0]
+    assert ch.words[0].end == 0.5  # the word before the pause is untouched
+    assert abs(ch.words[1].start - 1.0) < 0.1 and ch.words[3].end <= end + 0.01
+    assert len(ch.phones) == sum(ch.word_phones) and all(p.end - p.start > 0.03 for p in ch.phones[2:])
+    # a pause with no crushed words beside it (a cough, untranscribed speech) stays a pause
+    calm = _Chunk([Segment("so", 0.2, 0.5), Segment("probably", end - 0.5, end)],
+                  [Segment("s", 0.2, 0.35), Segment("oʊ", 0.35, 0.5)]
+                  + [Segment(p, a, a + 0.08) for p, a in zip(phones_of["probably"], np.arange(6) * 0.08 + end - 0.5)],
+                  0.1, 0.0, [2, 6])
+    assert _respread_swallowed_speech(calm, x, 0.0, "clip.wav", []) == 0.0

@@ -128,3 +128,15 @@ def test_every_viseme_reachable_from_ipa():
     for sym in "p f θ t k ʃ s n ɹ ɑ ɛ i o u".split():
         seen.update(visemes_for(sym))
     assert seen == set(VISEMES) - {"sil"}
+
+
+def test_n_before_a_bilabial_closes_the_lips_over_its_end():
+    """'in boats': the /n/ takes the /b/'s closure over its second half, its first half stays /n/."""
+    phones = segs(("ɪ", 0.20, 0.30), ("n", 0.30, 0.40), ("b", 0.40, 0.46), ("oʊ", 0.46, 0.70))
+    w = viseme_weights(phones, 0.9, 100)
+    assert w[36:39, V["PP"]].min() > 0.99  # second half of the /n/ (lead-shifted)
+    assert w[31, V["PP"]] < 0.8 and V["nn"] in np.argsort(-w[31])[:2]
+    # an /n/ before a vowel, or before a pause, is left alone
+    apart = segs(("ɪ", 0.20, 0.30), ("n", 0.30, 0.40), ("", 0.40, 0.60), ("b", 0.60, 0.66), ("oʊ", 0.66, 0.9))
+    w2 = viseme_weights(apart, 1.0, 100)
+    assert w2[30:40, V["PP"]].max() < 0.8

