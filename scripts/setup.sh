@@ -71,12 +71,12 @@ for v in ${VISEME_BLENDER_LTS:-}; do
   fi
 done
 # -- training voices (only for `make train`) ----------------------------------
-# festival's English voices from real speakers (kal, ked diphones; slt HTS) widen the
-# training data beyond espeak-ng (toolkit/motion/train.py uses them when installed)
-if [ "${VISEME_SETUP_TRAIN:-0}" = 1 ] && ! dpkg-query -W -f='${Status}' festvox-us-slt-hts 2>/dev/null | grep -q "install ok installed"; then
+# festival's and flite's English voices from real speakers (kal, ked diphones; slt HTS; flite rms, awb, slt, kal16) widen the
+# training data beyond espeak-ng (toolkit/motion/voices.py uses them when installed)
+if [ "${VISEME_SETUP_TRAIN:-0}" = 1 ] && ! { dpkg-query -W -f='${Status}' festvox-us-slt-hts 2>/dev/null | grep -q "install ok installed" && command -v flite >/dev/null; }; then
   echo "setup: installing festival and its English voices (training data)"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite >/dev/null
 fi
 # -- bench peers (only for `make bench`) --------------------------------------
 if [ "${VISEME_SETUP_BENCH:-0}" = 1 ]; then

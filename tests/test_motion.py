@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 
 from toolkit.motion import model as M  # noqa: E402
 from toolkit.motion import train as T  # noqa: E402
+from toolkit.motion import voices as V  # noqa: E402
 
 
 def _speechlike(seconds: float, seed: int = 0) -> np.ndarray:
@@ -165,12 +166,38 @@ def test_festival_segments_become_ipa(tmp_path):
     """festival's utt.save.segs output (end times, radio phone set) -> contiguous IPA segments."""
     segs = tmp_path / "a.segs"
     segs.write_text("#\n0.1750 100 pau\n0.2200 100 b\n0.3650 100 aa\n0.4250 100 b\n0.5 100 ax\n0.58 100 dx\n0.7 100 pau\n")
-    got = [(s.label, s.start, s.end) for s in T._festival_phones(segs)]
+    got = [(s.label, s.start, s.end) for s in V.festival_phones(segs)]
     assert got == [("", 0.0, 0.175), ("b", 0.175, 0.22), ("ɑ", 0.22, 0.365), ("b", 0.365, 0.425),
                    ("ə", 0.425, 0.5), ("t", 0.5, 0.58), ("", 0.58, 0.7)]
-    if T.festival_voices():  # real synthesis when festival is installed (`make train` installs it)
-        (x, phones, group), = list(T.synth_festival(1, seed=0, progress=False))
+    if V.festival_voices():  # real synthesis when festival is installed (`make train` installs it)
+        (x, phones, group), = list(V.synth_festival(1, seed=0, progress=False))
         assert group.startswith("fest:") and abs(phones[-1].end - x.size / 16000) < 0.1
+
+
+def test_flite_speech_comes_with_its_phone_times():
+    """flite (libflite through ctypes): audio and exact phone times that end with the audio."""
+    if not V.flite_voices():
+        pytest.skip("flite is not installed (Debian package flite; `make train` installs it)")
+    x, phones = V.flite_synthesize("Bob made a map.", "rms")
+    labels = [p.label for p in phones if p.label]
+    assert labels[:4] == ["b", "ɑ", "b", "m"] and x.dtype == np.float32
+    assert all(a.end == b.start for a, b in zip(phones, phones[1:]))  # contiguous
+    assert abs(phones[-1].end - x.size / 16000) < 0.15
+    slow, slow_phones = V.flite_synthesize("Bob made a map.", "rms", stretch=1.5)
+    assert slow.size > 1.3 * x.size and slow_phones[-1].end > 1.3 * phones[-1].end
+    # the /p/ of "map" (closed lips, then a burst) is far quieter than the vowel before it:
+    # the times are the audio's
+    p = [s for s in phones if s.label == "p"][-1]
+    vowel = phones[phones.index(p) - 1]
+    rms = lambda s: float(np.sqrt(np.mean(x[int(s.start * 16000):int(s.end * 16000)] ** 2)))  # noqa: E731
+    assert vowel.label == "æ" and rms(p) < 0.25 * rms(vowel)
+
+
+def test_vocal_tract_warp_moves_formants():
+    feats = np.zeros((2, 3, 40), np.float32)
+    feats[:, :, 20] = 1.0  # a formant at band 20
+    out = T.warp_bands(feats, np.array([1.0, 0.8]))
+    assert np.allclose(out[0], feats[0]) and out[1, 0].argmax() == 25  # band 25 reads band 20 when shrunk
 
 
 def test_training_loop_learns_tiny_set(tmp_path):

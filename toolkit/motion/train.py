@@ -8,9 +8,10 @@ Data recipe (nothing is downloaded):
    languages, each in a random voice variant (m1..m7, f1..f5, klatt, croak,
    whisper, named variants), speed 110-300 wpm and pitch 15-85.
    Validation holds out whole voice variants and whole languages.
-   When festival is installed (`make train` installs it), also English from
-   its voices made from real speakers (kal and ked diphones, the slt HTS voice
-   trained on CMU ARCTIC), with festival's own phone times, rate 0.75-1.35x.
+   When festival and flite are installed (`make train` installs them), also
+   English from voices made from real speakers (`toolkit.motion.voices`:
+   festival's kal and ked diphones and slt HTS voice, flite's rms, awb, slt and
+   kal16), with the engines' own phone times, rate 0.75-1.35x.
 2. **Real speech** with phone alignments found on this machine
    (``../shared/data/speech/transcribed``: the Montreal Forced Aligner test
    corpus TextGrids and PocketSphinx's LibriVox alignments; never TIMIT or its
@@ -52,6 +53,7 @@ from toolkit.animation import ARKIT_BLENDSHAPES, VISEME_CHANNELS, VISEMES, Segme
 from toolkit.audio import resample
 from toolkit.files import atomic_write
 from toolkit.motion.features import HOP, SAMPLE_RATE, log_mel, n_frames_for
+from toolkit.motion.voices import festival_voices, flite_voices, synth_festival, synth_flite
 from toolkit.visemes.tables import VISEME_POSES, visemes_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -400,98 +402,17 @@ def synth_clean(n_utts: int, seed: int, held_out: bool, progress: bool = True):
         yield x, phones, f"syn:{lang}:{variant}"
 
 
-# Festival's English voices, made from recordings of real speakers (diphone concatenation, or
-# HTS models trained on CMU ARCTIC): closer to real voices than espeak-ng's formant synthesis.
-# Debian: festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts (used when installed).
-FESTIVAL_VOICES = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
-# Festival's US phone set (radio) beyond the CMU dictionary's ARPAbet
-_FESTIVAL_EXTRA = {"ax": "AH0", "axr": "ER0", "dx": "T", "nx": "N", "hv": "HH", "el": "L", "em": "M", "en": "N"}
-
-
-def festival_voices() -> list[str]:
-    """The voices of FESTIVAL_VOICES that this machine's festival has (none without festival)."""
-    import shutil
-
-    if shutil.which("festival") is None:
-        return []
-    roots = [Path("/usr/share/festival/voices"), Path("/usr/lib/festival/voices")]
-    have = {d.name for r in roots if r.is_dir() for d in r.glob("*/*") if d.is_dir()}
-    return [v for v in FESTIVAL_VOICES if v in have]
-
-
-def _festival_phones(segs_path: Path) -> list[Segment]:
-    """Festival's ``utt.save.segs`` (end time, phone per line) -> IPA segments ("" for pauses)."""
-    from toolkit.phonemes.inventory import arpabet_to_ipa
-
-    out, t0, body = [], 0.0, False
-    for line in segs_path.read_text().splitlines():
-        if line.strip() == "#":
-            body = True
-            continue
-        parts = line.split()
-        if not body or len(parts) < 3:
-            continue
-        end, ph = float(parts[0]), parts[2]
-        try:
-            ipa = arpabet_to_ipa(_FESTIVAL_EXTRA.get(ph, ph))[0]
-        except KeyError:  # pau, h#, brth
-            ipa = ""
-        if end > t0:
-            out.append(Segment(ipa, t0, end))
-        t0 = end
-    return out
-
-
-def synth_festival(n_utts: int, seed: int, progress: bool = True, batch: int = 40):
-    """Yield (samples, phonemes, group) of festival speech with its own exact phone times."""
-    import subprocess
-    import tempfile
-
-    from toolkit.audio import load_audio
-
-    voices = festival_voices()
-    if not voices:
-        return
-    rng = random.Random(seed)
-    words = _english_words(random.Random(2))
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n_utts, desc="festival", unit="utt", leave=False)
-    with tempfile.TemporaryDirectory(prefix="viseme-festival-") as tmp:
-        for b0 in range(0, n_utts, batch):
-            jobs, lines = [], []
-            for k in range(b0, min(n_utts, b0 + batch)):
-                voice, stretch = rng.choice(voices), rng.uniform(0.75, 1.35)
-                text = make_sentence("en-us", rng, words)
-                wav, segs = Path(tmp) / f"{k}.wav", Path(tmp) / f"{k}.segs"
-                lines += [f"(voice_{voice})", f"(Parameter.set 'Duration_Stretch {stretch:.2f})",
-                          f'(set! utt (Utterance Text "{text}"))', "(utt.synth utt)",
-                          f'(utt.save.wave utt "{wav}" \'riff)', f'(utt.save.segs utt "{segs}")']
-                jobs.append((voice, wav, segs))
-            script = Path(tmp) / "batch.scm"
-            script.write_text("\n".join(lines) + "\n")
-            subprocess.run(["festival", "-b", str(script)], capture_output=True, timeout=600)
-            for voice, wav, segs in jobs:
-                if bar is not None:
-                    bar.update(1)
-                if not (wav.exists() and segs.exists()):
-                    continue  # a sentence festival could not say: skip it
-                x, phones = load_audio(wav), _festival_phones(segs)
-                if x.size >= SAMPLE_RATE // 4 and any(p.label for p in phones):
-                    yield x, phones, f"fest:{voice}"
-    if bar is not None:
-        bar.close()
-
-
 def build_dataset(out_dir: Path, n_train: int, n_val: int, n_aug: int, real_repeats: int, seed: int,
-                  progress: bool = True, use_real: bool = True, n_festival: int = 0) -> tuple[list[Clip], list[Clip], dict]:
+                  progress: bool = True, use_real: bool = True, n_festival: int = 0,
+                  n_flite: int = 0) -> tuple[list[Clip], list[Clip], dict]:
     """Generate (or load from ``out_dir``) the training and validation clips."""
     fest = festival_voices() if n_festival else []
+    flite = flite_voices() if n_flite else []
     key_parts = [n_train, n_val, n_aug, real_repeats if use_real else -1, seed, CURVE_CHANNELS, 4]
     if fest:  # (keeps the keys of caches made before festival was used)
         key_parts.append([n_festival, fest])
+    if flite:
+        key_parts.append([n_flite, flite])
     key = hashlib.sha1(json.dumps(key_parts).encode()).hexdigest()[:10]
     path = out_dir / f"data-{key}.npz"
     if path.exists():
@@ -508,6 +429,7 @@ def build_dataset(out_dir: Path, n_train: int, n_val: int, n_aug: int, real_repe
     real_val_names = {"cold_corpus3"}  # one real recording kept out for validation
     todo = [(x, p, g, n_aug) for x, p, g in clean_train]
     todo += [(x, p, g, n_aug) for x, p, g in synth_festival(n_festival, seed + 7, progress=progress)] if fest else []
+    todo += [(x, p, g, n_aug) for x, p, g in synth_flite(n_flite, seed + 11, progress=progress)] if flite else []
     todo += [(x, p, f"real:{name}", real_repeats) for name, x, p in real if name not in real_val_names]
     it = todo
     if progress:
@@ -529,8 +451,9 @@ def build_dataset(out_dir: Path, n_train: int, n_val: int, n_aug: int, real_repe
             val.append(clip_from(x, p, f"real:{name}"))
     info = {"n_train_clips": len(train), "n_val_clips": len(val),
             "train_hours": sum(c.labels.size for c in train) / 100 / 3600,
-            "real_files": [n for n, _, _ in real], "festival_voices": fest,
-            "festival_hours": sum(c.labels.size for c in train if c.group.startswith("fest:")) / 100 / 3600}
+            "real_files": [n for n, _, _ in real], "festival_voices": fest, "flite_voices": flite,
+            "festival_hours": sum(c.labels.size for c in train if c.group.startswith("fest:")) / 100 / 3600,
+            "flite_hours": sum(c.labels.size for c in train if c.group.startswith("flite:")) / 100 / 3600}
     _save_clips(path, train, val, info)
     return train, val, info
 
@@ -647,16 +570,37 @@ def calibrate_pp_bias(animator, clips: list[Clip], target_recall: float = 0.9, m
     return best
 
 
+def warp_bands(feats: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Vocal tract length perturbation on log-mel crops (B, T, bands): band j takes the value at j * factor.
+
+    A longer or shorter vocal tract moves every formant by about the same
+    factor, which on the mel axis is close to a stretch; values past the top
+    band repeat it.
+
+    >>> x = np.arange(4, dtype=np.float32)[None, None, :]
+    >>> warp_bands(x, np.array([0.5]))[0, 0].tolist()
+    [0.0, 0.5, 1.0, 1.5]
+    """
+    n = feats.shape[-1]
+    pos = np.clip(np.arange(n)[None, :] * np.asarray(factors, np.float64)[:, None], 0, n - 1)  # (B, bands)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    w = (pos - lo).astype(np.float32)[:, None, :]
+    take = lambda idx: np.take_along_axis(feats, np.broadcast_to(idx[:, None, :], feats.shape), axis=2)  # noqa: E731
+    return take(lo) * (1 - w) + take(hi) * w
+
+
 def train(train_clips: list[Clip], val_clips: list[Clip], *, minutes: float, max_steps: int, seed: int,
           device: str = "cpu", batch: int = 32, crop: int = 400, lr: float = 2e-3, hidden: int = 128,
           progress: bool = True, log=print, on_best=None, init=None, specaug: bool = False,
-          real_share: float = 0.0):
+          real_share: float = 0.0, warp: float = 0.0):
     """Fit the network; returns the `NeuralAnimator` with the best validation accuracy and its metrics.
 
     ``on_best(animator)`` is called whenever validation improves (e.g. to save a checkpoint);
     ``init`` (a `NeuralAnimator`) continues training from its weights instead of from scratch.
     ``specaug`` masks random mel bands and time spans (SpecAugment); ``real_share`` > 0 draws
-    that share of the crops from real recordings (they are few, and closest to real use).
+    that share of the crops from real recordings (they are few, and closest to real use);
+    ``warp`` > 0 stretches each crop's mel axis by a random factor in 1 +- warp (`warp_bands`).
     """
     import torch
 
@@ -711,6 +655,8 @@ def train(train_clips: list[Clip], val_clips: list[Clip], *, minutes: float, max
                 starts[k] = rng.integers(a_, b_ - crop - DELAY)
         idx = starts[:, None] + np.arange(crop)[None]
         fb = feats[idx]
+        if warp > 0:  # vocal tract length: formants of other speakers sit higher or lower
+            fb = warp_bands(fb, rng.uniform(1 - warp, 1 + warp, size=batch))
         if specaug:
             fb = fb.copy()
             for k in range(batch):
@@ -781,6 +727,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-repeats", type=int, default=25, help="augmented copies per real recording")
     ap.add_argument("--n-festival", type=int, default=1500,
                     help="festival utterances (real-speaker English voices; 0 or festival absent: none)")
+    ap.add_argument("--n-flite", type=int, default=2000,
+                    help="flite utterances (real-speaker English voices; 0 or flite absent: none)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -792,6 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-only", action="store_true", help="generate and cache the data, do not train")
     ap.add_argument("--init", help="continue from these weights (a longer run in several sittings)")
     ap.add_argument("--specaug", action="store_true", help="SpecAugment band/time masks")
+    ap.add_argument("--warp", type=float, default=0.1, help="vocal tract length perturbation: mel axis x (1 +- warp)")
     ap.add_argument("--real-share", type=float, default=0.0, help="share of crops drawn from real recordings")
     a = ap.parse_args(argv)
 
@@ -802,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     np.random.seed(a.seed)
     t0 = time.time()
     tr, va, info = build_dataset(Path(a.cache), a.n_train, a.n_val, a.n_aug, a.real_repeats, a.seed,
-                                 progress=not a.quiet, n_festival=a.n_festival)
+                                 progress=not a.quiet, n_festival=a.n_festival, n_flite=a.n_flite)
     print(f"data: {info['n_train_clips']} training clips ({info['train_hours']:.2f} h), {info['n_val_clips']} validation "
           f"clips, {time.time() - t0:.0f} s", flush=True)
     if a.data_only:
@@ -810,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
     from toolkit.motion.model import NeuralAnimator
 
     init = NeuralAnimator.load(a.init) if a.init else None
-    animator, history = train(tr, va, init=init, specaug=a.specaug, real_share=a.real_share, minutes=a.minutes, max_steps=a.steps, seed=a.seed, device=a.device,
+    animator, history = train(tr, va, init=init, specaug=a.specaug, real_share=a.real_share, warp=a.warp, minutes=a.minutes, max_steps=a.steps, seed=a.seed, device=a.device,
                               batch=a.batch, hidden=a.hidden, lr=a.lr, progress=not a.quiet,
                               log=lambda s: print(s, flush=True), on_best=lambda an: an.save(a.out))
     # calibrated where it matters: real and degraded held-out speech (clean espeak is easy)
