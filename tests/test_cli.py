@@ -4,8 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import assert_valid_gltf
+from gltf_helpers import PP, Builder, digest, leftover_temp_files, node_index, read_clip, real, rpm_avatar, speech_anim
 
+from toolkit.animation import ARKIT_BLENDSHAPES
 from toolkit.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,3 +99,186 @@ def test_audio_only_uses_the_neural_model_and_train_has_its_options(tmp_path, ca
     with pytest.raises(SystemExit) as e:
         main(["train", "--help"])
     assert e.value.code == 0 and "--minutes" in capsys.readouterr().out
+
+
+# -- characters: --model, .vrma, rig inspect ---------------------------------------------------------
+def _anim_json(tmp_path) -> Path:
+    """speech_anim (an /m/ on frames 15-23) as animation JSON, for `viseme render`."""
+    from toolkit.export import tracks
+
+    p = tmp_path / "anim.json"
+    tracks.write_json(speech_anim(), p)
+    return p
+
+
+def _no_pipeline(monkeypatch):
+    """Make running the pipeline a failure: checks must come before the work."""
+    from toolkit import pipeline
+
+    def boom(*a, **k):
+        raise AssertionError("the pipeline ran before the model and outputs were checked")
+
+    monkeypatch.setattr(pipeline, "animate", boom)
+
+
+def test_animate_with_a_glb_model_closes_the_lips_on_every_m(tmp_path, capsys):
+    src = rpm_avatar(tmp_path)
+    outs = {k: tmp_path / f"talk.{k}" for k in ("json", "glb", "vrma")}
+    rc = main(["animate", str(SAMPLE), "--transcript", str(SAMPLE_TEXT), "--engine", "align", "--model", str(src)]
+              + sum((["-o", str(p)] for p in outs.values()), []))
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    # the write reports: the profile, the meshes driven, the head bone
+    assert "talk.glb: morph target names -> profile readyplayerme" in err and "drives node #4 Wolf3D_Head" in err
+    assert "head rotation: node #0 mixamorig:Head" in err and "talk.vrma: VRM Animation" in err
+    assert_valid_gltf(outs["glb"])
+    assert_valid_gltf(outs["vrma"])
+    d = json.loads(outs["json"].read_text())
+    ms = [p for p in d["phonemes"] if p["label"] == "m"]
+    assert len(ms) >= 2  # "made", "map"
+    m, clip = read_clip(outs["glb"])
+    head = node_index(m, "Head")
+    w = clip[(head, "weights")][1]
+    pp = m.meshes[m.doc["nodes"][head]["mesh"]].target_names.index("viseme_PP")
+    vm, vclip = read_clip(outs["vrma"])
+    pre = vm.doc["extensions"]["VRMC_vrm_animation"]["expressions"]["preset"]
+    aa = vclip[(pre["aa"]["node"], "translation")][1][:, 0]
+    assert len(aa) == len(w) == len(d["values"]) + 1
+    for ph in ms:
+        frames = np.arange(int(ph["start"] * d["fps"]), int(np.ceil(ph["end"] * d["fps"])) + 1)
+        closed = frames[np.argmax(w[frames, pp])]
+        assert w[closed, pp] > 0.9, ph  # lips shut during the /m/
+        assert aa[closed] < 0.05, ph  # and the VRM Animation's open vowel off there
+    assert aa.max() > 0.5  # (it does open elsewhere)
+
+
+def test_render_reports_a_missing_head_bone(tmp_path, capsys):
+    b = Builder()
+    b.skeleton()
+    b.doc["nodes"][0]["name"] = "HeadTop_End"
+    b.node(name="Face", mesh=b.mesh("Face", ARKIT_BLENDSHAPES, skinned=True), skin=0)
+    src = b.save(tmp_path / "nohead.glb")
+    assert main(["render", str(_anim_json(tmp_path)), "--model", str(src), "-o", str(tmp_path / "o.glb")]) == 0
+    err = capsys.readouterr().err
+    assert "profile arkit52" in err and "head rotation: none" in err
+    assert "warning: " in err and "no head bone found" in err
+
+
+def _rock(tmp_path, name="rock.vrm") -> Path:
+    """A VRM 0.x with one mesh and no morph targets: nothing can move its face."""
+    b = Builder()
+    b.node(name="Rock", mesh=b.mesh("Rock", []))
+    b.doc["extensionsUsed"] = ["VRM"]
+    b.doc["extensions"] = {"VRM": {"specVersion": "0.0", "blendShapeMaster": {"blendShapeGroups": []}}}
+    return b.save(tmp_path / name)
+
+
+def test_a_model_that_cannot_work_fails_before_anything_is_written_or_computed(tmp_path, capsys, monkeypatch):
+    _no_pipeline(monkeypatch)
+    rock, anim = _rock(tmp_path), _anim_json(tmp_path)
+    p = tmp_path / "p"
+    rc = main(["render", str(anim), "--model", str(rock), "-o", f"{p}.csv", "-o", f"{p}.vrm"])
+    assert rc == 2 and "no morph targets" in capsys.readouterr().err
+    rc = main(["animate", str(SAMPLE), "--text", "Bob", "--model", str(rock), "-o", f"{p}.json", "-o", f"{p}.glb"])
+    assert rc == 2 and "rock.vrm" in capsys.readouterr().err
+    glb = rpm_avatar(tmp_path)
+    for bad in (["-o", f"{p}.csv", "-o", f"{p}.vrm"],  # .vrm from a model that is not a VRM
+                ["-o", f"{p}.csv", "-o", f"{p}.xyz"]):  # an unknown type after a good one
+        assert main(["animate", str(SAMPLE), "--text", "Bob", "--model", str(glb)] + bad) == 2
+    assert main(["render", str(anim), "-o", f"{p}.csv", "-o", f"{p}.vrm"]) == 2  # .vrm needs a VRM model
+    err = capsys.readouterr().err
+    assert "not a VRM" in err and "unknown output type '.xyz'" in err and "needs a VRM model" in err
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["anim.json", "avatar.glb", "rock.vrm"]
+
+
+def test_outputs_never_overwrite_the_models_own_files(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    src = rpm_avatar(tmp_path, ".gltf")  # avatar.gltf + avatar.bin
+    doc = json.loads(src.read_text())
+    doc.update(images=[{"uri": "skin.png"}], textures=[{"source": 0}],
+               materials=[{"pbrMetallicRoughness": {"baseColorTexture": {"index": 0}}}])
+    src.write_text(json.dumps(doc))
+    Image.new("RGB", (4, 4), (200, 120, 100)).save(tmp_path / "skin.png")
+    before = {p.name: digest(p) for p in tmp_path.iterdir()}
+    _no_pipeline(monkeypatch)
+    anim = _anim_json(tmp_path)
+    for cmd in (["animate", str(SAMPLE), "--text", "Bob", "--model", str(src), "-o", str(tmp_path / "skin.png")],
+                ["animate", str(SAMPLE), "--text", "Bob", "--model", str(src), "--format", "json",
+                 "-o", str(tmp_path / "avatar.bin")],
+                ["render", str(anim), "--model", str(src), "-o", str(tmp_path / "skin.png")],
+                ["render", str(anim), "--model", str(src), "-o", str(tmp_path / "x.csv"), "-o", str(src)]):
+        assert main(cmd) == 2, cmd
+        err = capsys.readouterr().err
+        assert "same as the input" in err or "overwrite the input" in err, err
+    assert {p.name: digest(p) for p in tmp_path.iterdir() if p.name != "anim.json"} == before
+    assert not leftover_temp_files(tmp_path)
+
+
+def test_rig_inspect(tmp_path, capsys):
+    assert main(["rig", "inspect", str(rpm_avatar(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "Wolf3D_Head" in out and "rig (morph target names): profile readyplayerme" in out
+    assert "animates: morph target names -> profile readyplayerme" in out and "mixamorig:Head" in out
+    b = Builder()
+    b.node(name="Blob", mesh=b.mesh(None, None, n_targets=3))
+    blob = b.save(tmp_path / "blob.gltf")
+    rig = tmp_path / "blobrig.json"
+    rig.write_text(json.dumps({"name": "blobrig", "targets_by_index": {"0": "viseme_PP", "2": "jawOpen"}}))
+    assert main(["rig", "inspect", str(blob), "--rig", str(rig)]) == 0
+    out = capsys.readouterr().out
+    assert f"rig blobrig ({rig}) on mesh #0: profile blobrig (morph): 2/2 keys matched" in out
+    assert "<- viseme_PP   -> #0" in out and "<- jawOpen   -> #2" in out and "animates:" in out
+    (tmp_path / "blob.bin").unlink()
+    assert main(["rig", "inspect", str(blob)]) == 2
+    err = capsys.readouterr().err
+    assert "blob.gltf: buffer #0 refers to 'blob.bin', which cannot be read" in err
+
+
+# -- real models in ../shared/data/models -------------------------------------------------------------
+@pytest.mark.parametrize("rel,rig", [
+    ("khronos_gltf_samples/AnimatedMorphCube/glTF/AnimatedMorphCube.gltf",
+     {"name": "cube", "targets_by_index": {"0": "viseme_PP", "1": "jawOpen"}}),
+    ("khronos_gltf_samples/AnimatedMorphSphere/glTF/AnimatedMorphSphere.gltf",
+     {"name": "sphere", "targets_by_index": {"0": "viseme_PP", "1": "jawOpen"}}),
+    ("khronos_gltf_samples/MorphStressTest/glTF/MorphStressTest.gltf",
+     {"name": "stress", "targets": {"Key 1": "viseme_PP", "Key 2": "jawOpen"}}),
+])
+def test_khronos_morph_samples_with_a_rig_file(tmp_path, capsys, rel, rig):
+    from toolkit.gltf_io import load_model
+    from toolkit.visemes.tables import VISEME_POSES
+
+    src = real(rel)
+    (tmp_path / "rig.json").write_text(json.dumps(rig))
+    out = tmp_path / "talking.glb"
+    rc = main(["render", str(_anim_json(tmp_path)), "--model", str(src), "--rig", str(tmp_path / "rig.json"),
+               "-o", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    assert f"profile {rig['name']}" in capsys.readouterr().err
+    assert_valid_gltf(out)  # zero validator errors, nothing excused
+    m, clip = read_clip(out)
+    assert len(m.doc["animations"]) == len(load_model(src).doc["animations"]) + 1  # the sample's own clips kept
+    w = clip[(0, "weights")][1]
+    assert w[PP, 0].min() > 0.99 and w[:15, 0].max() < 0.01  # the lip-closing target shuts for the /m/
+    assert w[5, 1] == pytest.approx(VISEME_POSES["aa"]["jawOpen"], abs=1e-6)
+
+
+def test_morph_stress_test_textures_are_never_overwritten(tmp_path, capsys):
+    folder = real("khronos_gltf_samples/MorphStressTest/glTF")
+    for f in folder.iterdir():  # a copy: the shared models are read-only
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    src = tmp_path / "MorphStressTest.gltf"
+    (tmp_path / "rig.json").write_text(json.dumps({"targets": {"Key 1": "viseme_PP"}}))
+    before = digest(tmp_path / "ColorSwatches.png")
+    rc = main(["render", str(_anim_json(tmp_path)), "--model", str(src), "--rig", str(tmp_path / "rig.json"),
+               "-o", str(tmp_path / "ColorSwatches.png")])
+    assert rc == 2 and "ColorSwatches.png" in capsys.readouterr().err
+    assert digest(tmp_path / "ColorSwatches.png") == before
+
+
+def test_vrm0_sphere_without_morphs_writes_no_partial_output(tmp_path, capsys):
+    src = real("vrm/three-vrm_0.x_sphere.vrm")
+    rc = main(["render", str(_anim_json(tmp_path)), "--model", str(src), "-o", str(tmp_path / "p.csv"),
+               "-o", str(tmp_path / "p.vrm")])
+    assert rc == 2 and "no morph targets" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.vrm").exists()

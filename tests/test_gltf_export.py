@@ -2,202 +2,26 @@
 reading every written file back."""
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import struct
-from pathlib import Path
+import re
 
 import numpy as np
 import pytest
 
 from conftest import assert_valid_gltf as assert_valid  # the validator helper, shared with test_head_asset
+from conftest import gltf_errors, validate_gltf
+from gltf_helpers import (PP, RPM_VIS, Builder, digest, leftover_temp_files, node_index, read_clip, real, rpm_avatar,
+                          speech_anim, vrm1_model)
 
 from toolkit import rigs
-from toolkit.animation import ARKIT_BLENDSHAPES, VISEMES, empty_animation
+from toolkit.animation import ARKIT_BLENDSHAPES
 from toolkit.export import gltf as G
+from toolkit.files import atomic_write
 from toolkit.gltf_io import ModelError, inspect_model, load_model
 from toolkit.visemes.tables import VISEME_POSES
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT.parent / "shared" / "data" / "models"
-OCULUS = [f"viseme_{v}" for v in VISEMES]
-RPM_VIS = [n.replace("viseme_ih", "viseme_I").replace("viseme_oh", "viseme_O").replace("viseme_ou", "viseme_U")
-           for n in OCULUS]
-PP = slice(15, 24)  # frames of the /m/ in speech_anim
-
-
-def speech_anim(fps=30, n=60):
-    """aa, then /m/ (frames 15-23), aa, silence; ARKit from the viseme poses; a blink; a head turn."""
-    a = empty_animation(n, fps)
-    col = a.channels.index
-    a.values[0:15, col("viseme_aa")] = 1.0
-    a.values[PP, col("viseme_PP")] = 1.0
-    a.values[24:45, col("viseme_aa")] = 1.0
-    a.values[45:, col("viseme_sil")] = 1.0
-    vis = a.values[:, :15].copy()
-    for i, v in enumerate(VISEMES):
-        for k, w in VISEME_POSES[v].items():
-            a.values[:, col(k)] += vis[:, i] * w
-    a.values[39:42, col("eyeBlinkLeft")] = 1.0
-    a.values[39:42, col("eyeBlinkRight")] = 1.0
-    t = np.arange(n) / fps
-    a.values[:, col("headYaw")] = 0.25 * np.sin(2 * np.pi * t)
-    a.values[:, col("headPitch")] = 0.1 * np.cos(2 * np.pi * t)
-    return a
-
-
-# -- a small glTF builder ----------------------------------------------------------
-class Builder:
-    """Builds test glTFs from numpy arrays: meshes with named/unnamed/sparse targets, skins, VRM."""
-
-    def __init__(self):
-        self.doc = {"asset": {"version": "2.0", "generator": "test"}, "buffers": [], "bufferViews": [],
-                    "accessors": [], "meshes": [], "nodes": [], "scenes": [{"nodes": []}], "scene": 0}
-        self.blob = bytearray()
-
-    def view(self, data: bytes, target=None, stride=None) -> int:
-        self.blob += b"\0" * (-len(self.blob) % 4)
-        v = {"buffer": 0, "byteOffset": len(self.blob), "byteLength": len(data)}
-        if target:
-            v["target"] = target
-        if stride:
-            v["byteStride"] = stride
-        self.blob += data
-        self.doc["bufferViews"].append(v)
-        return len(self.doc["bufferViews"]) - 1
-
-    def acc(self, arr, type_, minmax=False, target=None) -> int:
-        arr = np.ascontiguousarray(arr)
-        comp = {np.dtype(np.float32): 5126, np.dtype(np.uint16): 5123, np.dtype(np.uint8): 5121,
-                np.dtype(np.uint32): 5125}[arr.dtype]
-        k = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}[type_]
-        a = {"bufferView": self.view(arr.tobytes(), target), "componentType": comp, "count": arr.size // k,
-             "type": type_}
-        if minmax:
-            flat = arr.reshape(-1, k)
-            a["min"], a["max"] = flat.min(0).tolist(), flat.max(0).tolist()
-        self.doc["accessors"].append(a)
-        return len(self.doc["accessors"]) - 1
-
-    def mesh(self, name, target_names, n_prims=1, sparse=False, skinned=False, n_targets=None) -> int:
-        n_t = len(target_names) if target_names is not None else n_targets
-        prims = []
-        for p in range(n_prims):
-            xs, ys = np.meshgrid(np.linspace(0, 1, 4), np.linspace(0, 1, 4))
-            pos = np.stack([xs.ravel() + p, ys.ravel(), np.zeros(16)], 1).astype(np.float32)
-            idx = []
-            for j in range(3):
-                for i in range(3):
-                    v = j * 4 + i
-                    idx += [v, v + 1, v + 5, v, v + 5, v + 4]
-            prim = {"attributes": {"POSITION": self.acc(pos, "VEC3", minmax=True, target=34962)},
-                    "indices": self.acc(np.asarray(idx, np.uint16), "SCALAR", target=34963), "targets": []}
-            if skinned:
-                prim["attributes"]["JOINTS_0"] = self.acc(np.tile(np.array([3, 0, 0, 0], np.uint8), 16), "VEC4",
-                                                          target=34962)
-                prim["attributes"]["WEIGHTS_0"] = self.acc(np.tile(np.array([1, 0, 0, 0], np.float32), 16), "VEC4",
-                                                           target=34962)
-            for t in range(n_t):
-                d = np.zeros((16, 3), np.float32)
-                d[t % 16, 2] = 0.01 * (t + 1)  # target t lifts vertex t: recognizable on read-back
-                if sparse:
-                    vals = d[[t % 16]]
-                    acc = {"componentType": 5126, "count": 16, "type": "VEC3", "min": d.min(0).tolist(),
-                           "max": d.max(0).tolist(),
-                           "sparse": {"count": 1,
-                                      "indices": {"bufferView": self.view(np.array([t % 16], np.uint16).tobytes()),
-                                                  "componentType": 5123},
-                                      "values": {"bufferView": self.view(vals.tobytes())}}}
-                    self.doc["accessors"].append(acc)
-                    prim["targets"].append({"POSITION": len(self.doc["accessors"]) - 1})
-                else:
-                    prim["targets"].append({"POSITION": self.acc(d, "VEC3", minmax=True, target=34962)})
-            if not prim["targets"]:
-                del prim["targets"]
-            prims.append(prim)
-        m = {"primitives": prims}
-        if name:
-            m["name"] = name
-        if n_t:
-            m["weights"] = [0.0] * n_t
-        if target_names is not None and n_t:
-            m["extras"] = {"targetNames": list(target_names)}
-        self.doc["meshes"].append(m)
-        return len(self.doc["meshes"]) - 1
-
-    def node(self, root=True, **kw) -> int:
-        self.doc["nodes"].append(kw)
-        i = len(self.doc["nodes"]) - 1
-        if root:
-            self.doc["scenes"][0]["nodes"].append(i)
-        return i
-
-    def skeleton(self) -> int:
-        """Hips -> Spine -> Neck -> Head (Head rotated at rest, so local != world axes); returns the skin."""
-        head = self.node(False, name="mixamorig:Head", translation=[0, 0.2, 0], rotation=[0, 0.3826834, 0, 0.9238795])
-        neck = self.node(False, name="Neck", translation=[0, 0.3, 0], children=[head],
-                         rotation=[0.2588190, 0, 0, 0.9659258])
-        spine = self.node(False, name="Spine", translation=[0, 0.5, 0], children=[neck])
-        hips = self.node(True, name="Hips", translation=[0, 1, 0], children=[spine])
-        ibm = np.tile(np.eye(4, dtype=np.float32).ravel(), 4)
-        self.doc["skins"] = [{"joints": [hips, spine, neck, head], "inverseBindMatrices": self.acc(ibm, "MAT4")}]
-        return 0
-
-    def glb(self, extra_buffers=()) -> bytes:
-        self.blob += b"\0" * (-len(self.blob) % 4)
-        self.doc["buffers"] = [{"byteLength": len(self.blob)}] + list(extra_buffers)
-        js = json.dumps(self.doc).encode()
-        js += b" " * (-len(js) % 4)
-        return (struct.pack("<4sII", b"glTF", 2, 28 + len(js) + len(self.blob)) + struct.pack("<II", len(js),
-                0x4E4F534A) + js + struct.pack("<II", len(self.blob), 0x004E4942) + bytes(self.blob))
-
-    def save(self, path: Path) -> Path:
-        if path.suffix == ".gltf":  # external .bin next to it
-            self.blob += b"\0" * (-len(self.blob) % 4)
-            (path.parent / (path.stem + ".bin")).write_bytes(bytes(self.blob))
-            self.doc["buffers"] = [{"byteLength": len(self.blob), "uri": path.stem + ".bin"}]
-            path.write_text(json.dumps(self.doc))
-        else:
-            path.write_bytes(self.glb())
-        return path
-
-
-def rpm_avatar(tmp_path, suffix=".glb", skin=True) -> Path:
-    """Ready Player Me-like avatar: head (visemes + ARKit), teeth (visemes, 2 primitives), hair (no targets)."""
-    b = Builder()
-    skin_i = b.skeleton() if skin else None
-    head = b.mesh("Wolf3D_Head", RPM_VIS + ARKIT_BLENDSHAPES, skinned=skin)
-    teeth = b.mesh("Wolf3D_Teeth", RPM_VIS + ["jawOpen"], n_prims=2)
-    hair = b.mesh("Wolf3D_Hair", [])
-    kw = {"skin": skin_i} if skin else {}
-    b.node(name="Head", mesh=head, **kw)
-    b.node(name="Teeth", mesh=teeth)
-    b.node(name="Hair", mesh=hair)
-    return b.save(tmp_path / f"avatar{suffix}")
-
-
-def read_clip(path: Path, name: str = "viseme-talk"):
-    """The written animation read back with the reader: {(node, path): (times, values, interpolation)}."""
-    m = load_model(path)
-    clip = [a for a in m.doc["animations"] if a.get("name") == name][-1]
-    out = {}
-    for ch in clip["channels"]:
-        s = clip["samplers"][ch["sampler"]]
-        t = m.accessor(s["input"])
-        v = m.accessor(s["output"])
-        if ch["target"]["path"] == "weights":
-            v = v.reshape(len(t), -1)
-        out[(ch["target"]["node"], ch["target"]["path"])] = (t, v, s.get("interpolation", "LINEAR"))
-    return m, out
-
-
-def digest(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
-def node_index(m, name) -> int:
-    return next(i for i, n in enumerate(m.doc["nodes"]) if n.get("name") == name)
+FACE5 = ["jawOpen", "mouthClose", "eyeBlink_L", "mouthFunnel", "mouthPucker"]  # the fewest ARKit names that match
 
 
 # -- tests -----------------------------------------------------------------------------
@@ -351,6 +175,109 @@ def test_vrm_with_broken_binds_is_refused(tmp_path):
     assert digest(src) == before and not (tmp_path / "o.vrm").exists()
 
 
+@pytest.mark.parametrize("bind,why", [
+    ({"node": 99, "index": 1, "weight": 1.0}, "binds node #99, which does not exist (the file has 3 nodes)"),
+    ({"node": 0, "index": 1, "weight": 1.0}, "binds node #0 Head, which places no mesh"),
+    ({"node": 2, "index": 7, "weight": 1.0}, "binds morph target #7 of Face, which has only 3 targets"),
+])
+def test_vrm1_broken_mouth_bind_is_an_error_not_a_still_mouth(tmp_path, bind, why):
+    src = vrm1_model(tmp_path, {"aa": [bind], "blink": [{"node": 2, "index": 2, "weight": 1.0}]})
+    before = digest(src)
+    with pytest.raises(ModelError, match=re.escape(f"{src}: VRM expression 'aa' {why} (broken bind)")):
+        G.write_animated_model(speech_anim(), src, tmp_path / "o.vrm")
+    assert digest(src) == before and not (tmp_path / "o.vrm").exists()
+    assert f"aa: BROKEN: {why}" in inspect_model(src)
+
+
+def test_vrm0_bind_to_a_missing_mesh_is_an_error(tmp_path):
+    src = _vrm0_model(tmp_path)
+    doc = load_model(src).doc
+    doc["extensions"]["VRM"]["blendShapeMaster"]["blendShapeGroups"][0]["binds"][0]["mesh"] = 4
+    b = Builder()
+    b.doc, b.blob = doc, bytearray(load_model(src).buffer_bytes(0))
+    bad = b.save(tmp_path / "badmesh.vrm")
+    with pytest.raises(ModelError, match=r"'a' binds mesh #4, which does not exist"):
+        G.write_animated_model(speech_anim(), bad, tmp_path / "o.vrm")
+
+
+def test_vrm_whose_expressions_move_no_mouth(tmp_path):
+    blinks = {"blink": [{"node": 2, "index": 2, "weight": 1.0}]}
+    src = vrm1_model(tmp_path, blinks)  # unnamed targets: nothing else to go by
+    with pytest.raises(ModelError, match=r"blink.*move no mouth.*aa, ih, ou, ee, oh"):
+        G.write_animated_model(speech_anim(), src, tmp_path / "o.vrm")
+    assert not (tmp_path / "o.vrm").exists()
+    # target names that do carry a mouth: driven by name, with a warning saying so
+    named = vrm1_model(tmp_path, blinks, target_names=FACE5, name="named.vrm")
+    rep = G.write_animated_model(speech_anim(), named, tmp_path / "named_talking.vrm")
+    assert "morph target names" in rep.via and any("move no mouth" in w for w in rep.warnings)
+    _, clip = read_clip(tmp_path / "named_talking.vrm")
+    assert clip[(2, "weights")][1][5, 0] == pytest.approx(VISEME_POSES["aa"]["jawOpen"], abs=1e-6)
+
+
+def test_eyes_only_targets_are_refused_listing_them(tmp_path):
+    b = Builder()
+    eyes = ["eyeBlink_L", "eyeBlink_R", "eyeLookUp_L", "eyeLookUp_R", "eyeWide_L"]
+    b.node(name="Eyes", mesh=b.mesh("Eyes", eyes))
+    src = b.save(tmp_path / "eyes.glb")
+    with pytest.raises(ModelError, match=r"eyes.glb.*eyeBlink_L, eyeBlink_R.*no mouth target"):
+        G.write_animated_model(speech_anim(), src, tmp_path / "o.glb")
+    rig = {"name": "blinker", "targets": {"eyeBlink_L": "eyeBlinkLeft"}}
+    with pytest.raises(ModelError, match=r"'blinker' drives no mouth target.*eyeBlink_L"):
+        G.write_animated_model(speech_anim(), src, tmp_path / "o.glb", profile=rig)
+    assert not (tmp_path / "o.glb").exists()
+
+
+def _skinned_face(tmp_path, head_name: str) -> Path:
+    b = Builder()
+    b.skeleton()
+    b.doc["nodes"][0]["name"] = head_name  # the skeleton's head joint
+    b.node(name="Face", mesh=b.mesh("Face", FACE5, skinned=True), skin=0)
+    return b.save(tmp_path / "skinned.glb")
+
+
+@pytest.mark.parametrize("name", ["Head", "mixamorig:Head", "Bip001 Head", "Head_M", "Character1_Head", "ORG-head",
+                                  "J_Bip_C_Head", "CC_Base_Head", "c_head.x", "Head.x", "head.001", "DEF-head"])
+def test_head_bone_names(tmp_path, name):
+    assert load_model(_skinned_face(tmp_path, name)).head_node == 0
+
+
+@pytest.mark.parametrize("name", ["HeadTop_End", "head_end", "Bip001 HeadNub", "Forehead", "Neck2"])
+def test_not_head_bones(tmp_path, name):
+    m = load_model(_skinned_face(tmp_path, name))
+    assert m.head_node is None  # (Neck, Spine, Hips are the other joints)
+    rep = G.write_animated_model(speech_anim(), tmp_path / "skinned.glb", tmp_path / "o.glb")
+    assert any("no head bone" in w for w in rep.warnings)
+
+
+def _unskinned(tmp_path, head_name: str) -> tuple[Path, dict]:
+    """Root -> {Body (no targets), <head_name> -> {Face (ARKit targets), Eye (inside the face)}}."""
+    b = Builder()
+    face = b.node(False, name="FaceMesh", mesh=b.mesh("Face", FACE5))
+    eye = b.node(False, name="EyeMesh", mesh=b.mesh("Eye", []), translation=[0.4, 0.4, 0], scale=[0.1, 0.1, 0.1])
+    holder = b.node(False, name=head_name, children=[face])
+    body = b.node(False, name="BodyMesh", mesh=b.mesh("Body", []), translation=[0, -2, 0], scale=[1, 2, 1])
+    root = b.node(name="Root", children=[body, holder, eye])
+    return b.save(tmp_path / "unskinned.glb"), {"face": face, "eye": eye, "holder": holder, "root": root}
+
+
+def test_head_without_skeleton_is_the_head_named_node_or_the_face(tmp_path):
+    src, n = _unskinned(tmp_path, "Head")
+    # "Head" holds the face; the eye sits inside the face but beside it: both turn, the body does not
+    assert load_model(src).head_node == n["root"]
+    b = Builder()
+    face = b.node(False, name="FaceMesh", mesh=b.mesh("Face", FACE5))
+    head = b.node(False, name="Head", children=[face])
+    body = b.node(False, name="BodyMesh", mesh=b.mesh("Body", []), translation=[0, -2, 0])
+    b.node(name="Root", children=[body, head])
+    assert load_model(b.save(tmp_path / "plain.glb")).head_node == head  # not Root: the body stays
+    src, n = _unskinned(tmp_path, "Group")
+    m = load_model(src)
+    assert m.head_node == n["root"]  # the eye lies in the face, outside "Group"
+    m.gltf.nodes[n["eye"]].translation = [5, 5, 0]  # now outside the face: only the face turns
+    m.__dict__.pop("head_node")
+    assert m.head_node == n["face"]
+
+
 def test_vrm1_without_morph_binds_lists_what_was_found(tmp_path):
     b = Builder()
     b.node(name="Face", mesh=b.mesh("Face", ["Key 1", "Key 2"]))
@@ -430,14 +357,26 @@ def test_bad_inputs_write_nothing(tmp_path):
         G.write_animated_model(a, gsrc, tmp_path / "avatar.bin")  # would clobber the model's buffer
     assert digest(src) == before
     assert not (tmp_path / "o.glb").exists() and not (tmp_path / "o.vrm").exists()
-    assert not list(tmp_path.glob(".*.tmp"))  # no temp files left behind
+    assert not leftover_temp_files(tmp_path)  # no temp files left behind
+
+
+def test_leftover_temp_glob_sees_atomic_writes_temp_file(tmp_path):
+    """The no-temp-files checks above can fail: their glob finds atomic_write's file while it exists."""
+    seen = []
+
+    def write(tmp):
+        tmp.write_bytes(b"x")
+        seen.extend(leftover_temp_files(tmp_path))
+
+    atomic_write(tmp_path / "o.glb", write)
+    assert [p.suffix for p in seen] == [".glb"] and not leftover_temp_files(tmp_path)
 
 
 def test_inspect_lists_targets_profile_and_missing(tmp_path):
     src = rpm_avatar(tmp_path)
     text = inspect_model(src)
     for want in ["Wolf3D_Head", "Wolf3D_Teeth", "primitive 1", "viseme_PP", "readyplayerme", "head rotation node",
-                 "mixamorig:Head"]:
+                 "mixamorig:Head", "animates: morph target names -> profile readyplayerme"]:
         assert want in text, want
     b = Builder()
     b.node(name="F", mesh=b.mesh("F", ["jawOpen", "eyeBlink_L", "eyeBlink_R", "mouthClose", "mouthFunnel",
@@ -448,6 +387,20 @@ def test_inspect_lists_targets_profile_and_missing(tmp_path):
                                        "mouthShrugLower", "mouthShrugUpper", "mouthClose"][:26]))
     text = inspect_model(b.save(tmp_path / "partial.glb"))
     assert "arkit52" in text and "missing:" in text and "eyeWideLeft" in text
+
+
+def test_inspect_with_a_rig_file_and_a_missing_buffer(tmp_path):
+    b = Builder()
+    b.node(name="Blob", mesh=b.mesh(None, None, n_targets=3))
+    src = b.save(tmp_path / "blob.gltf")
+    assert "cannot animate" in inspect_model(src)
+    rig = tmp_path / "blobrig.json"
+    rig.write_text(json.dumps({"name": "blobrig", "targets_by_index": {"0": "viseme_PP", "2": "jawOpen"}}))
+    text = inspect_model(src, profile=rig)
+    assert "rig blobrig" in text and "-> #0" in text and "-> #2" in text and "animates:" in text
+    (tmp_path / "blob.bin").unlink()
+    with pytest.raises(ModelError, match=r"blob.gltf: buffer #0 refers to 'blob.bin', which cannot be read"):
+        inspect_model(src)
 
 
 def test_vrma_expression_tracks_and_head(tmp_path):
@@ -480,13 +433,6 @@ def test_standalone_head(tmp_path):
 
 
 # -- real files in ../shared/data/models ------------------------------------------------
-def real(rel: str) -> Path:
-    p = MODELS / rel
-    if not p.exists():
-        pytest.skip(f"{p} not present (real test models live in ../shared/data/models)")
-    return p
-
-
 def test_facecap_arkit_with_L_R_names_and_meshopt(tmp_path):
     src = real("facecap/facecap.glb")
     m = load_model(src)
@@ -513,7 +459,13 @@ def test_vrm1_cube_aa_and_blink_binds(tmp_path):
     out = tmp_path / "cube_talking.vrm"
     rep = G.write_animated_model(speech_anim(), src, out)
     assert "VRM 1.0" in rep.via and "Head" in rep.head_node
-    assert_valid(out, inherited_from=src)  # the source's own missing thumbnail.png is its error, not ours
+    # The cube's images[0] (its VRM thumbnail) points at a thumbnail.png that three-vrm does not ship;
+    # the writer keeps that reference (with a warning) rather than invent an image, so the output
+    # has the same one IO_ERROR.  It is excused only because, and only while, the source has it too.
+    thumbnail = ("IO_ERROR", "/images/0/uri")
+    excused = gltf_errors(validate_gltf(src)) & {thumbnail}
+    assert gltf_errors(validate_gltf(out)) - excused == set()
+    assert any("thumbnail.png" in w for w in rep.warnings)
     m, clip = read_clip(out)
     assert "VRMC_vrm" in m.doc["extensions"] and m.vrm.version == "1.0"
     mouth = clip[(node_index(m, "Mouth"), "weights")][1]
@@ -522,6 +474,20 @@ def test_vrm1_cube_aa_and_blink_binds(tmp_path):
     assert mouth[PP, 1].max() < 0.01
     eye = clip[(node_index(m, "LeftEyeMesh"), "weights")][1]
     assert eye[40, 1] == pytest.approx(-0.75)  # blinkLeft bind, not doubled by 'blink'
+
+
+def test_vrm1_cube_with_a_bind_to_a_missing_node_is_refused(tmp_path):
+    """The audit's case: the cube with aa bound to node 99 used to be written with only the eyes moving."""
+    folder = real("vrm/three-vrm-core_cube")
+    for f in folder.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    doc = json.loads((tmp_path / "cube.gltf").read_text())
+    doc["extensions"]["VRMC_vrm"]["expressions"]["preset"]["aa"]["morphTargetBinds"][0]["node"] = 99
+    src = tmp_path / "cube_badnode.gltf"
+    src.write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match=r"cube_badnode.gltf: VRM expression 'aa' binds node #99, which does not"):
+        G.write_animated_model(speech_anim(), src, tmp_path / "o.vrm")
+    assert not (tmp_path / "o.vrm").exists()
 
 
 def test_vrm0_sphere_without_morphs_is_refused(tmp_path):

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from gltf_helpers import speech_anim  # aa, /m/ on frames 15-23, aa, silence; a blink at frames 39-41
 
 from toolkit import rigs
 from toolkit.animation import ARKIT_BLENDSHAPES, VISEMES, empty_animation
@@ -18,27 +19,13 @@ FACECAP = [n[:-4] + "_L" if n.endswith("Left") and n not in ("mouthLeft", "jawLe
            for n in ARKIT_BLENDSHAPES]
 
 
-def speech_anim(fps=30):
-    """aa for 0.5 s, /m/ (PP) for 0.3 s, aa again, then silence; ARKit made from the viseme poses
-    the way the pipeline does; a blink at 1.3 s."""
-    a = empty_animation(60, fps)
-    col = a.channels.index
-    a.values[0:15, col("viseme_aa")] = 1.0
-    a.values[15:24, col("viseme_PP")] = 1.0
-    a.values[24:45, col("viseme_aa")] = 1.0
-    a.values[45:, col("viseme_sil")] = 1.0
-    vis = a.values[:, :15].copy()
-    for i, v in enumerate(VISEMES):
-        for k, w in VISEME_POSES[v].items():
-            a.values[:, col(k)] += vis[:, i] * w
-    a.values[39:42, col("eyeBlinkLeft")] = 1.0
-    a.values[39:42, col("eyeBlinkRight")] = 1.0
-    return a
-
-
 @pytest.mark.parametrize("name,want", [
     ("blendShape1.eyeBlink_L", "eyeblinkleft"), ("EyeBlinkLeft", "eyeblinkleft"), ("eye_blink_left", "eyeblinkleft"),
     ("mixamorig:Head", "head"), ("Blink.R", "blinkright"), ("viseme_RR", "visemerr"), ("JAW-OPEN", "jawopen"),
+    # a dot is a separator, not a namespace: only known blendshape-node prefixes and Blender's copy suffix go
+    ("Head.x", "head"), ("c_head.x", "chead"), ("jawOpen.001", "jawopen"), ("eyeBlink_L.001", "eyeblinkleft"),
+    ("head:jawOpen", "jawopen"), ("Face_BlendShapes.jawOpen", "jawopen"), ("vrc.v_aa", "vaa"),
+    ("Bip001 Head", "bip001head"), ("Head_M", "headm"), ("mouth.smile.L", "mouthsmileleft"),
 ])
 def test_normalize_name(name, want):
     assert rigs.normalize_name(name) == want
@@ -83,6 +70,24 @@ def test_vrm_expressions_match_by_kind():
     assert rigs.match_profile(["a", "i", "u", "e", "o", "blink", "blink_l", "blink_r"], kind="vrm0").profile.name == "vrm0"
     m = rigs.match_profile(["aa", "ih", "ou", "ee", "oh", "blink", "happy"], kind="vrm1")
     assert m.profile.name == "vrm1" and m.target_keys[-1] is None
+
+
+def test_blendered_copies_match_like_the_originals():
+    m = rigs.match_profile([n + ".001" for n in FACECAP])
+    assert m.profile.name in ("arkit52", "livelinkface") and m.n_matched == 52
+
+
+def test_a_face_without_mouth_targets_matches_no_profile():
+    eyes = ["eyeBlink_L", "eyeBlink_R", "eyeLookUp_L", "eyeLookUp_R", "eyeWide_L"]
+    with pytest.raises(rigs.RigError, match=r"eyeBlink_L.*no mouth target.*eyeBlinkLeft"):
+        rigs.match_profile(eyes)
+    m = rigs.match_one(rigs.load_profile("arkit52"), eyes)
+    assert m.score >= m.profile.min_required and not m.ok and m.mouth_keys == []  # the score alone would pass
+    assert rigs.match_one(rigs.load_profile("arkit52"), eyes + ["jawOpen"]).ok
+    vrm1 = rigs.load_profile("vrm1")
+    assert vrm1.drives_mouth("aa") and not vrm1.drives_mouth("blink")
+    rhubarb = rigs.load_profile("rhubarb")
+    assert not rhubarb.drives_mouth(rhubarb.key_for("X"))  # the rest shape alone cannot lip-sync
 
 
 def test_no_match_names_what_was_found():

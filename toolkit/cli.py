@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.files import check_output_path
@@ -22,14 +23,14 @@ FPS_CHOICES = (24, 25, 30, 48, 50, 60)
 
 # -- output dispatch: one place that knows which extension goes where -----------------------------
 
-def _output_kind(path: Path, fmt: str | None) -> str:
+def _output_kind(path: Path, fmt: str | None, png: str = "png") -> str:
     if fmt:
         return fmt
     name = path.name.lower()
     if name.endswith("rhubarb.json"):
         return "rhubarb-json"
     return {
-        ".json": "json", ".csv": "livelink", ".tsv": "rhubarb-tsv", ".png": "png", ".textgrid": "textgrid",
+        ".json": "json", ".csv": "livelink", ".tsv": "rhubarb-tsv", ".png": png, ".textgrid": "textgrid",
         ".glb": "gltf", ".gltf": "gltf", ".vrm": "gltf", ".vrma": "vrma", ".mp4": "mp4",
         ".blend": "blend", ".fbx": "fbx", ".wav": "wav",
     }.get(path.suffix.lower(), "unknown")
@@ -37,63 +38,137 @@ def _output_kind(path: Path, fmt: str | None) -> str:
 
 OUTPUT_KINDS = ("json", "livelink", "rhubarb-tsv", "rhubarb-json", "png", "textgrid", "gltf", "vrma", "mp4",
                 "blend", "fbx")
+MODEL_KINDS = ("gltf", "mp4", "sheet", "blend", "fbx")  # outputs that show --model ("sheet": render's stills)
+BLENDER_MODELS = (".blend", ".fbx")  # only Blender outputs read these
 
 
-def write_outputs(anim, outputs: list[str], *, fmt: str | None = None, samples=None, audio_path=None,
-                  model=None, rig=None, inputs=(), size: int = 512, compare=None) -> list[str]:
-    """Write `anim` to every path in `outputs`, chosen by extension (or `fmt`)."""
-    from toolkit.export import tracks
+@dataclass
+class OutputPlan:
+    """Outputs checked before any work: (path, kind) pairs, the model and rig they use, and every
+    input file (the model's own .bin and textures included) that no output may overwrite."""
 
-    written = []
-    for out in outputs:
-        path = Path(out)
-        kind = _output_kind(path, fmt)
-        check_output_path(path, inputs=tuple(inputs))
-        if kind == "json":
-            tracks.write_json(anim, path)
-        elif kind == "livelink":
-            tracks.write_livelink_csv(anim, path)
-        elif kind == "rhubarb-tsv":
-            tracks.write_rhubarb_tsv(anim, path)
-        elif kind == "rhubarb-json":
-            tracks.write_rhubarb_json(anim, path, sound_file=str(audio_path or ""))
-        elif kind == "png":
-            tracks.write_plot_png(anim, path, samples=samples)
-        elif kind == "textgrid":
-            from toolkit.align import Alignment
-            from toolkit.align.textgrid import write_textgrid
+    items: list[tuple[Path, str]]
+    model: str | None = None
+    rig: str | None = None
+    inputs: tuple[Path, ...] = ()
 
-            al = Alignment(phonemes=anim.phonemes, words=anim.words, confidence=anim.meta.get("confidence", 1.0),
-                           method=anim.meta.get("alignment", ""), warnings=[])
-            write_textgrid(al, path, duration_s=anim.duration_s)
-        elif kind == "gltf":
-            from toolkit.export import gltf
 
-            if model:
-                gltf.write_animated_model(anim, model, path, profile=rig)
-            else:
-                gltf.write_standalone_head(anim, path)
-        elif kind == "vrma":
-            from toolkit.export import gltf
+def plan_outputs(outputs, *, fmt: str | None = None, model=None, rig=None, inputs=(), png: str = "png") -> OutputPlan:
+    """Check every output, and the model it needs, before anything is computed or written.
 
-            gltf.write_vrma(anim, path)
-        elif kind == "mp4":
-            from toolkit.render.preview import render_video
-
-            render_video(anim, path, model=model, size=size, audio=audio_path, compare=compare, profile=rig)
-        elif kind == "blend":
-            from toolkit.export import blend
-
-            blend.write_blend(anim, path, model=model, audio=audio_path, profile=rig)
-        elif kind == "fbx":
-            from toolkit.export import blend
-
-            blend.write_fbx(anim, path, model=model, profile=rig)
-        else:
+    Refuses unknown types, missing folders, an output that is one of the input files, and a
+    model the outputs cannot use (broken buffers, broken VRM binds, no mouth target, .vrm
+    from a model that is not a VRM), so a failure leaves nothing half written."""
+    items = [(Path(o), _output_kind(Path(o), fmt, png)) for o in outputs]
+    for path, kind in items:
+        if kind not in OUTPUT_KINDS + ("sheet",):  # (.wav: only `say` writes speech, before this)
             raise ValueError(f"{path}: unknown output type {path.suffix!r}; use one of "
                              ".json .csv .tsv rhubarb.json .png .TextGrid .glb .gltf .vrm .vrma .mp4 .blend .fbx")
+    files = [Path(x) for x in inputs if x]
+    if rig and Path(rig).is_file():
+        files.append(Path(rig))
+    if model:
+        files += _check_model(Path(model), rig, [(p, k) for p, k in items if k in MODEL_KINDS])
+    else:
+        from toolkit.export.gltf import check_output
+
+        for path, kind in items:
+            if kind == "gltf":
+                check_output(path)
+    for path, _ in items:
+        check_output_path(path, inputs=tuple(files))
+    return OutputPlan(items, model, rig, tuple(files))
+
+
+def _check_model(src: Path, rig, used: list[tuple[Path, str]]) -> list[Path]:
+    """The model file and the files it refers to, once the outputs in ``used`` are known to work with it."""
+    if src.suffix.lower() in BLENDER_MODELS:
+        others = [str(p) for p, k in used if k not in ("blend", "fbx")]
+        if others:
+            raise ValueError(f"{src}: a {src.suffix} model can only be written to .blend/.fbx, not to "
+                             f"{', '.join(others)}; use a .glb/.gltf/.vrm model for those")
+        if not src.is_file():
+            raise ValueError(f"{src}: model file not found")
+        return [src]
+    from toolkit.export.gltf import check_output
+    from toolkit.gltf_io import check_model, load_model
+
+    # a model no output shows is still read: its .bin and textures must not be overwritten either
+    model = check_model(src, rig) if used else load_model(src)
+    for path, kind in used:
+        if kind == "gltf":
+            check_output(path, model)
+    return [src] + model.external_files()
+
+
+def write_outputs(anim, outputs, *, fmt: str | None = None, samples=None, audio_path=None, model=None, rig=None,
+                  inputs=(), size: int = 512, compare=None) -> list[str]:
+    """Write `anim` to every output (a list of paths, chosen by extension or `fmt`, or an
+    `OutputPlan`); every output is checked before the first is written."""
+    plan = outputs if isinstance(outputs, OutputPlan) else plan_outputs(outputs, fmt=fmt, model=model, rig=rig,
+                                                                         inputs=inputs)
+    written = []
+    for path, kind in plan.items:
+        check_output_path(path, inputs=plan.inputs)  # again: files may have appeared during the work
+        report = _write_one(anim, path, kind, plan, samples=samples, audio_path=audio_path, size=size,
+                            compare=compare)
+        for line in getattr(report, "brief", lambda: [])():
+            print(line, file=sys.stderr)
         written.append(str(path))
     return written
+
+
+def _write_one(anim, path: Path, kind: str, plan: OutputPlan, *, samples, audio_path, size, compare):
+    """Write one output; returns the writer's report (glTF writers) or None."""
+    from toolkit.export import tracks
+
+    model, rig = plan.model, plan.rig
+    if kind == "json":
+        tracks.write_json(anim, path)
+    elif kind == "livelink":
+        tracks.write_livelink_csv(anim, path)
+    elif kind == "rhubarb-tsv":
+        tracks.write_rhubarb_tsv(anim, path)
+    elif kind == "rhubarb-json":
+        tracks.write_rhubarb_json(anim, path, sound_file=str(audio_path or ""))
+    elif kind == "png":
+        tracks.write_plot_png(anim, path, samples=samples)
+    elif kind == "sheet":
+        from toolkit.render.preview import contact_sheet
+
+        contact_sheet(anim, path, model=model, profile=rig)
+    elif kind == "textgrid":
+        from toolkit.align import Alignment
+        from toolkit.align.textgrid import write_textgrid
+
+        al = Alignment(phonemes=anim.phonemes, words=anim.words, confidence=anim.meta.get("confidence", 1.0),
+                       method=anim.meta.get("alignment", ""), warnings=[])
+        write_textgrid(al, path, duration_s=anim.duration_s)
+    elif kind == "gltf":
+        from toolkit.export import gltf
+
+        if model:
+            return gltf.write_animated_model(anim, model, path, profile=rig)
+        return gltf.write_standalone_head(anim, path)
+    elif kind == "vrma":
+        from toolkit.export import gltf
+
+        return gltf.write_vrma(anim, path)
+    elif kind == "mp4":
+        from toolkit.render.preview import render_video
+
+        render_video(anim, path, model=model, size=size, audio=audio_path, compare=compare, profile=rig)
+    elif kind == "blend":
+        from toolkit.export import blend
+
+        blend.write_blend(anim, path, model=model, audio=audio_path, profile=rig)
+    elif kind == "fbx":
+        from toolkit.export import blend
+
+        blend.write_fbx(anim, path, model=model, profile=rig)
+    else:
+        raise ValueError(f"{path}: cannot write output type {kind!r}")
+    return None
 
 
 # -- subcommands -------------------------------------------------------------------------------------
@@ -127,8 +202,9 @@ def cmd_animate(args) -> int:
     from toolkit.audio import load_audio
 
     text = _transcript(args)
-    for o in args.output:  # fail before the work, not after
-        check_output_path(Path(o), inputs=(args.audio, args.model, args.transcript))
+    # outputs and model checked before the pipeline runs: a bad model fails now, not after the wait
+    plan = plan_outputs(args.output, fmt=args.format, model=args.model, rig=args.rig,
+                        inputs=(args.audio, args.transcript, args.textgrid))
     anim = pipeline.animate(
         args.audio, text, lang=args.lang, fps=args.fps, engine=args.engine, textgrid=args.textgrid,
         offset_ms=args.offset_ms, intensity=args.intensity, params=_params(args), seed=args.seed,
@@ -137,9 +213,7 @@ def cmd_animate(args) -> int:
     samples = load_audio(args.audio, raw_rate=args.raw_rate) if args.audio else None
     for w in anim.meta.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
-    written = write_outputs(anim, args.output, fmt=args.format, samples=samples, audio_path=args.audio,
-                            model=args.model, rig=args.rig, inputs=(args.audio, args.model, args.transcript),
-                            size=args.size)
+    written = write_outputs(anim, plan, samples=samples, audio_path=args.audio, size=args.size)
     m = anim.meta
     print(f"{args.audio}: {anim.n_frames} frames at {anim.fps:g} fps, engine {m.get('engine')}, "
           f"alignment {m.get('alignment')} (confidence {m.get('confidence')}), {m.get('compute_s')} s -> "
@@ -183,15 +257,15 @@ def cmd_say(args) -> int:
     if len(outs) == 1 and not Path(outs[0]).suffix:  # a prefix: wav + json
         outs = [outs[0] + ".wav", outs[0] + ".json"]
     wavs = [o for o in outs if o.lower().endswith(".wav")]
-    for o in outs:
+    for o in wavs:
         check_output_path(Path(o))
+    plan = plan_outputs([o for o in outs if o not in wavs])
     speech, anim = pipeline.say(args.text, lang=args.lang, voice=args.voice, fps=args.fps,
                                 intensity=args.intensity, seed=args.seed)
     duration = len(speech.samples) / speech.sample_rate
     for w in wavs:
         write_wav(w, speech.samples, speech.sample_rate)
-    rest = [o for o in outs if o not in wavs]
-    written = write_outputs(anim, rest, samples=speech.samples, audio_path=wavs[0] if wavs else None, size=args.size)
+    written = write_outputs(anim, plan, samples=speech.samples, audio_path=wavs[0] if wavs else None, size=args.size)
     print(f"said {args.text!r} in {args.lang}: {duration:.2f} s, {len(speech.phonemes)} phonemes -> "
           + ", ".join(wavs + written))
     return 0
@@ -200,24 +274,19 @@ def cmd_say(args) -> int:
 def cmd_render(args) -> int:
     from toolkit.animation import Animation
 
+    # `render` makes stills of the model from .png, not plots; everything is checked before the first write
+    plan = plan_outputs(args.output, model=args.model, rig=args.rig,
+                        inputs=(args.animation, args.audio, args.compare), png="sheet")
     anim = Animation.load(args.animation)
     compare = Animation.load(args.compare) if args.compare else None
-    sheets = [o for o in args.output if o.lower().endswith(".png")]  # `render` makes stills, not plots
-    if sheets:
-        from toolkit.render.preview import contact_sheet
-
-        for o in sheets:
-            check_output_path(Path(o), inputs=(args.animation, args.audio, args.model))
-            contact_sheet(anim, o, model=args.model, profile=args.rig)
-    write_outputs(anim, [o for o in args.output if o not in sheets], audio_path=args.audio, model=args.model, rig=args.rig,
-                  inputs=(args.animation, args.audio), size=args.size, compare=compare)
+    write_outputs(anim, plan, audio_path=args.audio, size=args.size, compare=compare)
     return 0
 
 
 def cmd_rig(args) -> int:
     from toolkit.gltf_io import inspect_model
 
-    print(inspect_model(args.model))
+    print(inspect_model(args.model, profile=args.rig))
     return 0
 
 
@@ -291,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     rs = p.add_subparsers(dest="rig_command", required=True)
     pi = rs.add_parser("inspect", help="list morph targets and the matching rig profile")
     pi.add_argument("model")
+    pi.add_argument("--rig", help="show how this rig profile (name or .json file) maps the model, "
+                                  "instead of the automatic match")
     pi.set_defaults(func=cmd_rig)
 
     p = sub.add_parser("train", help="train the neural audio-to-face model", add_help=False)

@@ -13,8 +13,11 @@ API::
 
     load_model(path) -> Model                 parse a .gltf/.glb/.vrm (ModelError on bad input)
     load_model_bytes(data, name) -> Model     the same from GLB bytes in memory
-    inspect_model(path) -> str                every morph target of every mesh/primitive, the matching
-                                              rig profile, channel -> target mapping, what is missing
+    check_model(path, profile=None) -> Model  load, read every buffer and check an animation can drive
+                                              the mouth: what the CLI calls before any work
+    inspect_model(path, profile=None) -> str  every morph target of every mesh/primitive, the matching
+                                              rig profile (or how ``profile`` maps), channel -> target
+                                              mapping, what is missing, what an animation would drive
     model_morph_weights(anim, model, profile=None) -> MorphDrive
                                               per-mesh weights (frames x targets) for any model, VRM
                                               expression binds resolved; what renderers should call
@@ -26,8 +29,11 @@ API::
     Model.world_matrices()   (nodes, 4, 4) rest world transforms;  Model.mesh_instances(): (node, mesh, 4x4)
     Model.base_color(mat)    (rgba factor, image index or None, texcoord set)
     Model.image_bytes(i)     (bytes, mime type);  Model.base_color_image(mat) -> uint8 (h, w, 4) or None
-    Model.vrm                VrmInfo or None: version, expressions {name: [(mesh, target, weight)]}, head node
-    Model.head_node          head bone (VRM humanoid or a common bone name) or the face node; None if unknown
+    Model.vrm                VrmInfo or None: version, expressions {name: [(node, target, weight)]}, broken
+                             binds {name: [what is wrong]}, head node
+    Model.head_node          head bone (VRM humanoid or a head-bone name) or, without a skeleton, the head-named
+                             node or the face's node; None if unknown.  find_head_node(face_nodes) for given faces
+    Model.read_buffers()     read every buffer now (ModelError for a missing/short .bin);  external_files()
     Model.facing             "+z" (glTF, VRM 1.0) or "-z" (VRM 0.x)
 
 Example
@@ -39,6 +45,7 @@ Example
 from __future__ import annotations
 
 import base64
+import re
 import struct
 import urllib.parse
 import warnings
@@ -50,7 +57,7 @@ import numpy as np
 import pygltflib
 
 from toolkit import rigs
-from toolkit.animation import Animation
+from toolkit.animation import Animation, empty_animation
 
 _COMPONENT = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
 _NCOMP = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
@@ -58,9 +65,10 @@ _NCOMP = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "M
 # are kept verbatim by the writer; those that change buffer storage are refused when read)
 _GEOMETRY_EXTENSIONS_READ = {"KHR_mesh_quantization", "EXT_meshopt_compression"}
 _GEOMETRY_EXTENSIONS_REFUSED = {"KHR_draco_mesh_compression", "EXT_mesh_gpu_instancing_compressed"}
-# common head bone names (normalized with rigs.normalize_name): Mixamo, VRoid, CC/iClone, 3ds Max biped, UE
-_HEAD_BONE_NAMES = ("head", "jbipchead", "bip01head", "bipedhead", "ccbasehead", "headjnt", "headbone", "headjoint",
-                    "defhead", "head01", "headx")
+# head bone names, normalized with rigs.normalize_name: "head" (Mixamo, VRoid, UE, Rigify), or ending in
+# "head" (Bip001 Head, CC_Base_Head, Character1_Head, ORG-head, J_Bip_C_Head) or head plus a centre or
+# joint tag (Head_M, headJnt, head_bone, Head01); not HeadTop_End / head_end / HeadNub, not forehead
+_HEAD_NAME = re.compile(r"head(?:m|x|jnt|joint|bone|0?1)?$")
 
 
 class ModelError(ValueError):
@@ -152,12 +160,19 @@ class MeshInfo:
 class VrmInfo:
     """VRM expressions resolved to morph targets: ``expressions[name] = [(node, target, weight)]``
     with weight in glTF morph units (VRM 0.x binds name a mesh: expanded to every node placing it,
-    and their 0-100 weights divided by 100)."""
+    and their 0-100 weights divided by 100).  Binds to a node, mesh or target that does not exist
+    are not in ``expressions`` but in ``broken``."""
 
     version: str  # "0.x" or "1.0"
     expressions: dict[str, list[tuple[int, int, float]]]
     head_node: int | None
     other_binds: dict[str, str] = field(default_factory=dict)  # expression -> "material/texture binds only"
+    broken: dict[str, list[str]] = field(default_factory=dict)  # expression -> what is wrong with its binds
+
+    @property
+    def bound(self) -> list[str]:
+        """Expressions with morph target binds, broken ones included (driving those is an error)."""
+        return [k for k, v in self.expressions.items() if v or k in self.broken]
 
     @property
     def kind(self) -> str:
@@ -234,6 +249,21 @@ class Model:
         for obj in list(self.gltf.buffers) + list(self.gltf.images):
             if obj.uri and not obj.uri.startswith("data:") and self.base_dir is not None:
                 out.append((self.base_dir / urllib.parse.unquote(obj.uri)).resolve())
+        return out
+
+    def read_buffers(self) -> None:
+        """Read every buffer now, so a missing or short .bin is a ModelError before any work."""
+        for i in range(len(self.gltf.buffers)):
+            self.buffer_bytes(i)
+
+    def unreadable_images(self) -> list[str]:
+        """What is wrong with each image that cannot be read (writers keep those as references)."""
+        out = []
+        for i in range(len(self.gltf.images)):
+            try:
+                self.image_bytes(i)
+            except ModelError as e:
+                out.append(str(e))
         return out
 
     def view_bytes(self, i: int) -> bytes:
@@ -358,44 +388,74 @@ class Model:
         return out
 
     def _read_vrm(self) -> VrmInfo | None:
+        """VRM 1.0 (VRMC_vrm) or 0.x (VRM) expressions with their binds checked; None for plain glTF."""
         ext = self.gltf.extensions or {}
         if "VRMC_vrm" in ext:
             v = ext["VRMC_vrm"] or {}
-            exprs: dict[str, list[tuple[int, int, float]]] = {}
-            other: dict[str, str] = {}
+            info = VrmInfo("1.0", {}, ((v.get("humanoid") or {}).get("humanBones") or {}).get("head", {}).get("node"))
             groups = (v.get("expressions") or {})
             for group in ("preset", "custom"):
                 for name, e in (groups.get(group) or {}).items():
-                    binds = []
-                    for b in e.get("morphTargetBinds") or []:
-                        node = b.get("node")
-                        if node is None or node >= len(self.gltf.nodes) or self.gltf.nodes[node].mesh is None:
-                            continue
-                        binds.append((int(node), int(b.get("index", 0)), float(b.get("weight", 1.0))))
-                    exprs[name] = binds
-                    if not binds and (e.get("materialColorBinds") or e.get("textureTransformBinds")):
-                        other[name] = "material/texture binds only"
-            head = ((v.get("humanoid") or {}).get("humanBones") or {}).get("head", {}).get("node")
-            return VrmInfo("1.0", exprs, head, other)
+                    self._add_expression(info, name, [self._vrm1_bind(b) for b in e.get("morphTargetBinds") or []],
+                                         e.get("materialColorBinds") or e.get("textureTransformBinds"))
+            return info
         if "VRM" in ext:
             v = ext["VRM"] or {}
-            exprs = {}
-            other = {}
+            head = next((b.get("node") for b in (v.get("humanoid") or {}).get("humanBones") or []
+                         if b.get("bone") == "head"), None)
+            info = VrmInfo("0.x", {}, head)
             for grp in (v.get("blendShapeMaster") or {}).get("blendShapeGroups") or []:
                 preset = (grp.get("presetName") or "").strip()
                 name = preset if preset and preset.lower() != "unknown" else (grp.get("name") or "").strip()
-                if not name:
-                    continue
-                binds = [(node, int(b.get("index", 0)), float(b.get("weight", 100.0)) / 100.0)
-                         for b in grp.get("binds") or [] if b.get("mesh") is not None
-                         for node, n in enumerate(self.gltf.nodes) if n.mesh == int(b["mesh"])]
-                exprs[name] = binds
-                if not binds and grp.get("materialValues"):
-                    other[name] = "material binds only"
-            head = next((b.get("node") for b in (v.get("humanoid") or {}).get("humanBones") or []
-                         if b.get("bone") == "head"), None)
-            return VrmInfo("0.x", exprs, head, other)
+                if name:
+                    binds = [x for b in grp.get("binds") or [] for x in self._vrm0_bind(b)]
+                    self._add_expression(info, name, binds, grp.get("materialValues"))
+            return info
         return None
+
+    @staticmethod
+    def _add_expression(info: "VrmInfo", name: str, binds: list, other_binds) -> None:
+        # binds are (node, target, weight) or a string saying why the bind is broken; broken ones
+        # are kept apart so that driving the expression fails loudly instead of dropping the mouth
+        info.expressions[name] = [b for b in binds if not isinstance(b, str)]
+        broken = [b for b in binds if isinstance(b, str)]
+        if broken:
+            info.broken[name] = broken
+        elif not info.expressions[name] and other_binds:
+            info.other_binds[name] = "material/texture binds only"
+
+    def _bind_target(self, node: int, index) -> "tuple[int, int] | str":
+        """(node, target) of a bind to a morph target of the mesh ``node`` places, or what is wrong."""
+        mesh = self.gltf.nodes[node].mesh
+        if mesh is None:
+            label = " ".join(x for x in (f"#{node}", self.gltf.nodes[node].name) if x)
+            return f"binds node {label}, which places no mesh"
+        m = self.meshes[mesh]
+        i = _as_index(index)
+        if i is None or i >= m.n_targets:
+            return f"binds morph target #{index} of {m.label}, which has only {m.n_targets} targets"
+        return node, i
+
+    def _vrm1_bind(self, b: dict) -> "tuple[int, int, float] | str":
+        node = _as_index(b.get("node"))
+        if node is None or node >= len(self.gltf.nodes):
+            return f"binds node #{b.get('node')}, which does not exist (the file has {len(self.gltf.nodes)} nodes)"
+        t = self._bind_target(node, b.get("index", 0))
+        return t if isinstance(t, str) else (*t, float(b.get("weight", 1.0)))
+
+    def _vrm0_bind(self, b: dict) -> "list[tuple[int, int, float] | str]":
+        """A VRM 0.x bind names a mesh: one bind per node placing it; weights 0-100 become 0-1."""
+        mesh = _as_index(b.get("mesh"))
+        if mesh is None or mesh >= len(self.meshes):
+            return [f"binds mesh #{b.get('mesh')}, which does not exist (the file has {len(self.meshes)} meshes)"]
+        if not self.meshes[mesh].nodes:
+            return [f"binds mesh #{mesh} {self.meshes[mesh].label}, which no node places"]
+        out = []
+        for node in self.meshes[mesh].nodes:
+            t = self._bind_target(node, b.get("index", 0))
+            out.append(t if isinstance(t, str) else (*t, float(b.get("weight", 100.0)) / 100.0))
+        # every node places the same mesh, so a bad target index is bad for all of them: say it once
+        return out[:1] if isinstance(out[0], str) else out
 
     @property
     def facing(self) -> str:
@@ -449,20 +509,70 @@ class Model:
 
     @cached_property
     def head_node(self) -> int | None:
-        """The node head rotation drives: VRM humanoid head, a skin joint with a head-bone name,
-        else (no skeleton) the common parent of the mesh nodes; None for a skinned model without one."""
+        """`find_head_node` for the meshes the automatic rig match drives."""
+        return self.find_head_node()
+
+    def find_head_node(self, face_nodes: list[int] | None = None) -> int | None:
+        """The node head rotation drives.
+
+        The VRM humanoid head; else, with a skeleton, the skin joint with the best head-bone
+        name (None without one); else, for a model without skeleton, the node holding the face:
+        the head-named node, or the common parent of the face's meshes.  The face is
+        ``face_nodes`` (the nodes whose meshes the animation drives; default: those the
+        automatic rig match drives) plus the meshes that sit inside it (eyes, teeth), so they
+        turn with it; a body beside it does not."""
         if self.vrm is not None and self.vrm.head_node is not None:
             return self.vrm.head_node
-        joints = {j for s in self.gltf.skins for j in (s.joints or [])}
-        for want in _HEAD_BONE_NAMES:
-            for j in sorted(joints):
-                if rigs.normalize_name(self.gltf.nodes[j].name) == want:
-                    return j
+        joints = sorted({j for s in self.gltf.skins for j in (s.joints or []) if 0 <= j < len(self.gltf.nodes)})
         if joints:
+            return _best_head_name(self.gltf.nodes, joints)
+        parts = self._face_parts(face_nodes or self._face_nodes())
+        named = _best_head_name(self.gltf.nodes, range(len(self.gltf.nodes)))
+        if named is not None:
+            # facecap.glb: "head" holds only the face mesh, the eyes and teeth are its siblings
+            parts = [named] + [n for n in parts if named not in self.ancestors(n)]
+        return _common_ancestor(parts, self.parents()) if parts else None
+
+    def ancestors(self, node: int) -> list[int]:
+        """``node`` and its parents up to the root."""
+        return _chain(node, self.parents())
+
+    def _face_nodes(self) -> list[int]:
+        """Nodes whose meshes the automatic rig match drives; else every node placing morph targets."""
+        try:
+            return list(model_morph_weights(_still_animation(), self).weights)
+        except (ModelError, rigs.RigError):
+            return [n for m in self.meshes if m.n_targets for n in m.nodes] or \
+                [n for n, node in enumerate(self.gltf.nodes) if node.mesh is not None]
+
+    def _face_parts(self, face_nodes: list[int]) -> list[int]:
+        """``face_nodes`` plus every other mesh node whose centre lies within their bounds."""
+        world = self.world_matrices()
+        boxes = [b for n in face_nodes if (b := self._world_bounds(n, world)) is not None]
+        if not boxes:
+            return list(face_nodes)
+        lo, hi = np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)
+        out = list(face_nodes)
+        for n, node in enumerate(self.gltf.nodes):
+            b = self._world_bounds(n, world) if node.mesh is not None and n not in out else None
+            if b is not None and np.all((b[0] + b[1]) / 2 >= lo) and np.all((b[0] + b[1]) / 2 <= hi):
+                out.append(n)
+        return out
+
+    def _world_bounds(self, node: int, world: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """World-space bounding box of the mesh ``node`` places, from the POSITION min/max (None without)."""
+        corners = []
+        for prim in self.meshes[self.gltf.nodes[node].mesh].primitives:
+            i = prim.attributes.get("POSITION")
+            acc = self.gltf.accessors[i] if i is not None and i < len(self.gltf.accessors) else None
+            if acc is None or not acc.min or not acc.max or len(acc.min) != 3 or len(acc.max) != 3:
+                continue
+            box = np.array([acc.min, acc.max], np.float64)
+            corners += [[box[a, 0], box[b, 1], box[c, 2]] for a in (0, 1) for b in (0, 1) for c in (0, 1)]
+        if not corners:
             return None
-        # no skeleton: turn the node that holds every mesh (face, eyes, teeth move together)
-        mesh_nodes = [n for n, node in enumerate(self.gltf.nodes) if node.mesh is not None]
-        return _common_ancestor(mesh_nodes, self.parents()) if mesh_nodes else None
+        pts = np.c_[np.asarray(corners), np.ones(len(corners))] @ world[node].T
+        return pts[:, :3].min(axis=0), pts[:, :3].max(axis=0)
 
     # -- materials ----------------------------------------------------------------
     def base_color(self, material: int | None) -> tuple[np.ndarray, int | None, int]:
@@ -555,14 +665,42 @@ def _target_names(mesh, n: int) -> list[str | None]:
     return [None] * n
 
 
-def _common_ancestor(nodes: list[int], parents: list[int | None]) -> int:
-    def chain(n):
-        out = [n]
-        while parents[out[-1]] is not None and len(out) <= len(parents):
-            out.append(parents[out[-1]])
-        return out
+def _as_index(x) -> int | None:
+    """A JSON index (3, or 3.0 as some exporters write it) as an int; None if it is no index."""
+    if isinstance(x, float) and x.is_integer():
+        x = int(x)
+    return x if isinstance(x, int) and not isinstance(x, bool) and x >= 0 else None
 
-    chains = [chain(n) for n in nodes]
+
+def _head_rank(name: str | None) -> int | None:
+    """0 for a plain "head", 1 for another head-bone name, None for anything else."""
+    n = rigs.normalize_name(name)
+    if n == "head":
+        return 0
+    return 1 if _HEAD_NAME.search(n) and not n.endswith("forehead") else None
+
+
+def _best_head_name(nodes, candidates) -> int | None:
+    """The candidate node with the best head name (the first of equals), or None."""
+    ranked = [(r, i) for i in candidates if (r := _head_rank(nodes[i].name)) is not None]
+    return min(ranked)[1] if ranked else None
+
+
+def _still_animation() -> Animation:
+    """One frame of rest: enough to ask what an animation would drive."""
+    return empty_animation(1, fps=30)
+
+
+def _chain(node: int, parents: list[int | None]) -> list[int]:
+    """``node`` and its parents up to the root (a cycle stops after every node)."""
+    out = [node]
+    while parents[out[-1]] is not None and len(out) <= len(parents):
+        out.append(parents[out[-1]])
+    return out
+
+
+def _common_ancestor(nodes: list[int], parents: list[int | None]) -> int:
+    chains = [_chain(n, parents) for n in nodes]
     common = set(chains[0]).intersection(*map(set, chains[1:]))
     return next((n for n in chains[0] if n in common), chains[0][-1])
 
@@ -646,7 +784,8 @@ class MorphDrive:
     ``weights[node]`` frames x targets (targets the animation does not move hold the mesh's
     default weight); ``driven[node]`` the target indices it moves; ``match`` the rig match;
     ``via`` a one-line summary; ``expression_weights`` VRM expression curves (VRM only);
-    ``stepped`` whether keys should hold (2D mouth charts)."""
+    ``stepped`` whether keys should hold (2D mouth charts); ``warnings`` what the user should know
+    (a VRM driven through its target names because its expressions move no mouth)."""
 
     weights: dict[int, np.ndarray]
     driven: dict[int, list[int]]
@@ -654,6 +793,7 @@ class MorphDrive:
     via: str
     expression_weights: dict[str, np.ndarray] = field(default_factory=dict)
     stepped: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 def _union_names(model: Model) -> list[str | None]:
@@ -683,8 +823,10 @@ def model_morph_weights(anim: Animation, model: Model, profile=None) -> MorphDri
 
     VRM models go through their expressions (VRM 0.x blendShapeGroups or VRM 1.0
     expressions) and the expression binds; other models match target names against
-    the rig profiles (or ``profile``: a name, JSON path or Profile).  Raises ModelError
-    listing what was found when nothing can be driven.
+    the rig profiles (or ``profile``: a name, JSON path or Profile); a VRM whose bound
+    expressions move no mouth falls back to its target names (with a warning).  Raises
+    ModelError listing what was found when nothing can move the mouth, and for a broken
+    VRM bind of an expression the animation drives.
     """
     if not any(m.n_targets and m.nodes for m in model.meshes):
         raise ModelError(f"{model.path}: the model has no morph targets (blendshapes), so nothing can move its face; "
@@ -695,17 +837,21 @@ def model_morph_weights(anim: Animation, model: Model, profile=None) -> MorphDri
     if model.vrm is not None and (prof is None or prof.kind == model.vrm.kind):
         try:
             return _vrm_weights(anim, model, prof)
-        except rigs.RigError as e:
+        except rigs.RigError as e:  # (a broken bind is a ModelError: reported, never worked around)
             errors.append(str(e))
     if prof is None or prof.kind == "morph":
         try:
-            return _morph_name_weights(anim, model, prof)
+            drive = _morph_name_weights(anim, model, prof)
         except rigs.RigError as e:
             errors.append(str(e))
+        else:
+            drive.warnings += [f"{e.rstrip('.')}. Driving the mesh target names instead." for e in errors]
+            return drive
     elif not errors:
         errors.append(f"profile {prof.name!r} is for {prof.kind} expressions but the model is not "
                       f"{'a VRM' if model.vrm is None else 'VRM ' + model.vrm.version}")
-    raise ModelError(f"{model.path}: cannot drive this model. Found {_describe_found(model)}. " + " ".join(errors))
+    raise ModelError(f"{model.path}: cannot drive this model. Found {_describe_found(model)}. "
+                     + " ".join(e.rstrip(".") + "." for e in errors))
 
 
 def _morph_name_weights(anim: Animation, model: Model, prof) -> MorphDrive:
@@ -714,13 +860,14 @@ def _morph_name_weights(anim: Animation, model: Model, prof) -> MorphDrive:
         if not union:
             raise rigs.RigError("all morph targets are unnamed: give a rig file with 'targets_by_index'")
         prof = rigs.match_profile(union).profile
-    weights, driven = {}, {}
+    weights, driven, matches = {}, {}, []
     for m in model.meshes:
         if not m.n_targets or not m.nodes:
             continue
         mm = rigs.match_one(prof, m.target_names)
         if not mm.n_matched:
             continue
+        matches.append(mm)
         w = rigs.retarget(anim, m.target_names, mm)
         idx = [i for i, k in enumerate(mm.target_keys) if k]
         full = np.repeat(m.default_weights[None, :], anim.n_frames, axis=0)
@@ -729,6 +876,11 @@ def _morph_name_weights(anim: Animation, model: Model, prof) -> MorphDrive:
             weights[node], driven[node] = full, idx
     if not weights:
         raise rigs.RigError(f"rig profile {prof.name!r} drives none of the model's morph targets")
+    mouth = {k for m in matches for k in m.mouth_keys}
+    if not mouth:  # only an explicit profile gets here: an automatic match needs a mouth target
+        found = sorted({k for m in matches for k in m.target_keys if k})
+        raise rigs.RigError(f"rig profile {prof.name!r} drives no mouth target (viseme, jaw, mouth or tongue "
+                            f"shape), only {', '.join(found)}; map a mouth target in the rig file")
     n_meshes = len({model.gltf.nodes[n].mesh for n in weights})
     n = sum(len(driven[next(x for x in weights if model.gltf.nodes[x].mesh == mi)])
             for mi in {model.gltf.nodes[x].mesh for x in weights})
@@ -739,31 +891,25 @@ def _morph_name_weights(anim: Animation, model: Model, prof) -> MorphDrive:
 
 def _vrm_weights(anim: Animation, model: Model, prof) -> MorphDrive:
     vrm = model.vrm
-    bound = [k for k, v in vrm.expressions.items() if v]
+    bound = vrm.bound
     if not bound:
         raise rigs.RigError(f"VRM {vrm.version} expressions have no morph target binds "
                             f"({', '.join(vrm.expressions) or 'no expressions at all'})")
     # a VRM's expression names are standard: use the VRM profile even if only some presets are bound
     profiles = [prof] if prof is not None else None
     match = rigs.match_profile(bound, profiles=profiles, kind=vrm.kind, strict=False)
-    if not match.n_matched:
-        raise rigs.RigError(f"profile {match.profile.name} matches none of the bound expressions "
-                            f"({', '.join(bound)})")
+    if not match.mouth_keys:
+        raise rigs.RigError(f"the VRM {vrm.version} expressions bound to morph targets ({', '.join(bound)}) move "
+                            f"no mouth (profile {match.profile.name} needs one of "
+                            f"{', '.join(k for k in match.profile.targets if match.profile.drives_mouth(k))})")
+    used = [(j, name) for j, (name, key) in enumerate(zip(bound, match.target_keys)) if key]
+    _check_binds(model, [name for _, name in used])
     ew = rigs.retarget(anim, bound, match)
     weights: dict[int, np.ndarray] = {}
     driven: dict[int, list[int]] = {}
-    expr_w = {}
-    for j, (name, key) in enumerate(zip(bound, match.target_keys)):
-        if not key:
-            continue
-        expr_w[name] = ew[:, j]
+    for j, name in used:
         for node, target, bw in vrm.expressions[name]:
-            mesh = model.gltf.nodes[node].mesh
-            m = model.meshes[mesh]
-            if target >= m.n_targets:
-                # a broken VRM is reported as such, not papered over by guessing from target names
-                raise ModelError(f"{model.path}: VRM expression {name!r} binds morph target #{target} of {m.label}, "
-                                 f"which has only {m.n_targets} targets (broken bind); fix the VRM's expressions")
+            m = model.meshes[model.gltf.nodes[node].mesh]
             if node not in weights:
                 weights[node] = np.repeat(m.default_weights[None, :], anim.n_frames, axis=0)
                 driven[node] = []
@@ -772,29 +918,44 @@ def _vrm_weights(anim: Animation, model: Model, prof) -> MorphDrive:
                 weights[node][:, target] = m.default_weights[target]
             # VRM: a target's weight is the sum over expressions of expression weight x bind weight
             weights[node][:, target] += ew[:, j] * bw
+    expr_w = {name: ew[:, j] for j, name in used}
     return MorphDrive(weights, driven, match, f"VRM {vrm.version} expressions -> profile {match.profile.name} "
                       f"({len(expr_w)} expressions: {', '.join(expr_w)})", expression_weights=expr_w,
                       stepped=match.profile.stepped)
 
 
-# -- inspection ---------------------------------------------------------------
-def _target_label(model: Model, node: int, t: int) -> str:
-    m = model.meshes[model.gltf.nodes[node].mesh]
-    if t >= m.n_targets:
-        return f"{t}: MISSING (mesh has {m.n_targets})"
-    return f"{t}:{m.target_names[t]}" if m.target_names[t] else str(t)
+def _check_binds(model: Model, names: list[str]) -> None:
+    """A broken bind of an expression the animation drives is an error, not a silently still mouth."""
+    bad = [f"VRM expression {n!r} {why}" for n in names for why in model.vrm.broken.get(n, [])]
+    if bad:
+        # a broken VRM is reported as such, not papered over by guessing from target names
+        raise ModelError(f"{model.path}: {'; '.join(bad)} (broken bind); fix the VRM's expressions")
 
 
-def inspect_model(path: str | Path) -> str:
-    """Human-readable report: meshes, primitives, every morph target, VRM expressions and binds,
-    head node, the rig profile that matches and what it maps or misses."""
+def check_model(path: str | Path, profile=None) -> Model:
+    """Load a model and check everything an animated output needs: its buffers can be read and
+    an animation can drive its mouth (with ``profile``, or the matched one).  Raises ModelError /
+    RigError naming the file and the problem; cheap enough to call before any long work."""
     model = load_model(path)
+    model.read_buffers()
+    model_morph_weights(_still_animation(), model, profile)
+    return model
+
+
+# -- inspection ---------------------------------------------------------------
+def _inspect_header(model: Model) -> list[str]:
     g = model.gltf
-    lines = [f"{path}: glTF {g.asset.version}" + (f", VRM {model.vrm.version}" if model.vrm else "")
+    lines = [f"{model.path}: glTF {g.asset.version}" + (f", VRM {model.vrm.version}" if model.vrm else "")
              + f", {len(model.meshes)} mesh(es), {len(g.nodes)} node(s), {len(g.skins)} skin(s), "
              f"{len(g.animations)} animation(s)"]
     if model.extensions_required:
         lines.append(f"extensions required: {', '.join(model.extensions_required)}")
+    lines += [f"warning: {e}" for e in model.unreadable_images()]
+    return lines
+
+
+def _inspect_meshes(model: Model) -> list[str]:
+    g, lines = model.gltf, []
     for m in model.meshes:
         nodes = ", ".join(f"#{n} {g.nodes[n].name or ''}".strip() for n in m.nodes) or "no node"
         lines.append(f"mesh #{m.index} {m.name or '(unnamed)'}: {len(m.primitives)} primitive(s), "
@@ -809,27 +970,71 @@ def inspect_model(path: str | Path) -> str:
             names = [f"{i}:{n if n else '(unnamed)'}" for i, n in enumerate(m.target_names)]
             for k in range(0, len(names), 8):
                 lines.append("    " + "  ".join(names[k:k + 8]))
-    if model.vrm:
-        lines.append(f"VRM {model.vrm.version} expressions:")
-        for k, v in model.vrm.expressions.items():
-            desc = ", ".join(f"node #{n} {model.meshes[g.nodes[n].mesh].label}[{_target_label(model, n, ti)}]*{w:g}"
-                             for n, ti, w in v) or model.vrm.other_binds.get(k, "no binds")
-            lines.append(f"  {k}: {desc}")
-    head = model.head_node
-    lines.append("head rotation node: " + (f"#{head} {g.nodes[head].name or ''}".strip() if head is not None
-                                            else "none found (no head bone in the skeleton)"))
+    return lines
+
+
+def _bind_label(model: Model, node: int, t: int, w: float) -> str:
+    m = model.meshes[model.gltf.nodes[node].mesh]
+    return f"node #{node} {m.label}[{t}:{m.target_names[t]}]*{w:g}" if m.target_names[t] else \
+        f"node #{node} {m.label}[{t}]*{w:g}"
+
+
+def _inspect_vrm(model: Model) -> list[str]:
+    vrm = model.vrm
+    lines = [f"VRM {vrm.version} expressions:"]
+    for k, v in vrm.expressions.items():
+        desc = [_bind_label(model, n, t, w) for n, t, w in v] + [f"BROKEN: {why}" for why in vrm.broken.get(k, [])]
+        lines.append(f"  {k}: {', '.join(desc) or vrm.other_binds.get(k, 'no binds')}")
+    return lines
+
+
+def _inspect_rig(model: Model, prof) -> list[str]:
+    """How the automatic match (or the profile ``prof``) maps the expressions or target names."""
     union = _union_names(model)
-    if model.vrm and any(model.vrm.expressions.values()):
-        m = rigs.match_profile([k for k, v in model.vrm.expressions.items() if v], kind=model.vrm.kind, strict=False)
-        lines.append("rig (VRM expressions, used whenever any preset is bound): "
+    lines = []
+    if model.vrm and model.vrm.bound and (prof is None or prof.kind == model.vrm.kind):
+        m = rigs.match_profile(model.vrm.bound, profiles=[prof] if prof else None, kind=model.vrm.kind,
+                               strict=False)
+        # the VRM presets are standard names: any bound mouth expression is used, whatever the score
+        lines.append("rig (VRM expressions, used when a mouth expression is bound): "
                      + m.describe().replace(" (below threshold)", "").replace("\n", "\n  "))
-    if union:
+    if prof is not None and prof.kind == "morph":
+        for mesh in model.meshes:
+            if mesh.n_targets:
+                lines.append(f"rig {prof.name} ({prof.path or 'given'}) on {mesh.label}: "
+                             + rigs.match_one(prof, mesh.target_names).describe().replace("\n", "\n  "))
+    elif prof is None and union:
         m = rigs.match_profile(union, strict=False)
         lines.append(("rig (morph target names): " if m.ok else "no rig profile matches the target names; closest: ")
                      + m.describe().replace("\n", "\n  "))
         lines.append("profile scores: " + ", ".join(f"{n} {s:.0%}" for n, s in m.candidates))
-    elif not any(m.n_targets for m in model.meshes):
-        lines.append("no morph targets: this model cannot be animated by the toolkit")
-    else:
+    elif prof is None and any(m.n_targets for m in model.meshes) and not (model.vrm and model.vrm.bound):
         lines.append("all morph targets are unnamed: map them with a rig file using 'targets_by_index'")
-    return "\n".join(lines)
+    return lines
+
+
+def _inspect_drive(model: Model, prof) -> list[str]:
+    """What an animation would drive (or why it cannot) and the node head rotation would turn."""
+    try:
+        drive = model_morph_weights(_still_animation(), model, prof)
+    except (ModelError, rigs.RigError) as e:
+        lines, head = [f"cannot animate: {e}"], model.head_node
+    else:
+        lines = [f"animates: {drive.via}"] + [f"warning: {w}" for w in drive.warnings]
+        head = model.find_head_node(list(drive.weights))
+    name = model.gltf.nodes[head].name if head is not None else None
+    return lines + ["head rotation node: " + (f"#{head} {name or ''}".strip() if head is not None
+                                              else "none found (no head bone in the skeleton)")]
+
+
+def inspect_model(path: str | Path, profile=None) -> str:
+    """Human-readable report: meshes, primitives, every morph target, VRM expressions and binds,
+    the rig profile that matches (or how ``profile`` maps), what it misses, what an animation
+    would drive and the head node.  Raises ModelError for a model whose buffers cannot be read."""
+    model = load_model(path)
+    model.read_buffers()  # a missing or short .bin is an error, not a report of a model that cannot work
+    prof = rigs.load_profile(profile) if profile is not None else None
+    lines = _inspect_header(model) + _inspect_meshes(model)
+    if model.vrm:
+        lines += _inspect_vrm(model)
+    return "\n".join(lines + _inspect_rig(model, prof) + _inspect_drive(model, prof))

@@ -58,7 +58,17 @@ _SOURCE_PREFIXES = ("viseme_", "v_", "fcl_mth_", "fcl_eye_", "fcl_brw_", "fcl_al
                     "arkit_", "blendshape_", "bs_", "morph_", "shape_", "vrc_v_")
 _PREFIX_FAMILY = {"v_": "viseme_", "vrc_v_": "viseme_"}  # VRChat's v_aa is Oculus's viseme_aa
 _SIDE_SUFFIX = re.compile(r"[._\- ]([LlRr])$")
+_SIDE_WORD = {"L": "left", "R": "right", "": ""}
 _SEPARATORS = re.compile(r"[\s._\-:|/]+")
+# Blender's copy suffix (jawOpen.001) and Auto-Rig Pro's centre suffix (c_head.x) say nothing
+# about what a name is; a dot elsewhere is only a separator ("Head.x" must not become "x")
+_BLENDER_COPY = re.compile(r"\.\d{3,}$")
+_CENTER_SUFFIX = re.compile(r"\.[xX]$")
+# blendshape-node prefixes that exporters put before the target name: blendShape1.jawOpen,
+# Face_BlendShapes.jawOpen, vrc.v_aa, BS.jawOpen
+_NODE_PREFIX = re.compile(r"^(?:[\w\- ]*?blend_?shapes?\d*|vrc|bs\d*|morphs?|shape_?keys?|targets?)\.", re.I)
+# channels that move the mouth while speaking (a rig needs one of them to lip-sync)
+_MOUTH_CHANNEL_PREFIXES = ("jaw", "mouth", "tongue")
 
 
 class RigError(ValueError):
@@ -66,23 +76,31 @@ class RigError(ValueError):
 
 
 # -- names -------------------------------------------------------------------
+def _core_name(name: str) -> tuple[str, str]:
+    """(the name without namespace, blendshape-node prefix, Blender copy suffix and side suffix,
+    the side: "L", "R" or "")."""
+    s = _BLENDER_COPY.sub("", str(name).strip())
+    s = s.rsplit(":", 1)[-1]  # Maya/FBX namespaces: mixamorig:Head, head:jawOpen
+    s = _CENTER_SUFFIX.sub("", _NODE_PREFIX.sub("", s))
+    m = _SIDE_SUFFIX.search(s)
+    if not m:
+        return s, ""
+    return s[: m.start()], "L" if m.group(1) in "Ll" else "R"
+
+
 def normalize_name(name: str | None) -> str:
-    """Compare key for a target name: namespace dropped, sides spelled out, lower case, no separators.
+    """Compare key for a target or bone name: namespace, blendshape-node prefix and Blender
+    ``.001`` suffix dropped, sides spelled out, lower case, no separators.
 
     >>> [normalize_name(n) for n in ["blendShape1.eyeBlink_L", "EyeBlinkLeft", "mixamorig:Head", "Blink.R"]]
     ['eyeblinkleft', 'eyeblinkleft', 'head', 'blinkright']
+    >>> [normalize_name(n) for n in ["jawOpen.001", "c_head.x", "Head.x", "Bip001 Head"]]
+    ['jawopen', 'chead', 'head', 'bip001head']
     """
     if not name:
         return ""
-    s = str(name).strip()
-    m = _SIDE_SUFFIX.search(s)
-    side = ""
-    if m:
-        side = "left" if m.group(1) in "Ll" else "right"
-        s = s[: m.start()]
-    # Maya/Blender namespaces and blendshape node prefixes: "blendShape1.jawOpen", "head:jawOpen"
-    s = re.split(r"[.:]", s)[-1] if re.search(r"[.:]", s) else s
-    return _SEPARATORS.sub("", s.lower()) + side
+    s, side = _core_name(name)
+    return _SEPARATORS.sub("", s.lower()) + _SIDE_WORD[side]
 
 
 def _split_prefix(name: str | None) -> tuple[str, str]:
@@ -93,12 +111,7 @@ def _split_prefix(name: str | None) -> tuple[str, str]:
     """
     if not name:
         return "", ""
-    s = str(name).strip()
-    m = _SIDE_SUFFIX.search(s)
-    tail = ("_L" if m.group(1) in "Ll" else "_R") if m else ""
-    if m:
-        s = s[: m.start()]
-    s = re.split(r"[.:]", s)[-1] if re.search(r"[.:]", s) else s
+    s, side = _core_name(name)
     low, family = s.lower(), ""
     changed = True
     while changed:
@@ -107,7 +120,7 @@ def _split_prefix(name: str | None) -> tuple[str, str]:
             if low.startswith(p) and len(low) > len(p):
                 low, changed = low[len(p):], True
                 family = family or _PREFIX_FAMILY.get(p, p)
-    return normalize_name(low + tail), family
+    return _SEPARATORS.sub("", low) + _SIDE_WORD[side], family
 
 
 def _bare_name(name: str | None) -> str:
@@ -141,6 +154,16 @@ class Profile:
             if any(normalize_name(a) == n for a in key.split("|")):
                 return key
         return None
+
+    def mix(self, key: str) -> dict[str, float]:
+        """The channel mix of a key from ``targets`` or, written ``#i``, from ``targets_by_index``."""
+        return self.targets_by_index[int(key[1:])] if key.startswith("#") else self.targets[key]
+
+    def drives_mouth(self, key: str) -> bool:
+        """Whether the target of ``key`` moves the mouth while speaking: it mixes a viseme other
+        than silence, or an ARKit jaw/mouth/tongue shape (blinks and brows alone cannot lip-sync)."""
+        return any(w and (ch.startswith(_MOUTH_CHANNEL_PREFIXES) or (ch in VISEME_CHANNELS and ch != "viseme_sil"))
+                   for ch, w in self.mix(key).items())
 
     @property
     def channels(self) -> list[str]:
@@ -279,7 +302,8 @@ class RigMatch:
 
     ``target_keys[i]`` is the profile key that drives target ``i`` (None: not driven);
     ``missing`` the profile keys no target carries; ``score`` the fraction of the
-    profile's required keys found; ``ok`` whether that passes the profile's threshold;
+    profile's required keys found; ``ok`` whether that passes the profile's threshold
+    and at least one matched target moves the mouth (see `Profile.drives_mouth`);
     ``ambiguous`` names that fit a key only after stripping prefixes and collide.
     """
 
@@ -296,6 +320,22 @@ class RigMatch:
     def n_matched(self) -> int:
         return len({k for k in self.target_keys if k})
 
+    @property
+    def mouth_keys(self) -> list[str]:
+        """Matched keys whose targets move the mouth."""
+        return sorted({k for k in self.target_keys if k and self.profile.drives_mouth(k)})
+
+    @property
+    def problem(self) -> str:
+        """Why the match does not pass ("" when it does)."""
+        if self.ok:
+            return ""
+        if self.n_matched and not self.mouth_keys:  # the deeper reason: even a full score would not do
+            found = sorted({k for k in self.target_keys if k})
+            more = f" (+{len(found) - 6} more)" if len(found) > 6 else ""
+            return f"no mouth target (viseme, jaw, mouth or tongue shape), only {', '.join(found[:6])}{more}"
+        return "below threshold"
+
     def mapping(self) -> dict[str, list[int]]:
         """Profile key -> indices of the targets it drives."""
         out: dict[str, list[int]] = {}
@@ -305,11 +345,12 @@ class RigMatch:
         return out
 
     def describe(self) -> str:
-        lines = [f"profile {self.profile.name} ({self.profile.kind}): {self.n_matched}/{len(self.profile.targets)} "
-                 f"keys matched, required score {self.score:.2f}{'' if self.ok else ' (below threshold)'}"]
+        n_keys = len(self.profile.targets) + len(self.profile.targets_by_index)
+        lines = [f"profile {self.profile.name} ({self.profile.kind}): {self.n_matched}/{n_keys} "
+                 f"keys matched, required score {self.score:.2f}{f' ({self.problem})' if self.problem else ''}"]
         for key, idx in self.mapping().items():
             names = sorted({str(self.target_names[i]) if self.target_names[i] else f"#{i}" for i in idx})
-            mix = self.profile.targets.get(key) or self.profile.targets_by_index.get(idx[0], {})
+            mix = self.profile.mix(key)
             src = " + ".join(f"{w:g}*{c}" if w != 1 else c for c, w in mix.items())
             lines.append(f"  {key:<28} <- {src}   -> {', '.join(names)}")
         if self.missing:
@@ -371,7 +412,8 @@ def match_one(profile: Profile, target_names: list[str | None]) -> RigMatch:
     if profile.targets_by_index and not profile.targets:
         score = len(found) / len(profile.targets_by_index)
     missing = [k for k in profile.targets if k not in found and k not in profile.only_if_missing]
-    ok = score >= profile.min_required and bool(found)
+    # a face whose matched targets are only blinks or brows cannot lip-sync: no match
+    ok = score >= profile.min_required and any(profile.drives_mouth(k) for k in found)
     return RigMatch(profile, list(target_names), keys, missing, score, ok, ambiguous)
 
 
@@ -405,6 +447,7 @@ def match_profile(target_names: list[str | None], profiles: list[Profile] | None
             f"no rig profile matches these {len(names)} {'expressions' if kind != 'morph' else 'morph targets'}: "
             f"{', '.join(map(str, shown)) or '(all unnamed)'}{more}. Closest: "
             + ", ".join(f"{n} {s:.0%}" for n, s in best.candidates[:4])
+            + (f" ({best.profile.name}: {best.problem})" if best.n_matched else "")
             + ". Write a rig file (rigs/README.md) mapping your target names or indices to channels.")
     return best
 
@@ -462,7 +505,7 @@ def retarget(anim: Animation, target_names: list[str | None], profile=None, kind
         if not key:
             continue
         if key not in cols:
-            mix = prof.targets_by_index[int(key[1:])] if key.startswith("#") else prof.targets[key]
+            mix = prof.mix(key)
             v = np.zeros(anim.n_frames, np.float32)
             for ch, w in mix.items():
                 if anim.has(ch):

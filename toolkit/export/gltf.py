@@ -76,6 +76,14 @@ class WriteReport:
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
+    def brief(self, most: int = 4) -> list[str]:
+        """A few lines for the command line: what drives what, the head node, every warning."""
+        lines = [f"{self.out_path}: {self.via}"] + [f"  drives {d}" for d in self.driven[:most]]
+        if len(self.driven) > most:
+            lines.append(f"  ... and {len(self.driven) - most} more node(s)")
+        lines.append(f"  head rotation: {self.head_node or 'none'}")
+        return lines + [f"warning: {self.out_path}: {w}" for w in self.warnings]
+
 
 # -- building blocks ---------------------------------------------------------
 class _Doc:
@@ -239,11 +247,28 @@ def _check_out(out: Path, suffixes: tuple[str, ...], inputs: list[Path]) -> None
             raise ValueError(f"{out}: the output would overwrite the input {p}; choose another output path")
 
 
+def check_output(out_path: str | Path, model: Model | None = None) -> None:
+    """Refuse what `write_animated_model` (``model`` given) or `write_standalone_head` (None)
+    would refuse about the output: its suffix, the model's own files (.gltf, .bin, textures),
+    .vrm for a model that is not a VRM.  The CLI calls it before any work."""
+    out = Path(out_path)
+    if model is None:
+        if out.suffix.lower() == ".vrm":
+            raise ValueError(f"{out}: a .vrm output needs a VRM model (--model avatar.vrm); the default head "
+                             f"is written as .glb or .gltf")
+        _check_out(out, (".glb", ".gltf"), [DEFAULT_HEAD])
+        return
+    _check_out(out, MODEL_SUFFIXES, [Path(model.path)] + model.external_files())
+    if out.suffix.lower() == ".vrm" and model.vrm is None:
+        raise ModelError(f"{model.path}: not a VRM model (no VRMC_vrm or VRM extension), so it cannot be written as "
+                         f"{out}; use .glb")
+
+
 # -- the writers -------------------------------------------------------------
 def _animate(model: Model, anim: Animation, profile, clip_name: str, head: bool, out_suffix: str,
              t0: float, out: Path) -> tuple[bytes, WriteReport]:
-    warnings: list[str] = []
     drive = model_morph_weights(anim, model, profile)
+    warnings: list[str] = list(drive.warnings)
     d = _merge_buffers(model, warnings)
     doc = d.doc
     times = _key_times(anim)
@@ -258,7 +283,7 @@ def _animate(model: Model, anim: Animation, profile, clip_name: str, head: bool,
         samplers.append({"input": t_acc, "output": by_mesh[key], "interpolation": interp})
         channels.append({"sampler": len(samplers) - 1, "target": {"node": node, "path": "weights"}})
     head_label = None
-    hn = model.head_node if head else None
+    hn = model.find_head_node(list(drive.weights)) if head else None
     if hn is not None:
         _trs_from_matrix(doc["nodes"][hn])
         q = _head_quats(anim, model, hn)
@@ -298,10 +323,7 @@ def write_animated_model(anim: Animation, model_path: str | Path, out_path: str 
     _check_anim(anim)
     src, out = Path(model_path), Path(out_path)
     model = load_model(src)
-    _check_out(out, MODEL_SUFFIXES, [src] + model.external_files())
-    if out.suffix.lower() == ".vrm" and model.vrm is None:
-        raise ModelError(f"{src}: not a VRM model (no VRMC_vrm or VRM extension), so it cannot be written as {out}; "
-                         f"use .glb")
+    check_output(out, model)
     data, rep = _animate(model, anim, profile, clip_name, head, out.suffix.lower(), t0, out)
     atomic_write(out, data)
     rep.seconds = time.perf_counter() - t0
