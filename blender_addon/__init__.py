@@ -50,25 +50,48 @@ _ENGINE_ITEMS_NEURAL = [
     ("hybrid", "Aligned + neural", "Aligned timing refined by the neural model"),
     ("neural", "Audio only", "The neural model, from the audio alone (no transcript needed)"),
 ]
-_neural_ok: bool | None = None
+_NUMPY_MODEL = os.path.join(_VENDOR, "assets", "model", "audio2face.npz")
+_neural_state: tuple[bool, str] | None = None  # (available, why not)
 
 
 def neural_available() -> bool:
-    """Whether the neural model can run here (torch importable and weights shipped); checked once."""
-    global _neural_ok
-    if _neural_ok is None:
+    """Whether the audio-only and hybrid engines can run here; checked once."""
+    return _neural_check()[0]
+
+
+def neural_unavailable_reason() -> str:
+    """Why the audio-only engine cannot run (empty when it can)."""
+    return _neural_check()[1]
+
+
+def _neural_check() -> tuple[bool, str]:
+    global _neural_state
+    if _neural_state is None:
         try:
             _ensure_toolkit()
-            import importlib.util
+            _neural_state = _load_neural()
+        except Exception as e:  # noqa: BLE001 - a broken model must not break the aligned engine
+            _neural_state = (False, f"the neural model does not load ({type(e).__name__}: {e})")
+    return _neural_state
 
-            _neural_ok = importlib.util.find_spec("torch") is not None
-            if _neural_ok:
-                from toolkit.pipeline import _neural
 
-                _neural_ok = _neural() is not None
-        except Exception:  # no torch, no weights, or an import error: the aligned engine still works
-            _neural_ok = False
-    return _neural_ok
+def _load_neural() -> tuple[bool, str]:
+    """torch when Blender's Python has it, else the numpy copy of the model that build.py bundles."""
+    import importlib.util
+
+    from toolkit import pipeline
+
+    if importlib.util.find_spec("torch") is not None and pipeline._neural() is not None:
+        return True, ""
+    if not os.path.isfile(_NUMPY_MODEL):
+        return False, ("the audio-only engine needs PyTorch, which Blender's Python does not have, and this "
+                       "add-on build has no numpy copy of the neural model")
+    from . import neural_numpy
+
+    animator = neural_numpy.load(_NUMPY_MODEL)
+    # the bundled toolkit's pipeline asks _neural() for its model: hand it the numpy one
+    pipeline._neural = lambda: animator
+    return True, ""
 
 
 def _engine_items(self, context):
@@ -167,6 +190,24 @@ def _audio_for(scene, s) -> tuple[str, int, bool]:
     return path, s.frame_start, s.add_sound
 
 
+def _check_head(s) -> None:
+    """Fail before the (slow) pipeline when the head-motion target is incomplete."""
+    if s.head == "NONE":
+        return
+    if s.head_object is None:
+        raise LipSyncError("Choose the head object (or armature) for head motion, or set Head motion to None")
+    if s.head != "BONE":
+        return
+    ob = s.head_object
+    if ob.type != "ARMATURE":
+        raise LipSyncError(f"Head motion 'Bone' needs an armature, and '{ob.name}' is a {ob.type.lower()}: "
+                           "choose the armature, or set Head motion to Object")
+    if not s.head_bone:
+        raise LipSyncError(f"Choose the head bone of '{ob.name}' (Head motion > Bone)")
+    if s.head_bone not in ob.pose.bones:
+        raise LipSyncError(f"'{ob.name}' has no bone '{s.head_bone}': choose its head bone")
+
+
 def _transcript_for(s) -> str | None:
     if s.transcript_source == "FILE":
         if not s.transcript_path:
@@ -180,6 +221,26 @@ def _transcript_for(s) -> str | None:
     if s.transcript_source == "BLOCK":
         return s.transcript_block.as_string().strip() or None if s.transcript_block else None
     return s.transcript.strip() or None
+
+
+def _report_failure(op, e: Exception) -> None:
+    """One clear line in Blender's status bar for any failure (details of unexpected ones on the console)."""
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if isinstance(e, LipSyncError):
+        op.report({"ERROR"}, str(e))
+    elif isinstance(e, ImportError):
+        # a wheel missing for this Blender's Python, or built for another one
+        op.report({"ERROR"}, f"Lip sync cannot load one of its modules in Blender {bpy.app.version_string} "
+                             f"(Python {py}): {e}. Reinstall the extension zip; if it persists, this Blender "
+                             "version is not supported yet")
+    elif isinstance(e, (ValueError, RuntimeError, OSError)):  # the toolkit's clear errors (bad audio, no words ...)
+        op.report({"ERROR"}, f"Lip sync failed: {e}")
+    else:
+        import traceback
+
+        traceback.print_exc()
+        op.report({"ERROR"}, f"Lip sync failed unexpectedly ({type(e).__name__}: {e}); "
+                             "the details are in the system console")
 
 
 # -- operators -----------------------------------------------------------------------------------------
@@ -196,8 +257,8 @@ class VISEME_OT_detect_mapping(bpy.types.Operator):
             _ensure_toolkit()
             names = lipsync.shape_key_names(obj)
             rows, match = lipsync.detect_mapping(names)
-        except LipSyncError as e:
-            self.report({"ERROR"}, str(e))
+        except Exception as e:  # noqa: BLE001
+            _report_failure(self, e)
             return {"CANCELLED"}
         _fill_mapping(obj, rows, match.profile.name, match.profile.stepped)
         self.report({"INFO"}, f"{match.profile.name}: {match.n_matched} of {len(names)} shape keys driven")
@@ -218,10 +279,8 @@ class VISEME_OT_generate(bpy.types.Operator):
     def execute(self, context):
         try:
             return self._run(context)
-        except LipSyncError as e:
-            self.report({"ERROR"}, str(e))
-        except (ValueError, RuntimeError, OSError) as e:  # the toolkit's clear errors (bad audio, no words ...)
-            self.report({"ERROR"}, f"Lip sync failed: {e}")
+        except Exception as e:  # noqa: BLE001 - every failure becomes a message, never a traceback popup
+            _report_failure(self, e)
         return {"CANCELLED"}
 
     def _run(self, context):
@@ -239,10 +298,9 @@ class VISEME_OT_generate(bpy.types.Operator):
         engine = s.engine or "align"
         if engine in ("align", "hybrid") and not text:
             if not neural_available():
-                raise LipSyncError("Type the transcript (what is said): the audio-only engine is not available")
+                raise LipSyncError(f"Type the transcript (what is said): {neural_unavailable_reason()}")
             engine = "neural"
-        if s.head != "NONE" and s.head_object is None:
-            raise LipSyncError("Choose the head object (or armature) for head motion, or set Head motion to None")
+        _check_head(s)
         from toolkit.pipeline import animate
 
         wm = context.window_manager
@@ -290,12 +348,11 @@ class VISEME_OT_clear(bpy.types.Operator):
 
     def execute(self, context):
         removed = 0
-        for ob in [context.active_object, context.scene.viseme_lipsync.head_object]:
-            if ob is None:
-                continue
-            blocks = [ob] + ([ob.data.shape_keys] if ob.type == "MESH" and ob.data.shape_keys else [])
-            for block in blocks:
-                removed += keyframes.remove_owned(block)
+        targets = [context.active_object, context.scene.viseme_lipsync.head_object]
+        for ob in {o for o in targets if o is not None}:
+            # shape keys go back to 0 and the head to its rest rotation: without their
+            # curves they would keep the values of the frame shown
+            removed += lipsync.remove_lipsync(ob) + lipsync.remove_head(ob)
         for st in lipsync.all_strips(context.scene):
             if st.get(keyframes.OWNER_PROP):
                 lipsync.strips_of(context.scene).remove(st)

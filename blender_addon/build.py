@@ -3,8 +3,12 @@
 The zip holds the add-on modules, a copy of the toolkit laid out as in the
 repo (``vendor/toolkit``, ``vendor/rigs``, ``vendor/assets/model`` when the
 neural weights exist) and the wheels Blender installs for it (``wheels/``,
-listed in the manifest's ``wheels``).  Wheels are downloaded for Blender's
-Python (3.11, manylinux x86_64) into ``build/blender-wheels`` once and reused.
+listed in the manifest's ``wheels``), and the neural model converted to numpy
+(``vendor/assets/model/audio2face.npz``, `neural_numpy.export`) because
+Blender's Python has no torch.  Wheels are downloaded for both of
+Blender's Pythons (3.11 in Blender 4.2 - 5.0, 3.13 in 5.1 and later;
+manylinux x86_64) into ``build/blender-wheels`` once and reused.  Blender
+installs only the wheels that match its own Python.
 
 Usage::
 
@@ -20,6 +24,8 @@ Example
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
 import os
 import re
 import subprocess
@@ -31,9 +37,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-ADDON_MODULES = ["__init__.py", "keyframes.py", "lipsync.py"]
+ADDON_MODULES = ["__init__.py", "keyframes.py", "lipsync.py", "neural_numpy.py"]
 WHEEL_CACHE = REPO / "build" / "blender-wheels"
-PY_VERSION, ABI = "3.11", "cp311"
+MODEL_CACHE = REPO / "build" / "blender-model"
+CHECKPOINT = REPO / "assets" / "model" / "audio2face.pt"
+# Blender's Python: 3.11 in Blender 4.2 - 5.0, 3.13 from 5.1 (the manifest sets no maximum Blender version)
+PYTHONS = ("3.11", "3.13")
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "linux_x86_64"]
 # Blender's extension validator rejects files it does not expect in a package
 _SKIP_DIRS = {"__pycache__", ".pytest_cache"}
@@ -48,11 +57,22 @@ def requirements() -> list[str]:
     return [ln.split("#")[0].strip() for ln in lines if ln.split("#")[0].strip()]
 
 
-def download_wheels(reqs: list[str], dest: Path = WHEEL_CACHE) -> list[Path]:
-    """The wheels for `reqs` (one per requirement) for Blender's Python, downloaded once into `dest`."""
+def download_wheels(reqs: list[str], dest: Path = WHEEL_CACHE, pythons: tuple[str, ...] = PYTHONS) -> list[Path]:
+    """The wheels for `reqs` for each of Blender's Pythons (one per requirement and Python, shared when
+    pure), downloaded once into `dest`."""
+    wheels: list[Path] = []
+    for py in pythons:
+        for w in _download_for(reqs, dest, py):
+            if w not in wheels:
+                wheels.append(w)
+    return wheels
+
+
+def _download_for(reqs: list[str], dest: Path, py: str) -> list[Path]:
+    abi = "cp" + py.replace(".", "")
     dest.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-           "--python-version", PY_VERSION, "--implementation", "cp", "--abi", ABI, "--abi", "abi3", "--abi", "none",
+           "--python-version", py, "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none",
            "-d", str(dest)]
     for p in PLATFORMS + ["any"]:
         cmd += ["--platform", p]
@@ -61,22 +81,82 @@ def download_wheels(reqs: list[str], dest: Path = WHEEL_CACHE) -> list[Path]:
     if r.returncode != 0:
         r = subprocess.run(cmd + reqs, capture_output=True, text=True)
     if r.returncode != 0:
-        raise SystemExit(f"build.py: cannot download the wheels for Blender ({' '.join(reqs)}):\n{r.stderr[-2000:]}")
+        raise SystemExit(f"build.py: cannot download the wheels for Blender's Python {py} ({' '.join(reqs)}):\n"
+                         f"{r.stderr[-2000:]}")
     wheels = []
     for req in reqs:
         name = re.split(r"[<>=!~ \[]", req, maxsplit=1)[0]
         canon = re.sub(r"[-_.]+", "_", name).lower()
-        hits = sorted(w for w in dest.glob("*.whl") if re.sub(r"[-_.]+", "_", w.name.split("-")[0]).lower() == canon)
+        hits = sorted(w for w in dest.glob("*.whl") if re.sub(r"[-_.]+", "_", w.name.split("-")[0]).lower() == canon
+                      and wheel_fits(w.name, py))
         if not hits:
-            raise SystemExit(f"build.py: no wheel for {req} in {dest}")
+            raise SystemExit(f"build.py: no wheel for {req} (Python {py}) in {dest}")
         wheels.append(_newest(hits))
     return wheels
+
+
+def wheel_fits(filename: str, py: str) -> bool:
+    """Whether a wheel (by its file name tags) runs on CPython `py` ("3.11").
+
+    >>> [wheel_fits(n, "3.11") for n in ("a-1-cp311-cp311-linux_x86_64.whl", "a-1-cp313-cp313-linux_x86_64.whl",
+    ...                                   "a-1-py3-none-any.whl", "a-1-cp38-abi3-linux_x86_64.whl")]
+    [True, False, True, True]
+    """
+    major, minor = (int(x) for x in py.split("."))
+    py_tags, abi_tags = (t.split(".") for t in filename[:-4].split("-")[-3:-1])
+    for tag in py_tags:
+        m = re.fullmatch(r"(cp|py)(\d)(\d*)", tag)
+        if not m or int(m.group(2)) != major:
+            continue
+        tag_minor = int(m.group(3)) if m.group(3) else None
+        if "abi3" in abi_tags:  # the stable ABI: built for that Python or any later one
+            if tag_minor is None or tag_minor <= minor:
+                return True
+        elif m.group(1) == "py" and "none" in abi_tags and (tag_minor is None or tag_minor <= minor):
+            return True
+        elif tag_minor == minor and (f"cp{major}{minor}" in abi_tags or "none" in abi_tags):
+            return True
+    return False
 
 
 def _newest(paths: list[Path]) -> Path:
     def key(p: Path):
         return tuple(int(x) if x.isdigit() else 0 for x in re.split(r"[.]", p.name.split("-")[1]))
     return max(paths, key=key)
+
+
+def numpy_model(checkpoint: Path = CHECKPOINT, cache: Path = MODEL_CACHE) -> Path | None:
+    """The checkpoint converted for Blender (`neural_numpy.export`), cached by content; None (with a
+    note on stderr) when there is no checkpoint or no Python with torch to convert it."""
+    if not checkpoint.is_file():
+        return None
+    digest = hashlib.sha256(checkpoint.read_bytes() + (HERE / "neural_numpy.py").read_bytes()).hexdigest()[:16]
+    out = cache / f"audio2face-{digest}.npz"
+    if out.is_file():
+        return out
+    py = _torch_python()
+    if py is None:
+        print("build.py: no Python with torch (the toolkit's .venv): the add-on gets no audio-only engine",
+              file=sys.stderr)
+        return None
+    r = subprocess.run([py, str(HERE / "neural_numpy.py"), str(out), str(checkpoint)], capture_output=True,
+                       text=True, cwd=REPO)
+    if r.returncode != 0:
+        print(f"build.py: the neural model was not converted, the add-on gets no audio-only engine:\n"
+              f"{r.stderr.strip()[-1500:]}", file=sys.stderr)
+        return None
+    return out
+
+
+def _torch_python() -> str | None:
+    """This interpreter when it has torch, else the toolkit's .venv (``$VISEME_TORCH_PYTHON`` overrides)."""
+    env = os.environ.get("VISEME_TORCH_PYTHON")
+    if env:
+        return env
+    if importlib.util.find_spec("torch") is not None:
+        return sys.executable
+    venv = REPO / ".venv" / "bin" / "python"
+    return str(venv) if venv.is_file() else None
 
 
 def manifest_text(fields: dict, wheel_paths: list[str]) -> str:
@@ -106,10 +186,11 @@ def _add_tree(zf: zipfile.ZipFile, src: Path, arc: str, suffixes: tuple[str, ...
     return n
 
 
-def build(out_dir: Path = REPO / "dist", wheels: bool = True) -> Path:
+def build(out_dir: Path = REPO / "dist", wheels: bool = True, pythons: tuple[str, ...] = PYTHONS,
+          neural: bool = True) -> Path:
     """Write the extension zip atomically; returns its path."""
     version = project_version()
-    wheel_files = download_wheels(requirements()) if wheels else []
+    wheel_files = download_wheels(requirements(), pythons=pythons) if wheels else []
     wheel_arcs = [f"./wheels/{w.name}" for w in wheel_files]
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"viseme_lipsync-{version}.zip"
@@ -127,6 +208,9 @@ def build(out_dir: Path = REPO / "dist", wheels: bool = True) -> Path:
             _add_tree(zf, REPO / "rigs", "vendor/rigs", (".json", ".md"))
             if (REPO / "assets" / "model").is_dir():
                 _add_tree(zf, REPO / "assets" / "model", "vendor/assets/model")
+            npz = numpy_model() if neural else None
+            if npz is not None:
+                zf.write(npz, "vendor/assets/model/audio2face.npz")
             for w, arc in zip(wheel_files, wheel_arcs):
                 # wheels are zips already: storing them saves time and loses nothing
                 zf.write(w, arc[2:], compress_type=zipfile.ZIP_STORED)
@@ -142,8 +226,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--out-dir", default=str(REPO / "dist"), help="folder for the zip (default dist/)")
     ap.add_argument("--no-wheels", action="store_true", help="leave the wheels out (no download)")
+    ap.add_argument("--no-neural", action="store_true", help="leave out the numpy copy of the neural model")
+    ap.add_argument("--python", action="append", choices=PYTHONS, dest="pythons",
+                    help="only the wheels for this Blender Python (repeatable; default: all, "
+                         f"{', '.join(PYTHONS)}): a smaller zip for one Blender line")
     args = ap.parse_args(argv)
-    out = build(Path(args.out_dir), wheels=not args.no_wheels)
+    out = build(Path(args.out_dir), wheels=not args.no_wheels, pythons=tuple(args.pythons or PYTHONS),
+                neural=not args.no_neural)
     print(f"{out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 

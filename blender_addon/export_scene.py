@@ -7,7 +7,8 @@ Run by `toolkit.export.blend` in the bpy environment (``.venv-blender``)::
 
 The model (glTF/GLB/VRM, FBX or .blend; the default head when none) is loaded,
 every mesh whose shape keys match a rig profile gets the add-on's shape-key
-Action, the head bone (or the lone head mesh) turns with the head channels,
+Action (the model's own shape-key clip moves to a muted NLA track), the head
+bone (or the lone head mesh) turns with the head channels,
 the audio goes on the sequencer (packed into the .blend) and the frame range
 and rate follow the animation.  The output is written to a temporary file in
 the destination folder and renamed when complete.
@@ -38,8 +39,11 @@ DEFAULT_HEAD = REPO / "assets" / "head" / "head.glb"
 HEAD_BONES = ("head", "j_bip_c_head", "mixamorig:head", "def-head", "cc_base_head", "bip01 head", "bip001 head")
 
 
-def load_model(path: Path | None) -> None:
-    """Replace the scene with the model's (or the default head's) objects."""
+def load_model(path: Path | None, label: str | None = None) -> None:
+    """Replace the scene with the model's (or the default head's) objects.
+
+    `label` names the model in errors when `path` is a temporary plain copy of it.
+    """
     bpy.ops.wm.read_homefile(use_empty=True)
     if path is None:
         path = DEFAULT_HEAD if DEFAULT_HEAD.is_file() else None
@@ -48,7 +52,7 @@ def load_model(path: Path | None) -> None:
             return
     suffix = path.suffix.lower()
     if not path.is_file():
-        raise LipSyncError(f"{path}: model file not found")
+        raise LipSyncError(f"{label or path}: model file not found")
     try:
         if suffix in (".glb", ".gltf", ".vrm"):
             result = bpy.ops.import_scene.gltf(filepath=str(path))
@@ -57,11 +61,12 @@ def load_model(path: Path | None) -> None:
         elif suffix == ".blend":
             result = bpy.ops.wm.open_mainfile(filepath=str(path))
         else:
-            raise LipSyncError(f"{path}: unsupported model type {suffix!r} (use .glb, .gltf, .vrm, .fbx or .blend)")
+            raise LipSyncError(f"{label or path}: unsupported model type {suffix!r} "
+                               "(use .glb, .gltf, .vrm, .fbx or .blend)")
     except RuntimeError as e:  # importer errors (unsupported extension, broken file)
-        raise LipSyncError(f"{path}: Blender cannot import this model ({str(e).strip()[-300:]})") from None
+        raise LipSyncError(f"{label or path}: Blender cannot import this model ({str(e).strip()[-300:]})") from None
     if result != {"FINISHED"}:
-        raise LipSyncError(f"{path}: Blender could not import this model")
+        raise LipSyncError(f"{label or path}: Blender could not import this model")
 
 
 def _procedural_head() -> None:
@@ -95,6 +100,7 @@ def animate_meshes(anim, profile: str | None, frame_start: int = 1) -> list[dict
         try:
             rows, match = lipsync.detect_mapping(names, profile=profile)
             weights = lipsync.weights_for(anim, names, rows, stepped=match.profile.stepped)
+            keyframes.stash_active(obj.data.shape_keys)
             act, _ = lipsync.apply_shape_keys(obj, names, weights, frame_start, only_driven=[bool(m) for _, m in rows])
         except LipSyncError as e:
             reasons.append(f"{obj.name}: {e}")
@@ -126,7 +132,7 @@ def animate_from_drive(drive: dict, frame_start: int = 1) -> list[dict]:
     """Key the imported glTF/VRM meshes with weights computed by `toolkit.gltf_io` (VRM binds resolved)."""
     import numpy as np
 
-    done, used = [], set()
+    done, used, keyed = [], set(), {}
     for entry in drive["meshes"]:
         obj = _object_for(entry, used)
         if obj is None:
@@ -136,15 +142,33 @@ def animate_from_drive(drive: dict, frame_start: int = 1) -> list[dict]:
         blocks = [kb for kb in key.key_blocks if kb != key.reference_key]
         names = [blocks[t].name for t in entry["targets"]]
         weights = np.asarray(entry["weights"], np.float32).reshape(-1, len(names))
-        try:
-            lipsync.apply_shape_keys(obj, names, weights, frame_start)
-        except LipSyncError:  # this mesh's targets (say, the eyes') do not move in this clip
+        # a mesh whose targets (say, the eyes') do not move in this clip is left alone, unless another
+        # node shares it: keyed for that node, it would move here too
+        if not np.any(np.abs(weights) > 1e-4) and obj.data.users == 1:
             continue
+        key = _own_mesh_if_shared(obj, names, weights, keyed)
+        keyframes.stash_active(key)
+        lipsync.apply_shape_keys(obj, names, weights, frame_start, key_zeros=True)
         done.append({"object": obj.name, "profile": drive.get("profile"), "driven": len(names),
                      "shape_keys": len(blocks), "via": drive.get("via")})
     if not done:
         raise LipSyncError(f"nothing to animate: the model's driven targets stay at 0 for this audio ({drive.get('via')})")
     return done
+
+
+def _own_mesh_if_shared(obj, names: list[str], weights, keyed: dict):
+    """The shape keys to key for `obj`, made its own when another node's different weights already use them.
+
+    glTF nodes that place one mesh share it (and its shape keys) in Blender, but VRM 1.0
+    binds are per node: blinkLeft on one eye node, blinkRight on the other.  Returns the Key.
+    """
+    import numpy as np
+
+    prev = keyed.get(obj.data.name)
+    if prev is not None and not (prev[0] == names and np.allclose(prev[1], weights, atol=1e-6)):
+        obj.data = obj.data.copy()  # copies the shape keys too
+    keyed[obj.data.name] = (names, weights)
+    return obj.data.shape_keys
 
 
 def animate_head(anim, meshes: list[dict], frame_start: int = 1, head: dict | None = None) -> str | None:
@@ -204,9 +228,9 @@ def save(out: Path, audio: Path | None) -> None:
 
 
 def build_scene(anim, model: Path | None, audio: Path | None, profile: str | None, pack_audio: bool,
-                frame_start: int = 1, drive: dict | None = None) -> dict:
+                frame_start: int = 1, drive: dict | None = None, model_label: str | None = None) -> dict:
     """Load the model and key it; animation frame 0 (and the audio's start) lands on `frame_start`."""
-    load_model(model)
+    load_model(model, model_label)
     scene = bpy.context.scene
     lipsync.set_scene_fps(scene, anim.fps)
     meshes = animate_from_drive(drive, frame_start) if drive else animate_meshes(anim, profile, frame_start)
@@ -227,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--audio", help="audio to put on the sequencer (packed into a .blend)")
     ap.add_argument("--profile", help="rig profile name or JSON path (default: detected)")
     ap.add_argument("--drive", help="per-mesh weights for a glTF/VRM model (toolkit.export.blend.gltf_drive)")
+    ap.add_argument("--model-label", help="the model's name in errors (when --model is a temporary plain copy)")
     args = ap.parse_args(argv)
     from toolkit.animation import Animation
 
@@ -238,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                               pack_audio=out.suffix.lower() == ".blend",
                               # FBX time is frame / fps: starting at frame 0 puts the first frame at 0 s
                               frame_start=0 if out.suffix.lower() == ".fbx" else 1,
-                              drive=json.loads(Path(args.drive).read_text(encoding="utf-8")) if args.drive else None)
+                              drive=json.loads(Path(args.drive).read_text(encoding="utf-8")) if args.drive else None,
+                              model_label=args.model_label)
         save(out, Path(args.audio) if args.audio else None)
     except (LipSyncError, ValueError) as e:
         print(f"ERROR: {e}", file=sys.stderr)

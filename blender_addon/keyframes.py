@@ -140,16 +140,32 @@ def write_curves(action, id_block, curves: dict, frame_start: int, group: str = 
     return n_keys
 
 
-def drop_stale_curves(action, id_block, keep: set, group: str) -> int:
-    """Remove F-Curves of `group` (the add-on's own) whose ``(data_path, index)`` is not in `keep`."""
+def drop_stale_curves(action, id_block, keep: set, group: str) -> list[tuple[str, int]]:
+    """Remove F-Curves of `group` (the add-on's own) whose ``(data_path, index)`` is not in `keep`.
+
+    Returns the ``(data_path, index)`` of those removed: the property keeps the
+    last value its curve gave it, so the caller resets it.
+    """
     fcurves = fcurves_of(action, id_block)
     if fcurves is None:
-        return 0
+        return []
     stale = [fc for fc in fcurves if fc.group is not None and fc.group.name == group
              and (fc.data_path, fc.array_index) not in keep]
+    dropped = [(fc.data_path, fc.array_index) for fc in stale]
     for fc in stale:
         fcurves.remove(fc)
-    return len(stale)
+    return dropped
+
+
+def owned_actions(id_block, role: str) -> list:
+    """The add-on's Actions of `role` that `id_block` plays (active or on the NLA)."""
+    return [act for act in _actions_of(id_block) if is_owned(act, role)]
+
+
+def owned_curve_paths(id_block, role: str) -> list[tuple[str, int]]:
+    """``(data_path, index)`` of every F-Curve in the add-on's Actions of `role` on `id_block`."""
+    return [(fc.data_path, fc.array_index) for act in owned_actions(id_block, role)
+            for fc in fcurves_of(act, id_block) or []]
 
 
 def _new_fcurve(fcurves, path: str, index: int, group: str, channelbag=None):
@@ -195,6 +211,29 @@ def make_active(id_block, action) -> str | None:
     _set_slot(ad, action, id_block)
     ad.use_nla = True
     return moved
+
+
+def stash_active(id_block) -> str | None:
+    """Move a non-add-on active Action to a muted NLA track (kept in the file, not played).
+
+    For ``viseme animate -o scene.blend``: a model's own facial clip (the glTF
+    importer makes its first one active) would otherwise play under the lip
+    sync on every shape key the lip sync leaves at 0.  Returns its name.
+    """
+    ad = id_block.animation_data
+    if ad is None or ad.action is None or is_owned(ad.action):
+        return None
+    act = ad.action
+    stashed = any(s.action == act for t in ad.nla_tracks if t.mute for s in t.strips)
+    if not stashed:  # the glTF importer already keeps one on a muted track; others get one
+        track = ad.nla_tracks.new()
+        track.name, track.mute = act.name, True
+        prev_slot = ad.action_slot if is_slotted() else None
+        strip = track.strips.new(act.name, int(act.frame_range[0]), act)
+        if prev_slot is not None:
+            strip.action_slot = prev_slot
+    ad.action = None
+    return act.name
 
 
 def push_to_nla(id_block, action) -> str | None:

@@ -14,6 +14,7 @@ Example (inside Blender)
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -125,12 +126,15 @@ def weights_for(anim, names: list[str], rows: list[tuple[str, dict]], stepped: b
 
 # -- writing -----------------------------------------------------------------------------------
 def apply_shape_keys(obj, names: list[str], weights: np.ndarray, frame_start: int, *,
-                     use_nla: bool = False, only_driven: list[bool] | None = None) -> tuple[object, list[str]]:
+                     use_nla: bool = False, only_driven: list[bool] | None = None,
+                     key_zeros: bool = False) -> tuple[object, list[str]]:
     """Key the shape keys with `weights` (frames x names); returns (action, messages).
 
     The add-on's own shape-key Action is reused on a second run, so the user's
     other Actions and hand-keyed channels stay.  It plays at once (active
-    Action) or from an NLA strip (`use_nla`).
+    Action) or from an NLA strip (`use_nla`).  A key that stays at 0 is not
+    keyed unless `key_zeros` (a glTF clip sets every target it drives, so the
+    command-line export of a glTF model keys them all).
     """
     key = shape_keys_of(obj)
     act = keyframes.owned_action(key, LIPSYNC_ROLE)
@@ -141,7 +145,7 @@ def apply_shape_keys(obj, names: list[str], weights: np.ndarray, frame_start: in
         if only_driven is not None and not only_driven[j]:
             continue
         # a key that stays at 0 the whole clip is not keyed: the user's own animation of it keeps playing
-        if float(np.max(np.abs(weights[:, j]))) < 1e-4:
+        if not key_zeros and float(np.max(np.abs(weights[:, j]))) < 1e-4:
             continue
         curves[(f'key_blocks["{_escape(name)}"].value', 0)] = weights[:, j]
     if not curves:
@@ -155,7 +159,7 @@ def apply_shape_keys(obj, names: list[str], weights: np.ndarray, frame_start: in
         if lo < kb.slider_min:
             kb.slider_min = max(-10.0, math.floor(lo))
     keyframes.write_curves(act, key, curves, frame_start, group=LIPSYNC_GROUP)
-    keyframes.drop_stale_curves(act, key, set(curves), group=LIPSYNC_GROUP)
+    reset_shape_keys(key, keyframes.drop_stale_curves(act, key, set(curves), group=LIPSYNC_GROUP))
     msgs = []
     msg = keyframes.push_to_nla(key, act) if use_nla else keyframes.make_active(key, act)
     if msg:
@@ -165,6 +169,37 @@ def apply_shape_keys(obj, names: list[str], weights: np.ndarray, frame_start: in
 
 def _escape(name: str) -> str:
     return name.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _unescape(name: str) -> str:
+    return re.sub(r'\\(.)', r"\1", name)
+
+
+def reset_shape_keys(key, paths) -> int:
+    """Set to 0 the shape keys behind these removed F-Curves ``(data_path, index)``.
+
+    Without a curve a shape key keeps the last value it was evaluated at (a
+    blink caught at 0.97 would stay closed on every frame).  Returns how many.
+    """
+    n = 0
+    for path, _ in paths:
+        m = re.fullmatch(r'key_blocks\["((?:[^"\\]|\\.)*)"\]\.value', path)
+        kb = key.key_blocks.get(_unescape(m.group(1))) if m else None
+        if kb is not None:
+            kb.value = 0.0
+            n += 1
+    return n
+
+
+def remove_lipsync(obj) -> int:
+    """Remove the add-on's shape-key Actions from a mesh and zero the keys they drove; returns how many."""
+    key = obj.data.shape_keys if obj.type == "MESH" else None
+    if key is None:
+        return 0
+    paths = keyframes.owned_curve_paths(key, LIPSYNC_ROLE)
+    n = keyframes.remove_owned(key)
+    reset_shape_keys(key, paths)
+    return n
 
 
 def head_euler_deltas(anim) -> np.ndarray:
@@ -205,25 +240,56 @@ def apply_head(target, anim, frame_start: int, bone: str = "", facing: str = "-y
     for (axis, sign), col in zip(axes, pyr.T):
         deltas[:, axis] = sign * col
     mode = holder.rotation_mode
+    if mode == "AXIS_ANGLE":
+        raise LipSyncError(f"'{holder.name}' uses axis-angle rotation; switch it to Euler or Quaternion")
+    prop = "rotation_quaternion" if mode == "QUATERNION" else "rotation_euler"
+    act = keyframes.owned_action(target, HEAD_ROLE)
+    rest = _rest_rotation(act, base + prop, getattr(holder, prop))
     curves = {}
     if mode == "QUATERNION":
-        rest = Quaternion(holder.rotation_quaternion)
-        qs = np.array([tuple(rest @ Euler(d, "XYZ").to_quaternion()) for d in deltas])
+        qs = np.array([tuple(Quaternion(rest) @ Euler(d, "XYZ").to_quaternion()) for d in deltas])
         for i in range(4):
-            curves[(base + "rotation_quaternion", i)] = qs[:, i]
-    elif mode == "AXIS_ANGLE":
-        raise LipSyncError(f"'{holder.name}' uses axis-angle rotation; switch it to Euler or Quaternion")
+            curves[(base + prop, i)] = qs[:, i]
     else:
-        rest = np.array(holder.rotation_euler[:])
         for i in range(3):
-            curves[(base + "rotation_euler", i)] = rest[i] + deltas[:, i]
-    act = keyframes.owned_action(target, HEAD_ROLE)
+            curves[(base + prop, i)] = rest[i] + deltas[:, i]
     if act.name.startswith(target.name + "_"):
         act.name = f"{target.name}_Head"
     keyframes.write_curves(act, target, curves, frame_start, group="Head")
     keyframes.drop_stale_curves(act, target, set(curves), group="Head")
     msg = keyframes.make_active(target, act)
     return act, [msg] if msg else []
+
+
+def _rest_rotation(act, path: str, current) -> list[float]:
+    """The rotation the head motion is added to, remembered in the Action on its first run.
+
+    On a re-run the holder shows the animated pose of the current frame, not
+    its rest: adding to that would tilt the head a little more every run.
+    """
+    rests = json.loads(act.get("viseme_rest", "{}"))
+    if path not in rests:
+        rests[path] = [float(x) for x in current]
+        act["viseme_rest"] = json.dumps(rests)
+    return rests[path]
+
+
+def remove_head(target) -> int:
+    """Remove the add-on's head Action from an object or armature and put the rest rotation back."""
+    if target is None:
+        return 0
+    rests = {}
+    for act in keyframes.owned_actions(target, HEAD_ROLE):
+        rests.update(json.loads(act.get("viseme_rest", "{}")))
+    n = keyframes.remove_owned(target)
+    for path, values in rests.items():
+        owner_path, _, prop = path.rpartition(".")
+        try:
+            owner = target.path_resolve(owner_path) if owner_path else target
+            setattr(owner, prop, values)
+        except (ValueError, AttributeError, TypeError):  # the bone was renamed or deleted since
+            continue
+    return n
 
 
 def strips_of(scene):

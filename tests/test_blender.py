@@ -140,6 +140,206 @@ def test_write_blend_and_fbx_with_a_vrm_model(anim, tmp_path):
         assert checked >= 1, f"no animated VRM mesh found in {out.name}: {sorted(got['meshes'])}"
 
 
+def test_numpy_neural_model_for_blender_matches_torch(speech, tmp_path):
+    """The add-on's numpy copy of the neural model (Blender has no torch) gives torch's outputs to 1e-4."""
+    pytest.importorskip("torch")
+    import importlib.util
+
+    from toolkit.audio import load_audio
+    from toolkit.motion.features import log_mel
+    from toolkit.motion.model import DEFAULT_WEIGHTS, NeuralAnimator
+
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip(f"no shipped neural weights ({DEFAULT_WEIGHTS})")
+    spec = importlib.util.spec_from_file_location("neural_numpy", REPO / "blender_addon" / "neural_numpy.py")
+    nn = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nn)
+    npz = nn.export(tmp_path / "audio2face.npz")
+    ours, ref = nn.load(npz), NeuralAnimator.load()
+    x = load_audio(speech)
+    pa, ca = ref.infer_features(log_mel(x))
+    pb, cb = ours.infer_features(log_mel(x))
+    assert pa.shape == pb.shape and ca.shape == cb.shape
+    np.testing.assert_allclose(pb, pa, atol=1e-4)
+    np.testing.assert_allclose(cb, ca, atol=1e-4)
+    np.testing.assert_allclose(ours.predict(x, fps=30).values, ref.predict(x, fps=30).values, atol=1e-4)
+
+
+FACECAP = REPO.parent / "shared" / "data" / "models" / "facecap" / "facecap.glb"
+MESHOPT_TARGETS = ["jawOpen", "mouthClose", "eyeBlinkLeft", "eyeBlinkRight", "mouthFunnel"]
+
+
+def _meshopt_model(path: Path) -> Path:
+    """A GLB as gltfpack writes them: every bufferView meshopt-compressed, the texture KTX2 (KHR_texture_basisu)."""
+    meshopt = pytest.importorskip("meshopt")
+    xs, ys = np.meshgrid(np.linspace(0, 0.1, 4), np.linspace(0, 0.1, 4))
+    pos = np.stack([xs.ravel(), ys.ravel(), np.zeros(16)], 1).astype(np.float32)
+    idx = np.array([[v, v + 1, v + 5, v, v + 5, v + 4] for j in range(3) for v in range(j * 4, j * 4 + 3)],
+                   np.uint16).ravel()
+    blob, views, accs = bytearray(), [], []
+
+    def add(arr: np.ndarray, mode: str, type_: str, comp: int, target: int) -> int:
+        enc = meshopt.encode_gltf_buffer(arr, mode)
+        blob.extend(b"\0" * (-len(blob) % 4))
+        stride = arr.dtype.itemsize * (arr.shape[1] if arr.ndim == 2 else 1)
+        views.append({"buffer": 1, "byteLength": arr.nbytes, "target": target,
+                      **({"byteStride": stride} if mode == "ATTRIBUTES" else {}),
+                      "extensions": {"EXT_meshopt_compression": {"buffer": 0, "byteOffset": len(blob),
+                                                                 "byteLength": len(enc), "byteStride": stride,
+                                                                 "mode": mode, "count": len(arr)}}})
+        blob.extend(enc)
+        accs.append({"bufferView": len(views) - 1, "componentType": comp, "count": len(arr), "type": type_})
+        return len(accs) - 1
+
+    prim = {"attributes": {"POSITION": add(pos, "ATTRIBUTES", "VEC3", 5126, 34962)},
+            "indices": add(idx, "INDICES", "SCALAR", 5123, 34963), "targets": []}
+    accs[0].update(min=pos.min(0).tolist(), max=pos.max(0).tolist())
+    for t in range(len(MESHOPT_TARGETS)):
+        d = np.zeros((16, 3), np.float32)
+        d[t, 2] = 0.01 * (t + 1)
+        prim["targets"].append({"POSITION": add(d, "ATTRIBUTES", "VEC3", 5126, 34962)})
+        accs[-1].update(min=d.min(0).tolist(), max=d.max(0).tolist())
+    ktx2 = b"\xabKTX 20\xbb\r\n\x1a\n" + bytes(64)  # a KTX2 header: Blender cannot read it, and need not
+    blob.extend(b"\0" * (-len(blob) % 4))
+    views.append({"buffer": 0, "byteOffset": len(blob), "byteLength": len(ktx2)})
+    blob.extend(ktx2)
+    blob.extend(b"\0" * (-len(blob) % 4))
+    prim["material"] = 0
+    ext = ["EXT_meshopt_compression", "KHR_texture_basisu"]
+    doc = {"asset": {"version": "2.0"}, "extensionsUsed": ext, "extensionsRequired": ext,
+           "buffers": [{"byteLength": len(blob)},
+                       {"byteLength": sum(v["byteLength"] for v in views),
+                        "extensions": {"EXT_meshopt_compression": {"fallback": True}}}],
+           "bufferViews": views, "accessors": accs,
+           "images": [{"bufferView": len(views) - 1, "mimeType": "image/ktx2"}],
+           "textures": [{"extensions": {"KHR_texture_basisu": {"source": 0}}}],
+           "materials": [{"name": "Skin", "pbrMetallicRoughness": {"baseColorTexture": {"index": 0},
+                                                                   "baseColorFactor": [0.8, 0.6, 0.5, 1]}}],
+           "meshes": [{"name": "Face", "primitives": [prim], "extras": {"targetNames": MESHOPT_TARGETS}}],
+           "nodes": [{"name": "Face", "mesh": 0}], "scenes": [{"nodes": [0]}], "scene": 0}
+    from toolkit.export.blend import _glb
+
+    path.write_bytes(_glb(doc, bytes(blob)))
+    return path
+
+
+def test_plain_glb_decodes_meshopt_and_drops_basisu_textures(tmp_path):
+    """What Blender gets for a meshopt/Basis model: the same geometry, no extension its importer refuses."""
+    from toolkit.export.blend import needs_plain_copy, plain_glb
+    from toolkit.gltf_io import load_model, load_model_bytes
+
+    m = load_model(_meshopt_model(tmp_path / "packed.glb"))
+    assert needs_plain_copy(m)
+    data, notes = plain_glb(m)
+    p = load_model_bytes(data, "plain.glb")
+    assert not needs_plain_copy(p) and "extensionsRequired" not in p.doc
+    assert all("extensions" not in v and v["buffer"] == 0 for v in p.doc["bufferViews"])
+    a, b = m.meshes[0].primitives[0], p.meshes[0].primitives[0]
+    np.testing.assert_array_equal(a.positions, b.positions)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.target_deltas(), b.target_deltas())
+    assert p.meshes[0].target_names == MESHOPT_TARGETS
+    # the KTX2 texture is unhooked (the colour factor stays) and the warning says why
+    pbr = p.doc["materials"][0]["pbrMetallicRoughness"]
+    assert "baseColorTexture" not in pbr and pbr["baseColorFactor"] == [0.8, 0.6, 0.5, 1]
+    assert len(notes) == 1 and "KHR_texture_basisu" in notes[0] and "packed.glb" in notes[0]
+
+
+def _check_drive(anim, model: Path, out: Path) -> None:
+    """Every driven target of the model plays in Blender what the toolkit computed for it."""
+    from toolkit.export.blend import gltf_drive
+
+    got = _inspect(out)
+    checked = 0
+    for entry in gltf_drive(anim, model)["meshes"]:
+        mesh = next((v for k, v in got["meshes"].items() if len(v["names"]) == entry["n_targets"]
+                     and (k == entry["node_name"] or not entry["node_name"])), None)
+        assert mesh is not None, f"{entry['node_name']!r} missing from {sorted(got['meshes'])}"
+        values = np.array(mesh["values"])[:, entry["targets"]]
+        np.testing.assert_allclose(values, np.array(entry["weights"]), atol=2e-3)
+        checked += int(np.any(entry["weights"]))
+    assert checked >= 1
+
+
+@needs_bpy
+def test_write_blend_with_a_meshopt_basisu_model(anim, tmp_path):
+    from toolkit.export.blend import write_blend
+
+    model = _meshopt_model(tmp_path / "packed.glb")
+    with pytest.warns(UserWarning, match="KHR_texture_basisu"):
+        summary = write_blend(anim, tmp_path / "packed.blend", model=model)
+    assert summary["meshes"][0]["driven"] == len(MESHOPT_TARGETS) and summary["warnings"]
+    _check_drive(anim, model, tmp_path / "packed.blend")
+
+
+@needs_bpy
+@pytest.mark.skipif(not FACECAP.is_file(), reason=f"shared test model absent ({FACECAP}): the procedural "
+                                                   "meshopt model above still covers the decoding")
+def test_write_blend_with_facecap_meshopt_arkit_model(anim, tmp_path):
+    """facecap.glb: 52 ARKit targets, EXT_meshopt_compression + KHR_mesh_quantization + KHR_texture_basisu."""
+    from toolkit.export.blend import write_blend
+
+    with pytest.warns(UserWarning, match="KHR_texture_basisu"):
+        summary = write_blend(anim, tmp_path / "facecap.blend", model=FACECAP)
+    assert [m["shape_keys"] for m in summary["meshes"]] == [52]
+    _check_drive(anim, FACECAP, tmp_path / "facecap.blend")
+
+
+def _shared_eye_vrm(path: Path) -> Path:
+    """A VRM 1.0 whose two eye nodes place one mesh: blinkLeft binds the left node, blinkRight the right."""
+    from toolkit.export.blend import _glb
+
+    xs, ys = np.meshgrid(np.linspace(0, 0.1, 3), np.linspace(0, 0.1, 3))
+    pos = np.stack([xs.ravel(), ys.ravel(), np.zeros(9)], 1).astype(np.float32)
+    idx = np.array([0, 1, 4, 0, 4, 3, 1, 2, 5, 1, 5, 4, 3, 4, 7, 3, 7, 6, 4, 5, 8, 4, 8, 7], np.uint16)
+    lift = np.zeros((9, 3), np.float32)
+    lift[4, 2] = 0.01
+    blob = b"".join(a.tobytes() for a in (pos, lift, idx))
+    views = [{"buffer": 0, "byteOffset": 0, "byteLength": pos.nbytes},
+             {"buffer": 0, "byteOffset": pos.nbytes, "byteLength": lift.nbytes},
+             {"buffer": 0, "byteOffset": 2 * pos.nbytes, "byteLength": idx.nbytes}]
+    accs = [{"bufferView": 0, "componentType": 5126, "count": 9, "type": "VEC3", "min": pos.min(0).tolist(),
+             "max": pos.max(0).tolist()},
+            {"bufferView": 1, "componentType": 5126, "count": 9, "type": "VEC3", "min": lift.min(0).tolist(),
+             "max": lift.max(0).tolist()},
+            {"bufferView": 2, "componentType": 5123, "count": idx.size, "type": "SCALAR"}]
+
+    def mesh(name, target):
+        return {"name": name, "extras": {"targetNames": [target]},
+                "primitives": [{"attributes": {"POSITION": 0}, "indices": 2, "targets": [{"POSITION": 1}]}]}
+
+    def bind(node):
+        return {"morphTargetBinds": [{"node": node, "index": 0, "weight": 1.0}]}
+
+    doc = {"asset": {"version": "2.0"}, "extensionsUsed": ["VRMC_vrm"],
+           "buffers": [{"byteLength": len(blob) + (-len(blob) % 4)}], "bufferViews": views, "accessors": accs,
+           "meshes": [mesh("Face", "A"), mesh("Eye", "Close")],
+           "nodes": [{"name": "Face", "mesh": 0}, {"name": "EyeL", "mesh": 1, "translation": [0.03, 0, 0]},
+                     {"name": "EyeR", "mesh": 1, "translation": [-0.03, 0, 0]}],
+           "scenes": [{"nodes": [0, 1, 2]}], "scene": 0,
+           "extensions": {"VRMC_vrm": {"specVersion": "1.0", "meta": {"name": "eyes"}, "humanoid": {"humanBones": {}},
+                                       "expressions": {"preset": {"aa": bind(0), "blinkLeft": bind(1),
+                                                                  "blinkRight": bind(2)}}}}}
+    path.write_bytes(_glb(doc, blob + b"\0" * (-len(blob) % 4)))
+    return path
+
+
+@needs_bpy
+def test_vrm_nodes_sharing_one_mesh_keep_their_own_weights(anim, tmp_path):
+    """blinkLeft and blinkRight on two nodes of one eye mesh do not collapse into one shape key."""
+    from toolkit.export.blend import write_blend
+
+    n = anim.n_frames
+    winks = anim.with_channels(["eyeBlinkLeft", "eyeBlinkRight"],
+                               np.stack([np.linspace(0, 1, n), np.zeros(n)], 1).astype(np.float32))
+    model = _shared_eye_vrm(tmp_path / "eyes.vrm")
+    write_blend(winks, tmp_path / "eyes.blend", model=model)
+    got = _inspect(tmp_path / "eyes.blend")
+    left, right = (np.array(got["meshes"][k]["values"])[:, 0] for k in ("EyeL", "EyeR"))
+    assert left.max() > 0.9 and np.abs(right).max() < 1e-3
+    _check_drive(winks, model, tmp_path / "eyes.blend")
+
+
 @needs_bpy
 def test_bad_inputs_give_clear_errors(anim, tmp_path):
     from toolkit.export.blend import write_blend

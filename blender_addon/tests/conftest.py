@@ -81,6 +81,7 @@ def new_face(name: str, keys: list[str]):
         # move a few vertices per key so exporters see a real morph
         for j in range(i % 7, len(kb.data), 7):
             kb.data[j].co.z += 0.01
+        kb.value = 0.0  # shape_key_add starts a key at 1; a face at rest (and imported models) have 0
     bpy.context.view_layer.objects.active = obj
     obj.select_set(True)
     return obj

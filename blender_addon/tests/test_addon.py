@@ -201,10 +201,16 @@ def test_clear_messages(addon, speech, tmp_path):
     new_face("Odd", ["Key 1", "Key 2", "smile_big"])
     settings(speech)
     assert run() == {"CANCELLED"} and "No shape key matched" in reports[-1]
-    # no transcript and no audio-only model in the bundle
+    # no transcript, and no audio-only model: the message says why there is none
     new_face("NoText", ARKIT)
     settings(speech, text="")
-    assert run() == {"CANCELLED"} and "transcript" in reports[-1].lower()
+    saved = addon._neural_state
+    addon._neural_state = (False, "the audio-only engine needs PyTorch, which Blender's Python does not have")
+    try:
+        assert run() == {"CANCELLED"}
+    finally:
+        addon._neural_state = saved
+    assert "Type the transcript" in reports[-1] and "PyTorch" in reports[-1]
 
 
 def test_gltf_export_keeps_the_animation(addon, speech, tmp_path):
@@ -296,3 +302,148 @@ def test_audio_from_an_existing_sound_strip_and_transcript_file(addon, speech, t
     assert own_action(obj).frame_range[0] == 40
     jaw = curve(obj, "jawOpen", np.arange(40, scene.frame_end + 1))
     assert jaw.max() > 0.2
+
+
+OOV_SENTENCE = "Zorblaxian quuxified the frobnicator."
+
+
+def test_words_missing_from_the_dictionary_use_the_bundled_g2p(addon, tmp_path):
+    """Made-up words go through g2p-en's model (its weights ship as a wheel; the package is never imported)."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
+    wav = tmp_path / "oov.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(wav), OOV_SENTENCE], check=True)
+    obj = new_face("OovFace", ARKIT)
+    settings(wav, text=OOV_SENTENCE)
+    assert bpy.ops.viseme.generate() == {"FINISHED"}
+    labels = [p[0] for p in phonemes_of(obj)]
+    assert labels[0] == "z" and "f" in labels and "b" in labels
+    from toolkit.phonemes.g2p import words_to_phonemes
+
+    assert [w.source for w in words_to_phonemes(OOV_SENTENCE)] == ["g2p", "g2p", "cmudict", "g2p"]
+    # g2p_en's __init__ imports nltk (absent here, and it would download data): it must stay unimported
+    assert "g2p_en" not in sys.modules and "nltk" not in sys.modules
+
+
+def test_rerun_without_blinks_and_clear_leave_no_stale_values(addon):
+    """A curve the add-on drops (blinks turned off, Clear) must not leave its property at the last value."""
+    from conftest import REPO
+
+    wav = REPO / "assets" / "samples" / "bob.wav"  # long enough for blinks
+    text = (REPO / "assets" / "samples" / "bob.txt").read_text(encoding="utf-8")
+    obj = new_face("StaleFace", ARKIT)
+    obj.rotation_euler = (0.1, 0.0, 0.3)  # head motion on the face object itself
+    scene = bpy.context.scene
+    settings(wav, text=text, blinks=True, head="OBJECT", head_object=obj)
+    assert bpy.ops.viseme.generate() == {"FINISHED"}
+    frames = np.arange(scene.frame_start, scene.frame_end + 1)
+    blink = curve(obj, "eyeBlinkLeft", frames)
+    assert blink.max() > 0.5
+    scene.frame_set(5)
+    pose_at_5 = tuple(obj.rotation_euler)
+    scene.frame_set(int(frames[blink.argmax()]))  # stop mid-blink
+    settings(wav, text=text, blinks=False, head="OBJECT", head_object=obj)
+    assert bpy.ops.viseme.generate() == {"FINISHED"}
+    assert np.abs(curve(obj, "eyeBlinkLeft", frames)).max() == 0.0
+    # the head motion is added to the rest rotation, not to the pose the first run left on screen
+    scene.frame_set(5)
+    assert np.allclose(tuple(obj.rotation_euler), pose_at_5, atol=1e-5)
+    scene.frame_set(int(frames[curve(obj, "jawOpen", frames).argmax()]))  # stop with the mouth open
+    assert bpy.ops.viseme.clear() == {"FINISHED"}
+    for f in (1, scene.frame_current):
+        scene.frame_set(f)
+        assert max(kb.value for kb in obj.data.shape_keys.key_blocks[1:]) == 0.0
+        assert np.allclose(tuple(obj.rotation_euler), (0.1, 0.0, 0.3), atol=1e-6)
+
+
+def _generate_error(**kw) -> str:
+    """The message Generate reports (operator errors reach Python as RuntimeError)."""
+    with pytest.raises(RuntimeError) as err:
+        bpy.ops.viseme.generate(**kw)
+    return str(err.value)
+
+
+def _armature(name: str):
+    arm = bpy.data.objects.new(name, bpy.data.armatures.new(name))
+    bpy.context.scene.collection.objects.link(arm)
+    return arm
+
+
+def test_head_bone_mode_without_a_bone_is_an_error(addon, speech):
+    obj = new_face("BoneFace", ARKIT)
+    arm = _armature("NoBoneRig")
+    settings(speech, head="BONE", head_object=arm, head_bone="")
+    assert "Choose the head bone of 'NoBoneRig'" in _generate_error()
+    assert arm.animation_data is None and obj.data.shape_keys.animation_data is None  # nothing keyed
+    settings(speech, head="BONE", head_object=obj, head_bone="")
+    assert "needs an armature" in _generate_error()
+    settings(speech, head="BONE", head_object=arm, head_bone="Neck")
+    assert "has no bone 'Neck'" in _generate_error()
+
+
+def test_unexpected_failures_are_reported_not_raised(addon, speech, monkeypatch):
+    """A wheel missing for this Blender's Python (or any bug) gives a message in the status bar."""
+    import toolkit.pipeline
+
+    new_face("BrokenFace", ARKIT)
+    settings(speech)
+
+    def missing(*a, **k):
+        raise ImportError("No module named 'scipy._lib._ccallback_c'")
+
+    monkeypatch.setattr(toolkit.pipeline, "animate", missing)
+    msg = _generate_error()
+    assert "cannot load one of its modules" in msg and "Python 3." in msg and "Reinstall" in msg
+
+    def bug(*a, **k):
+        raise KeyError("jawOpen")
+
+    monkeypatch.setattr(toolkit.pipeline, "animate", bug)
+    msg = _generate_error()
+    assert "failed unexpectedly (KeyError" in msg and "system console" in msg
+
+
+def test_zip_carries_wheels_for_every_blender_python(addon_zip):
+    """Blender 4.2 - 5.0 run Python 3.11, 5.1+ runs 3.13: each finds a wheel of every requirement."""
+    import importlib.util
+    import tomllib
+    import zipfile
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("viseme_build", REPO / "blender_addon" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    with zipfile.ZipFile(addon_zip) as zf:
+        manifest = tomllib.loads(zf.read("blender_manifest.toml").decode("utf-8"))
+        names = set(zf.namelist())
+    wheels = [w[2:] for w in manifest["wheels"]]
+    assert all(w in names for w in wheels)
+    assert "blender_version_max" not in manifest
+    for py in ("3.11", "3.13"):
+        for req in build.requirements():
+            canon = build.re.sub(r"[-_.]+", "_", build.re.split(r"[<>=!~ \[]", req, maxsplit=1)[0]).lower()
+            fits = [w for w in wheels if w.split("/")[-1].split("-")[0].lower() == canon
+                    and build.wheel_fits(w.split("/")[-1], py)]
+            assert len(fits) == 1, (req, py, fits)
+
+
+def test_audio_only_engine_runs_the_numpy_model_without_torch(addon, speech):
+    """Blender's Python has no torch: the bundled numpy copy of the neural model animates from audio alone."""
+    import importlib.util
+
+    assert importlib.util.find_spec("torch") is None
+    assert addon.neural_available(), addon.neural_unavailable_reason()
+    assert {"neural", "hybrid"} <= {i[0] for i in addon._engine_items(None, bpy.context)}
+    obj = new_face("AudioOnly", ARKIT)
+    settings(speech, text="")  # no transcript: Generate picks the audio-only engine
+    assert bpy.ops.viseme.generate() == {"FINISHED"}
+    frames = np.arange(bpy.context.scene.frame_start, bpy.context.scene.frame_end + 1)
+    assert curve(obj, "jawOpen", frames).max() > 0.2
+    settings(speech, engine="hybrid")
+    assert bpy.ops.viseme.generate() == {"FINISHED"}
+    assert curve(obj, "jawOpen", frames).max() > 0.2

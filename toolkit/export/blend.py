@@ -7,6 +7,12 @@ there: it loads the model (glTF/GLB/VRM, FBX, .blend; the default head when
 none), keys every mesh whose shape keys match a rig profile (`toolkit.rigs`),
 turns the head, adds the sound and saves.
 
+Blender's glTF importer refuses EXT_meshopt_compression and KHR_texture_basisu.
+A model that uses them is handed over as a plain temporary GLB instead
+(`plain_glb`: buffers decoded by `toolkit.gltf_io`, KTX2/Basis textures
+dropped with a warning in the summary); nodes, meshes and morph targets keep
+their indices, so the per-mesh weights still apply.
+
 Example
 -------
 >>> from toolkit.pipeline import animate                          # doctest: +SKIP
@@ -16,10 +22,13 @@ Example
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
+import struct
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +40,8 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "blender_addon" / "export_scene.py"
 MODEL_SUFFIXES = (".glb", ".gltf", ".vrm", ".fbx", ".blend")
 GLTF_SUFFIXES = (".glb", ".gltf", ".vrm")
+# extensions Blender's glTF importer (4.2 .. 5.x) refuses as required: decoded / dropped before the import
+MESHOPT, BASISU = "EXT_meshopt_compression", "KHR_texture_basisu"
 
 
 class BlenderError(RuntimeError):
@@ -62,15 +73,16 @@ def write_fbx(anim: Animation, out_path: str | Path, model: str | Path | None = 
     return _run(anim, out_path, ".fbx", model=model, audio=None, profile=profile, timeout_s=timeout_s)
 
 
-def gltf_drive(anim: Animation, model: str | Path, profile=None) -> dict:
+def gltf_drive(anim: Animation, model, profile=None) -> dict:
     """Per-mesh shape-key weights for a glTF/GLB/VRM model, computed as the glTF exporter does.
 
-    VRM expressions resolve through their morph target binds (`toolkit.gltf_io`), so
-    the .blend/FBX of a VRM moves the same targets as its glTF export.
+    `model` is a path or a loaded `toolkit.gltf_io.Model`.  VRM expressions resolve
+    through their morph target binds (`toolkit.gltf_io`), so the .blend/FBX of a VRM
+    moves the same targets as its glTF export.
     """
-    from toolkit.gltf_io import load_model, model_morph_weights
+    from toolkit.gltf_io import Model, load_model, model_morph_weights
 
-    m = load_model(model)
+    m = model if isinstance(model, Model) else load_model(model)
     drive = model_morph_weights(anim, m, profile)
     meshes = []
     for node, w in drive.weights.items():
@@ -82,6 +94,103 @@ def gltf_drive(anim: Animation, model: str | Path, profile=None) -> dict:
     head = m.head_node
     return {"via": drive.via, "profile": drive.match.profile.name if drive.match else None, "meshes": meshes,
             "head": None if head is None else {"name": m.gltf.nodes[head].name or "", "facing": m.facing}}
+
+
+def needs_plain_copy(model) -> bool:
+    """Whether Blender's importer would refuse this `toolkit.gltf_io.Model` (meshopt or Basis data)."""
+    used = set(model.extensions_used) | set(model.extensions_required)
+    return bool(used & {MESHOPT, BASISU})
+
+
+def plain_glb(model) -> tuple[bytes, list[str]]:
+    """The model as a GLB Blender can import, and warnings for what was left out.
+
+    Every bufferView is written decoded (meshopt) into one buffer, external images
+    are embedded, and textures whose only image is KTX2/Basis (KHR_texture_basisu,
+    which Blender cannot read) are unhooked from the materials.  Node, mesh,
+    accessor and texture indices stay the same.
+    """
+    from toolkit.gltf_io import ModelError
+
+    doc = copy.deepcopy(model.doc)
+    blob = bytearray()
+    for i, view in enumerate(doc.get("bufferViews") or []):
+        data = model.view_bytes(i)  # decoded when meshopt-compressed
+        blob += b"\0" * (-len(blob) % 16)  # 16: any component type and stride stays aligned
+        exts = {k: v for k, v in (view.pop("extensions", None) or {}).items() if k != MESHOPT}
+        view.update(buffer=0, byteOffset=len(blob), byteLength=len(data))
+        if exts:
+            view["extensions"] = exts
+        blob += data
+    notes = []
+    for i, img in enumerate(doc.get("images") or []):
+        if "uri" in img:  # the temporary copy lives elsewhere: relative files would not be found
+            try:
+                data, mime = model.image_bytes(i)
+            except ModelError as e:  # Blender imports the model without that image and says so
+                notes.append(f"image #{i} cannot be read, the Blender scene has no texture from it: {e}")
+                continue
+            blob += b"\0" * (-len(blob) % 16)
+            doc["bufferViews"].append({"buffer": 0, "byteOffset": len(blob), "byteLength": len(data)})
+            blob += data
+            del img["uri"]
+            img["bufferView"] = len(doc["bufferViews"]) - 1
+            img["mimeType"] = mime or _sniff_mime(data)
+    notes += _drop_basisu(doc, model.path)
+    for key in ("extensionsUsed", "extensionsRequired"):
+        kept = [e for e in doc.get(key) or [] if e not in (MESHOPT, BASISU)]
+        if kept:
+            doc[key] = kept
+        else:
+            doc.pop(key, None)
+    blob += b"\0" * (-len(blob) % 4)
+    doc["buffers"] = [{"byteLength": len(blob)}]
+    return _glb(doc, bytes(blob)), notes
+
+
+def _drop_basisu(doc: dict, name: str) -> list[str]:
+    """Remove KHR_texture_basisu; textures left without a PNG/JPEG source are unhooked from materials."""
+    dropped = set()
+    for t, tex in enumerate(doc.get("textures") or []):
+        exts = tex.get("extensions") or {}
+        if BASISU not in exts:
+            continue
+        del exts[BASISU]
+        if not exts:
+            tex.pop("extensions", None)
+        if tex.get("source") is None:  # the KTX2 image was its only one
+            dropped.add(t)
+    if not dropped:
+        return []
+    for mat in doc.get("materials") or []:
+        _unhook_textures(mat, dropped)
+    return [f"{name}: {len(dropped)} texture(s) are KTX2/Basis (KHR_texture_basisu), which Blender cannot read; "
+            "left out of the Blender scene (materials keep their colour factors)"]
+
+
+def _unhook_textures(node, dropped: set) -> None:
+    """Delete every textureInfo (``{"index": t, ...}`` under a ``*Texture`` key) that points at a dropped texture."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in list(items):
+        if isinstance(key, str) and key.endswith("Texture") and isinstance(value, dict) \
+                and value.get("index") in dropped:
+            del node[key]
+        else:
+            _unhook_textures(value, dropped)
+
+
+def _sniff_mime(data: bytes) -> str:
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    return "image/jpeg" if data[:2] == b"\xff\xd8" else "application/octet-stream"
+
+
+def _glb(doc: dict, blob: bytes) -> bytes:
+    js = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    js += b" " * (-len(js) % 4)
+    total = 12 + 8 + len(js) + 8 + len(blob)
+    return b"".join([struct.pack("<4sII", b"glTF", 2, total), struct.pack("<II", len(js), 0x4E4F534A), js,
+                     struct.pack("<II", len(blob), 0x004E4942), blob])
 
 
 def _run(anim, out_path, suffix, *, model, audio, profile, timeout_s) -> dict:
@@ -99,16 +208,11 @@ def _run(anim, out_path, suffix, *, model, audio, profile, timeout_s) -> dict:
         anim_json = Path(tmp) / "animation.json"
         anim_json.write_text(json.dumps(anim.to_dict(), separators=(",", ":")), encoding="utf-8")
         cmd = [str(py), str(SCRIPT), "--anim", str(anim_json), "--out", str(out.resolve())]
-        if model is not None:
-            cmd += ["--model", str(Path(model).resolve())]
+        notes = _model_args(anim, Path(model), profile, Path(tmp), cmd) if model is not None else []
         if audio is not None:
             cmd += ["--audio", str(Path(audio).resolve())]
         if profile is not None:
             cmd += ["--profile", str(profile)]
-        if model is not None and Path(model).suffix.lower() in GLTF_SUFFIXES:
-            drive_json = Path(tmp) / "drive.json"
-            drive_json.write_text(json.dumps(gltf_drive(anim, model, profile)), encoding="utf-8")
-            cmd += ["--drive", str(drive_json)]
         # Blender's user folders go to the temp dir: a headless export must not read or change the user's prefs
         env = dict(os.environ, BLENDER_USER_RESOURCES=str(Path(tmp) / "blender-user"))
         try:
@@ -121,6 +225,32 @@ def _run(anim, out_path, suffix, *, model, audio, profile, timeout_s) -> dict:
     if r.returncode != 0:
         raise BlenderError(f"{out}: Blender export failed (exit {r.returncode}):\n{r.stderr.strip()[-2000:]}")
     try:
-        return json.loads(r.stdout.strip().splitlines()[-1])
+        summary = json.loads(r.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         raise BlenderError(f"{out}: Blender export printed no summary:\n{r.stdout[-1000:]}") from None
+    summary["warnings"] = notes
+    for note in notes:  # the callers (the CLI among them) print Python warnings on stderr
+        warnings.warn(note, stacklevel=3)
+    return summary
+
+
+def _model_args(anim, model: Path, profile, tmp: Path, cmd: list[str]) -> list[str]:
+    """Add ``--model`` (and ``--drive`` for glTF/VRM) to `cmd`; returns warnings about the model."""
+    if model.suffix.lower() not in GLTF_SUFFIXES:
+        cmd += ["--model", str(model.resolve())]
+        return []
+    from toolkit.gltf_io import load_model
+
+    m = load_model(model)
+    drive_json = tmp / "drive.json"
+    drive_json.write_text(json.dumps(gltf_drive(anim, m, profile)), encoding="utf-8")
+    cmd += ["--drive", str(drive_json)]
+    if not needs_plain_copy(m):
+        cmd += ["--model", str(model.resolve())]
+        return []
+    data, notes = plain_glb(m)
+    plain = tmp / "model.glb"
+    plain.write_bytes(data)
+    # errors still name the user's file, not the temporary copy
+    cmd += ["--model", str(plain), "--model-label", str(model)]
+    return notes
