@@ -138,8 +138,10 @@ def test_truncated_files(tmp_path):
         load_audio(header_only)
     half = tmp_path / "half.wav"
     half.write_bytes(data[: len(data) // 2])
+    with pytest.raises(AudioError, match=r"half\.wav: truncated WAV.*holds \d+ \(50 %\).*--allow-truncated"):
+        load_audio(half)
     with pytest.warns(UserWarning, match=r"half\.wav: truncated WAV"):
-        y = load_audio(half)
+        y = load_audio(half, allow_truncated=True)
     assert abs(duration_s(y) - 0.5) < 0.01
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an intact file must not warn

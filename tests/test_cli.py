@@ -47,7 +47,8 @@ def test_say_writes_wav_and_animation(tmp_path):
     assert d["meta"]["alignment"] == "espeak" and d["words"][0]["label"].lower() == "guten"
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "silent", "bad-lang", "unwritable", "same-as-input", "bad-ext"])
+@pytest.mark.parametrize("case", ["missing", "empty", "silent", "truncated", "bad-lang", "unwritable", "same-as-input",
+                                  "bad-ext"])
 def test_bad_input_exits_nonzero_without_output(tmp_path, capsys, case):
     import numpy as np
 
@@ -61,6 +62,10 @@ def test_bad_input_exits_nonzero_without_output(tmp_path, capsys, case):
         audio = str(tmp_path / "empty.wav")
     elif case == "silent":
         audio = str(write_wav(tmp_path / "quiet.wav", np.zeros(8000, np.float32), 16000))
+    elif case == "truncated":  # a copy cut off after 40 % of its audio
+        data = SAMPLE.read_bytes()
+        (tmp_path / "cut.wav").write_bytes(data[: int(len(data) * 0.4)])
+        audio = str(tmp_path / "cut.wav")
     elif case == "bad-lang":
         extra = ["--lang", "qq"]
     elif case == "unwritable":
@@ -74,12 +79,23 @@ def test_bad_input_exits_nonzero_without_output(tmp_path, capsys, case):
     err = capsys.readouterr().err
     assert rc != 0
     assert "error" in err and len(err.strip().splitlines()) <= 3, err
-    if case in ("missing", "empty", "silent"):
+    if case in ("missing", "empty", "silent", "truncated"):
         assert Path(audio).name in err
     assert SAMPLE.read_bytes() == before  # the input is never touched
     if case != "same-as-input":
         assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+def test_truncated_audio_is_animated_when_the_user_allows_it(tmp_path, capsys):
+    data = SAMPLE.read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: int(len(data) * 0.6)])
+    out = tmp_path / "cut.json"
+    assert main(["animate", str(tmp_path / "cut.wav"), "--text", "Bob made a map", "--engine", "align",
+                 "--allow-truncated", "-o", str(out)]) == 0
+    assert "truncated" in capsys.readouterr().err
+    d = json.loads(out.read_text())
+    assert d["words"] and abs(d["duration"] - 0.6 * 4.2) < 0.3
 
 
 def test_console_script_runs():

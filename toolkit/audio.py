@@ -57,6 +57,7 @@ def load_audio(
     raw_rate: int | None = None,
     raw_format: str = "s16le",
     raw_channels: int = 1,
+    allow_truncated: bool = False,
 ) -> np.ndarray:
     """Read a recording (path or array) as float32 mono samples at 16 kHz.
 
@@ -64,12 +65,15 @@ def load_audio(
         (channels, samples) of float or integer PCM; an array needs `sample_rate`.
     raw_rate / raw_format / raw_channels: layout of a headerless ``.raw``/``.pcm``
         file (`raw_rate` is required for those; formats in `RAW_FORMATS`).
+    allow_truncated: a WAV file cut short (its header declares more audio than
+        it holds) is an `AudioError` unless this is set; then what is there is
+        used, with a warning.
 
     >>> load_audio(np.ones((800, 2), np.float32) * 0.5, sample_rate=8000).shape
     (1600,)
     """
     if isinstance(path_or_array, (str, os.PathLike)):
-        samples, sr = _read_file(Path(path_or_array), raw_rate, raw_format, raw_channels)
+        samples, sr = _read_file(Path(path_or_array), raw_rate, raw_format, raw_channels, allow_truncated)
         source = str(path_or_array)
     else:
         if sample_rate is None:
@@ -178,7 +182,7 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sr: int = TARGET_RAT
 
 # -- reading files --------------------------------------------------------------
 
-def _read_file(path: Path, raw_rate, raw_format, raw_channels) -> tuple[np.ndarray, int]:
+def _read_file(path: Path, raw_rate, raw_format, raw_channels, allow_truncated: bool = False) -> tuple[np.ndarray, int]:
     if not path.exists():
         raise AudioError(f"{path}: file not found")
     if path.is_dir():
@@ -203,7 +207,7 @@ def _read_file(path: Path, raw_rate, raw_format, raw_channels) -> tuple[np.ndarr
                 f"(libsndfile: {sf_error.strip()}; ffmpeg: {ff.args[0]})"
             ) from None
     if path.suffix.lower() in (".wav", ".wave"):
-        _warn_if_wav_truncated(path, size)
+        _check_wav_truncated(path, size, allow_truncated)
     return data, int(sr)
 
 
@@ -248,8 +252,8 @@ def _read_ffmpeg(path: Path) -> np.ndarray:
     return x.astype(np.float32).reshape(-1, 1)
 
 
-def _warn_if_wav_truncated(path: Path, size: int) -> None:
-    """libsndfile quietly reads what is there; say so when the data chunk was cut short."""
+def _check_wav_truncated(path: Path, size: int, allow: bool) -> None:
+    """libsndfile quietly reads what is there: refuse a cut-short data chunk (or, when allowed, warn)."""
     with open(path, "rb") as f:
         head = f.read(min(size, 1 << 16))
     if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
@@ -261,11 +265,11 @@ def _warn_if_wav_truncated(path: Path, size: int) -> None:
         if cid == b"data":
             have = size - (pos + 8)
             if csize not in (0, 0xFFFFFFFF) and have < csize:  # 0 / -1: streamed, size unknown
-                warnings.warn(
-                    f"{path}: truncated WAV file: header declares {csize} bytes of audio, "
-                    f"the file holds {have} ({100.0 * have / csize:.0f} %); using what is there",
-                    stacklevel=3,
-                )
+                msg = (f"{path}: truncated WAV file: header declares {csize} bytes of audio, "
+                       f"the file holds {have} ({100.0 * have / csize:.0f} %)")
+                if not allow:
+                    raise AudioError(msg + "; pass --allow-truncated (allow_truncated=True) to use what is there")
+                warnings.warn(msg + "; using what is there", stacklevel=4)
             return
         pos += 8 + csize + (csize & 1)
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,9 +198,19 @@ def _params(args):
     return p
 
 
+def _quiet_load(args):
+    """The command's audio again (for writers that need the samples); its warnings were shown once already."""
+    import warnings
+
+    from toolkit.audio import load_audio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_audio(args.audio, raw_rate=args.raw_rate, allow_truncated=args.allow_truncated)
+
+
 def cmd_animate(args) -> int:
     from toolkit import pipeline
-    from toolkit.audio import load_audio
 
     text = _transcript(args)
     # outputs and model checked before the pipeline runs: a bad model fails now, not after the wait
@@ -209,8 +220,9 @@ def cmd_animate(args) -> int:
         args.audio, text, lang=args.lang, fps=args.fps, engine=args.engine, textgrid=args.textgrid,
         offset_ms=args.offset_ms, intensity=args.intensity, params=_params(args), seed=args.seed,
         raw_rate=args.raw_rate, blinks=not args.no_blinks, head_motion=not args.no_head,
+        allow_truncated=args.allow_truncated,
     )
-    samples = load_audio(args.audio, raw_rate=args.raw_rate) if args.audio else None
+    samples = _quiet_load(args) if args.audio else None
     for w in anim.meta.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
     written = write_outputs(anim, plan, samples=samples, audio_path=args.audio, size=args.size)
@@ -224,13 +236,12 @@ def cmd_animate(args) -> int:
 def cmd_align(args) -> int:
     from toolkit import pipeline
     from toolkit.align.textgrid import write_textgrid
-    from toolkit.audio import load_audio
     from toolkit.files import atomic_write
 
     text = _transcript(args)
     for o in args.output:
         check_output_path(Path(o), inputs=(args.audio, args.transcript))
-    al = pipeline.align(args.audio, text, lang=args.lang, raw_rate=args.raw_rate)
+    al = pipeline.align(args.audio, text, lang=args.lang, raw_rate=args.raw_rate, allow_truncated=args.allow_truncated)
     for w in al.warnings:
         print(f"warning: {args.audio}: {w}", file=sys.stderr)
     doc = {
@@ -242,7 +253,7 @@ def cmd_align(args) -> int:
         print()
     for o in args.output:
         if o.lower().endswith(".textgrid"):
-            duration = len(load_audio(args.audio, raw_rate=args.raw_rate)) / 16000
+            duration = len(_quiet_load(args)) / 16000
             write_textgrid(al, o, duration_s=duration)
         else:
             atomic_write(o, json.dumps(doc, indent=1, ensure_ascii=False))
@@ -307,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--transcript", help="transcript file (UTF-8 text)")
         p.add_argument("--lang", default="en", help="language (espeak-ng code: en, de, fr, es, ...)")
         p.add_argument("--raw-rate", type=int, help="sample rate of headerless .raw/.pcm audio (s16le mono)")
+        p.add_argument("--allow-truncated", action="store_true",
+                       help="animate what a truncated WAV file holds instead of refusing it")
 
     p = sub.add_parser("animate", help="audio (+ transcript) -> animation files")
     p.add_argument("audio", help="speech audio: wav, flac, ogg, opus, mp3, raw")
@@ -370,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # its own options (argparse's REMAINDER would not pass `--help` on)
@@ -379,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, format="%(levelname)s: %(message)s")
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            # the toolkit's warnings (a truncated file, a texture left out) as plain lines, not source locations
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except (ValueError, OSError, RuntimeError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"viseme: error: {msg}", file=sys.stderr)

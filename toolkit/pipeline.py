@@ -36,10 +36,10 @@ ENGINES = ("auto", "align", "neural", "hybrid")
 MIN_ALIGN_CONFIDENCE = 0.35
 
 
-def _load(audio, sample_rate: int | None, raw_rate: int | None) -> tuple[np.ndarray, str]:
+def _load(audio, sample_rate: int | None, raw_rate: int | None, allow_truncated: bool = False) -> tuple[np.ndarray, str]:
     """Samples at 16 kHz and a name for messages."""
     if isinstance(audio, (str, Path)):
-        samples = audio_io.load_audio(audio, raw_rate=raw_rate)
+        samples = audio_io.load_audio(audio, raw_rate=raw_rate, allow_truncated=allow_truncated)
         return samples, str(audio)
     if sample_rate is None:
         raise ValueError("audio given as an array needs sample_rate")
@@ -59,19 +59,20 @@ def _neural():
 
 
 def align(audio, text: str | None = None, *, lang: str = "en", sample_rate: int | None = None,
-          textgrid: str | Path | None = None, raw_rate: int | None = None, aligner: str = "auto"):
+          textgrid: str | Path | None = None, raw_rate: int | None = None, aligner: str = "auto",
+          allow_truncated: bool = False):
     """Timed words and phonemes for speech and its transcript.
 
     Returns a `toolkit.align.Alignment` (phonemes and words as `Segment` lists
     in seconds, a confidence in 0..1, the method used and any warnings).
     ``aligner``: "auto" (an `mfa` on PATH when there is one, else PocketSphinx),
-    "pocketsphinx", "mfa" or "even".
+    "pocketsphinx", "mfa" or "even".  ``allow_truncated``: see `toolkit.audio.load_audio`.
     """
     if textgrid is not None:
         from toolkit.align.textgrid import read_textgrid
 
         return read_textgrid(textgrid)
-    samples, name = _load(audio, sample_rate, raw_rate)
+    samples, name = _load(audio, sample_rate, raw_rate, allow_truncated)
     audio_io.check_not_silent(samples, name)
     return _align_samples(samples, name, text, lang, aligner)
 
@@ -114,6 +115,7 @@ def animate(
     blinks: bool = True,
     head_motion: bool = True,
     aligner: str = "auto",
+    allow_truncated: bool = False,
 ) -> Animation:
     """Speech (a path or an array) and/or text -> an `Animation`.
 
@@ -124,7 +126,8 @@ def animate(
 
     The result's ``meta`` says which engine ran, the alignment method and
     confidence, and any warnings; ``meta["samples"]`` is not stored (use
-    `load_audio` again), but ``meta["audio"]`` names the source.
+    `load_audio` again), but ``meta["audio"]`` names the source.  A truncated
+    WAV file is refused unless ``allow_truncated`` (`toolkit.audio.load_audio`).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
@@ -140,7 +143,7 @@ def animate(
             raise ValueError("nothing to animate: give audio, text, or both")
         return say(text, lang=lang, voice=voice, fps=fps, intensity=intensity, params=p, seed=seed,
                    blinks=blinks, head_motion=head_motion, offset_ms=offset_ms)[1]
-    samples, name = _load(audio, sample_rate, raw_rate)
+    samples, name = _load(audio, sample_rate, raw_rate, allow_truncated)
     audio_io.check_not_silent(samples, name)
     meta["audio"] = name
     phonemes = words = None
