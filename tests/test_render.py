@@ -37,6 +37,12 @@ def head():
     return load_face_model(DEFAULT_HEAD)
 
 
+def _mouth_inside(img: np.ndarray) -> np.ndarray:
+    """Pixels of the mouth's dark red inside (darker and redder than lips, skin or the lip line)."""
+    im = img.astype(int)
+    return (im[..., 0] - im[..., 1] > 50) & (im.sum(2) < 300)
+
+
 @pytest.fixture(scope="module")
 def frames(head):
     r = FaceRenderer(head, size=SIZE)
@@ -72,8 +78,8 @@ def test_open_and_closed_mouth_differ_at_the_mouth_only(frames):
     # the jaw swings: allow the mouth, chin and jaw line; everything above the nose stays put
     above = rows < (eye[1] + mouth[1]) / 2
     assert (diff[above] > 40).mean() < 0.002
-    # the open mouth is darker inside than the closed lips
-    assert aa[near_mouth].mean() < pp[near_mouth].mean() - 15
+    # the open mouth shows its dark inside (between the teeth); the closed lips show none
+    assert _mouth_inside(aa)[near_mouth].sum() > 20 and _mouth_inside(pp)[near_mouth].sum() == 0
     # pursed (ou) is narrower than the rest mouth: fewer lip-coloured pixels across the mouth line
     row = int(round(mouth[1]))
     rest, ou = imgs["sil"][row - 1:row + 2].astype(int), imgs["ou"][row - 1:row + 2].astype(int)
@@ -82,6 +88,78 @@ def test_open_and_closed_mouth_differ_at_the_mouth_only(frames):
         red = (band[..., 0] - band[..., 2] > 60) & (band[..., 0] > 90)
         return red.any(0).sum()
     assert lip_width(ou) < lip_width(rest)
+
+
+@pytest.fixture(scope="module")
+def big(head):
+    """A 256-pixel renderer of the default head, for checks on the eyes and lips."""
+    r = FaceRenderer(head, size=256)
+    yield r
+    r.close()
+
+
+def _box(r: FaceRenderer, centre, half_w: float, half_h: float) -> tuple[slice, slice]:
+    """Image rows and columns around a world point (rest pose), half_w/half_h in metres."""
+    c = np.asarray(centre, float)
+    px = r.project([c, c + (half_w, 0, 0), c + (0, half_h, 0)])
+    (cx, cy), dx, dy = px[0], abs(px[1][0] - px[0][0]), abs(px[2][1] - px[0][1])
+    return slice(int(round(cy - dy)), int(round(cy + dy)) + 1), slice(int(round(cx - dx)), int(round(cx + dx)) + 1)
+
+
+def _eyeball_pixels(img: np.ndarray) -> np.ndarray:
+    """Iris (blue) or sclera/pupil (grey: no skin tint) pixels; lids, lashes and skin are all reddish."""
+    im = img.astype(int)
+    return (im[..., 2] - im[..., 0] > 25) | (np.ptp(im, axis=2) < 12)
+
+
+@pytest.mark.parametrize("look", [None, "eyeLookUp", "eyeLookDown", "eyeLookIn", "eyeLookOut"])
+def test_closed_lids_hide_the_eyes(head, big, look):
+    """blink = 1: no iris, pupil or white of the eye shows anywhere in either eye, corners included,
+    wherever the eye looks; blink = 0: they do; blink = 0.5: only under the half-closed lid."""
+    both = lambda k, v: {f"{k}Left": v, f"{k}Right": v}  # noqa: E731
+    gaze = both(look, 1.0) if look else {}
+    for sign in (1, -1):
+        eye = _box(big, (sign * bh.EYE_C[0], bh.EYE_C[1], bh.EYE_C[2] + bh.EYE_R), bh.EYE_R * 1.3, bh.EYE_R * 0.8)
+        shut = _eyeball_pixels(big.render(_weights(head, {**both("eyeBlink", 1.0), **gaze}))[eye])
+        assert shut.sum() <= 1, (sign, look, shut.sum())
+        if look is None:
+            open_ = _eyeball_pixels(big.render(_weights(head, {}))[eye])
+            assert open_.sum() > 100
+            half = _eyeball_pixels(big.render(_weights(head, both("eyeBlink", 0.5)))[eye])
+            rows = np.flatnonzero(half.any(1))
+            assert 20 < half.sum() < 0.7 * open_.sum()
+            assert rows.min() > 0.4 * half.shape[0]        # nothing above the lid, which is near the middle
+
+
+@pytest.mark.parametrize("w", [0.35, 0.6])
+def test_mouth_close_seals_the_lips_over_an_open_jaw(head, big, w):
+    """jawOpen = mouthClose = w, as ARKit closes the lips: across the whole width of the mouth,
+    corners included, nothing of the mouth's dark inside shows between the lips."""
+    mouth = _box(big, (0, bh.MOUTH_Y, bh.MOUTH_Z), bh.MOUTH_HALF_W * 1.15, 0.007)
+
+    def inside(pose):
+        return _mouth_inside(big.render(_weights(head, pose))[mouth]).sum()
+
+    assert inside({"jawOpen": w}) > 5
+    assert inside({"jawOpen": w, "mouthClose": w}) == 0
+
+
+def test_upper_teeth_show_when_the_mouth_opens(head, big):
+    """With the jaw open the upper teeth show under the upper lip, as in a real face; with the
+    mouth closed nothing of them does (compared with a render of the head without them)."""
+    import dataclasses
+
+    teeth = np.array([0.74, 0.71, 0.64, 1.0])
+    upper = [p for p in head.parts if np.allclose(p.base_color, teeth) and (p.targets is None or not len(p.targets))]
+    assert len(upper) == 1
+    without = dataclasses.replace(head, parts=[p for p in head.parts if p is not upper[0]])
+    r = FaceRenderer(without, size=256)
+    try:
+        for pose, shows in (({}, False), ({"jawOpen": 0.3}, True), ({"jawOpen": 0.6}, True)):
+            diff = np.abs(big.render(_weights(head, pose)).astype(int) - r.render(_weights(head, pose))).sum(2) > 30
+            assert (diff.sum() > 15) == shows, (pose, diff.sum())
+    finally:
+        r.close()
 
 
 def _anim(n=18, fps=30.0):
@@ -121,6 +199,22 @@ def test_video_with_audio_streams_line_up(tmp_path):
     assert abs(video_s - a.duration_s) < 1e-6
     assert abs(audio_s - video_s) <= 1 / a.fps
     assert not list(tmp_path.glob(".*"))   # no temporary files left
+
+
+def test_video_keeps_the_speech_files_rate_and_channels(tmp_path):
+    """A 44.1 kHz stereo file stays 44.1 kHz stereo in the preview (not the pipeline's 16 kHz mono),
+    padded to the video's length."""
+    from toolkit.audio import write_wav
+    from toolkit.render.preview import render_video
+
+    a = _anim()
+    t = np.arange(int(44100 * 0.5)) / 44100
+    tones = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], 1)
+    wav = write_wav(tmp_path / "stereo.wav", 0.3 * tones, 44100)
+    out = render_video(a, tmp_path / "out.mp4", size=48, audio=wav, progress=False)
+    video_s, audio_s, info = _streams(out)
+    assert re.search(r"Audio: aac.*44100 Hz, stereo", info), info
+    assert abs(audio_s - video_s) <= 1 / a.fps and abs(video_s - a.duration_s) < 1e-6
 
 
 def test_side_by_side_strip_and_contact_sheet(tmp_path):
@@ -276,6 +370,24 @@ def test_blending_touches_only_moved_vertices_and_matches_full_solve(head):
     assert np.allclose(block[:, :3], pos, atol=1e-6)
     assert np.allclose(block[:, 3:6], NormalSolver(part.positions, part.indices)(pos), atol=1e-5)
     assert d.update(w) is None                        # same weights: nothing to upload
+
+
+def test_antialiased_frames_soften_the_edges_only(head):
+    """antialias=True (4x multisampling, also on the CPU renderer): the same picture, with the
+    silhouette and part edges blended (pixels change along edges only)."""
+    w = _weights(head, VISEME_POSES["aa"])
+    frames = []
+    for aa in (False, True):
+        r = FaceRenderer(head, size=96, antialias=aa)
+        try:
+            frames.append(r.render(w).astype(int))
+            frames.append(r.render(w).astype(int))      # a second frame the same way (buffers reused)
+        finally:
+            r.close()
+    plain, _, smooth, again = frames
+    assert np.array_equal(smooth, again)
+    diff = np.abs(plain - smooth).sum(2)
+    assert 0.005 < (diff > 30).mean() < 0.1 and diff.mean() < 6
 
 
 def test_shader_programs_are_compiled_once(head):

@@ -1,7 +1,8 @@
 """Preview videos and contact sheets of an animation on a character, for judging lip sync by eye.
 
-`render_video` writes an H.264 .mp4 with the speech as AAC audio (frame 0 at
-time 0; the audio is trimmed or padded to the video's length).  Frames are
+`render_video` writes an H.264 .mp4 with the speech as AAC audio at the file's
+own sample rate and channels (frame 0 at time 0; the audio is trimmed or padded
+to the video's length).  Frames are
 rendered in a worker thread and piped straight into one ffmpeg process, so a
 long clip never sits in memory.  Options: a strip under the face with the
 current viseme, phoneme and word over a scrolling phoneme track; a second
@@ -169,7 +170,7 @@ class FrameSource:
     """Renders the frames of one or two animations on one model; iterate in the thread that made it."""
 
     def __init__(self, anim: Animation, model: Model, size: int = 512, strip: bool = True,
-                 compare: Animation | None = None, profile=None):
+                 compare: Animation | None = None, profile=None, antialias: bool = False):
         self.anims = [anim] + ([compare.resampled(anim.fps) if compare.fps != anim.fps else compare]
                                if compare is not None else [])
         self.model, self.size = model, int(size) // 2 * 2
@@ -181,7 +182,7 @@ class FrameSource:
         self.height = self.size + self.strip_h
         self.painter = _Painter(self.strip_h * 0.36 if strip else self.size / 24) \
             if (strip or compare is not None) else None
-        self.renderer = FaceRenderer(model, size=self.size)
+        self.renderer = FaceRenderer(model, size=self.size, antialias=antialias)
 
     def frame(self, i: int) -> np.ndarray:
         tiles = []
@@ -218,26 +219,48 @@ def _produce(make_source, q: queue.Queue, stop: threading.Event) -> None:
             src.close()
 
 
-def _audio_track(audio, duration_s: float, folder: Path) -> Path:
-    """The speech as a WAV exactly `duration_s` long (trimmed or padded with silence)."""
-    from toolkit.audio import TARGET_RATE, load_audio, write_wav
+def _audio_track(audio, folder: Path) -> tuple[Path, bool]:
+    """Where ffmpeg reads the speech from, and whether that is a temporary file to remove.
 
+    A file ffmpeg can decode is used as it is, so the preview keeps its own sample rate and
+    channels; a 16 kHz float array, or a headerless PCM file (which only `toolkit.audio` can read),
+    becomes a temporary 16 kHz WAV."""
+    from toolkit.audio import RAW_SUFFIXES, TARGET_RATE, load_audio, write_wav
+
+    if isinstance(audio, (str, os.PathLike)) and Path(audio).suffix.lower() not in RAW_SUFFIXES:
+        load_audio(audio)   # an unreadable file fails here, with toolkit.audio's message naming it
+        return Path(os.path.abspath(audio)), False
     x = load_audio(audio) if isinstance(audio, (str, os.PathLike)) else np.asarray(audio, np.float32)
-    n = int(round(duration_s * TARGET_RATE))
-    x = x[:n] if len(x) >= n else np.concatenate([x, np.zeros(n - len(x), np.float32)])
     fd, tmp = tempfile.mkstemp(prefix=".viseme-audio.", suffix=".wav", dir=folder)
     os.close(fd)
-    return write_wav(tmp, x, TARGET_RATE)
+    return write_wav(tmp, x, TARGET_RATE), True
+
+
+def _audio_params(audio: Path, duration_s: float) -> list[str]:
+    """ffmpeg output options for the speech: padded with silence or trimmed to exactly the video's
+    length (frame 0 at time 0), AAC at a bitrate that suits its channels."""
+    channels = 2
+    try:
+        import soundfile as sf
+
+        channels = sf.info(str(audio)).channels
+    except Exception:   # something only ffmpeg reads (m4a, webm): assume stereo
+        pass
+    d = f"{duration_s:.6f}"
+    return ["-af", f"apad=whole_dur={d},atrim=end={d}", "-b:a", f"{min(96 * channels, 320)}k"]
 
 
 def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int = 512, audio=None,
                  strip: bool = True, compare: Animation | None = None, progress: bool = True,
-                 crf: int = 20, preset: str = "veryfast", profile=None) -> Path:
+                 crf: int = 20, preset: str = "veryfast", profile=None, antialias: bool = False) -> Path:
     """Render `anim` on `model` (default head when None) to an H.264 .mp4, with `audio` as AAC.
 
-    audio: a speech file (anything `toolkit.audio.load_audio` reads) or a 16 kHz float array.
+    audio: a speech file (anything `toolkit.audio.load_audio` reads; kept at its own sample rate and
+    channels) or a 16 kHz float array; padded or trimmed to the video's length.
     compare: a second animation shown to the right (for example audio-only vs transcript).
     profile: rig profile for the model's morph targets (name, rig JSON path; None: detected).
+    antialias: multisampled edges on the CPU (OSMesa) renderer too (`FaceRenderer`; about half the
+    frame rate there, so off by default; contact sheets always have it).
     Returns the path written.  The file appears only when complete.
 
     >>> render_video(anim, "preview.mp4", audio="speech.wav", size=256)   # doctest: +SKIP
@@ -253,13 +276,14 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
         raise ValueError(f"{out}: size must be between 16 and 4096 pixels, got {size}")
     folder = out.parent if str(out.parent) else Path(".")
     n_frames = max(anim.n_frames, compare.resampled(anim.fps).n_frames if compare is not None else 0)
-    wav = _audio_track(audio, n_frames / anim.fps, folder) if audio is not None else None
+    wav, wav_is_temp = _audio_track(audio, folder) if audio is not None else (None, False)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part.mp4", dir=folder)
     os.close(fd)
     q: queue.Queue = queue.Queue(maxsize=6)
     stop = threading.Event()
     worker = threading.Thread(target=_produce, daemon=True, name="viseme-render",
-                              args=(lambda: FrameSource(anim, mdl, size, strip, compare, profile), q, stop))
+                              args=(lambda: FrameSource(anim, mdl, size, strip, compare, profile, antialias), q,
+                                    stop))
     worker.start()
     bar = writer = None
     try:
@@ -271,7 +295,7 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
             tmp, (w, h), fps=anim.fps, codec="libx264", pix_fmt_out="yuv420p", quality=None,
             macro_block_size=2, ffmpeg_log_level="error",
             output_params=["-preset", preset, "-crf", str(crf), "-movflags", "+faststart"]
-            + (["-b:a", "128k"] if wav else []),
+            + (_audio_params(wav, n_frames / anim.fps) if wav else []),
             audio_path=str(wav) if wav else None, audio_codec="aac" if wav else None)
         writer.send(None)
         if progress:
@@ -309,7 +333,7 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
                 pass
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if wav is not None and os.path.exists(wav):
+        if wav_is_temp and os.path.exists(wav):
             os.unlink(wav)
     return out
 
@@ -336,7 +360,7 @@ def contact_sheet(anim: Animation, out_png: str | Path, model=None, n: int = 8, 
         raise ValueError(f"{out}: the animation has no frames")
     mdl = load_model(model)
     frames = list(frames) if frames is not None else key_frames(anim, n)
-    src = FrameSource(anim, mdl, size=size, strip=True, profile=profile)
+    src = FrameSource(anim, mdl, size=size, strip=True, profile=profile, antialias=True)   # a still: no hurry
     try:
         tiles = [src.frame(f) for f in frames]
     finally:
