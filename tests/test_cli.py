@@ -298,3 +298,15 @@ def test_vrm0_sphere_without_morphs_writes_no_partial_output(tmp_path, capsys):
                "-o", str(tmp_path / "p.vrm")])
     assert rc == 2 and "no morph targets" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.vrm").exists()
+
+
+def test_contact_sheet_tiles_follow_size(tmp_path):
+    from PIL import Image
+
+    anim = _anim_json(tmp_path)
+    widths = []
+    for size in (128, 256):
+        out = tmp_path / f"sheet{size}.png"
+        assert main(["render", str(anim), "-o", str(out), "--size", str(size)]) == 0
+        widths.append(Image.open(out).size[0])
+    assert abs(widths[1] / widths[0] - 2.0) < 0.1, widths

@@ -137,7 +137,7 @@ def _write_one(anim, path: Path, kind: str, plan: OutputPlan, *, samples, audio_
     elif kind == "sheet":
         from toolkit.render.preview import contact_sheet
 
-        contact_sheet(anim, path, model=model, profile=rig)
+        contact_sheet(anim, path, model=model, profile=rig, size=max(64, size // 2))  # tiles: half the video size
     elif kind == "textgrid":
         from toolkit.align import Alignment
         from toolkit.align.textgrid import write_textgrid
@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anticipation-ms", type=float, help="how early visemes start (default 120)")
     p.add_argument("--model", help="character to animate (.glb/.gltf/.vrm) for model outputs")
     p.add_argument("--rig", help="rig profile name (see rigs/) or a rig .json file; default: detected")
-    p.add_argument("--size", type=int, default=512, help="video size in pixels (.mp4 outputs)")
+    p.add_argument("--size", type=int, default=512, help="video size in pixels (.mp4; contact sheet tiles are half)")
     p.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion")
     p.add_argument("--no-blinks", action="store_true")
     p.add_argument("--no-head", action="store_true", help="no head motion")
