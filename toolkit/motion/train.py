@@ -719,8 +719,8 @@ def main(argv: list[str] | None = None) -> int:
     """`viseme train`: generate data, train, write the weights (and a metrics JSON next to them)."""
     ap = argparse.ArgumentParser(prog="viseme train", description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--out", default=str(ROOT / "assets" / "model" / "audio2face.pt"), help="weights file to write")
-    ap.add_argument("--minutes", type=float, default=38.0, help="training time budget (wall clock)")
-    ap.add_argument("--steps", type=int, default=8000, help="maximum optimizer steps (sets the LR schedule)")
+    ap.add_argument("--minutes", type=float, default=45.0, help="training time budget (wall clock)")
+    ap.add_argument("--steps", type=int, default=6500, help="maximum optimizer steps (sets the LR schedule)")
     ap.add_argument("--n-train", type=int, default=2500, help="espeak-ng training utterances")
     ap.add_argument("--n-val", type=int, default=150, help="espeak-ng validation utterances (held-out voices/languages)")
     ap.add_argument("--n-aug", type=int, default=2, help="augmented copies per synthetic utterance")
@@ -730,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-flite", type=int, default=2000,
                     help="flite utterances (real-speaker English voices; 0 or flite absent: none)")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--hidden", type=int, default=160)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
@@ -739,7 +739,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     ap.add_argument("--data-only", action="store_true", help="generate and cache the data, do not train")
     ap.add_argument("--init", help="continue from these weights (a longer run in several sittings)")
-    ap.add_argument("--specaug", action="store_true", help="SpecAugment band/time masks")
+    ap.add_argument("--specaug", action=argparse.BooleanOptionalAction, default=True,
+                    help="SpecAugment band/time masks (--no-specaug: none)")
     ap.add_argument("--warp", type=float, default=0.1, help="vocal tract length perturbation: mel axis x (1 +- warp)")
     ap.add_argument("--real-share", type=float, default=0.0, help="share of crops drawn from real recordings")
     a = ap.parse_args(argv)
