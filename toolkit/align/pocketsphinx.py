@@ -351,9 +351,12 @@ def align_pocketsphinx(samples: np.ndarray, sample_rate: int, words, lang: str =
         pieces = _align_all(dec, samples, entries, source, warnings)
     if REFINE and any(p[0].acoustic for p in pieces):
         novelty = spectral_novelty(samples, SAMPLE_RATE)
-        for p in pieces:
+        for k, p in enumerate(pieces):
             if p[0].acoustic:
-                _refine_chunk(p[0], samples, novelty)
+                # the silence it may take into account ends where the neighbouring chunks' phones are
+                lo = next((q[0].phones[-1].end for q in reversed(pieces[:k]) if q[0].phones), 0.0)
+                hi = next((q[0].phones[0].start for q in pieces[k + 1:] if q[0].phones), len(samples) / SAMPLE_RATE)
+                _refine_chunk(p[0], samples, novelty, lo, hi)
     words_out = [w for p in pieces for w in p[0].words]
     phones_out = [ph for p in pieces for ph in p[0].phones]
     weights = np.array([p[1] for p in pieces], dtype=np.float64)
@@ -365,13 +368,17 @@ def align_pocketsphinx(samples: np.ndarray, sample_rate: int, words, lang: str =
     return Alignment(_fill_silence(phones_out, 0.0, duration), words_out, round(confidence, 3), method, warnings)
 
 
-def _refine_chunk(ch: _Chunk, samples: np.ndarray, novelty) -> None:
-    """Move the chunk's phone boundaries to nearby spectral changes (in place); words follow their phones."""
+def _refine_chunk(ch: _Chunk, samples: np.ndarray, novelty, lo_s: float, hi_s: float) -> None:
+    """Move the chunk's phone boundaries to nearby spectral changes (in place); words follow their phones.
+
+    ``lo_s`` / ``hi_s``: how far the silence before and after the chunk reaches
+    (the neighbouring chunks' phones, or the ends of the recording).
+    """
     if not ch.phones or sum(ch.word_phones) != len(ch.phones):
         return
     # with the silence around the chunk, so its first onset and last offset can move too
     pad = EDGE_SHIFT_S + 0.01
-    track = _fill_silence(ch.phones, max(0.0, ch.phones[0].start - pad), min(len(samples) / SAMPLE_RATE, ch.phones[-1].end + pad))
+    track = _fill_silence(ch.phones, max(lo_s, ch.phones[0].start - pad), min(hi_s, ch.phones[-1].end + pad))
     if EDGES:
         track = refine_speech_edges(track, samples, SAMPLE_RATE)
     moved = [p for p in refine_boundaries(track, samples, SAMPLE_RATE, novelty=novelty) if p.label]
