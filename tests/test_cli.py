@@ -87,15 +87,36 @@ def test_bad_input_exits_nonzero_without_output(tmp_path, capsys, case):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
 
 
+def _audio_seconds(mp4: Path) -> float:
+    import imageio_ffmpeg
+
+    pcm = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(mp4), "-vn", "-f", "s16le",
+                          "-ac", "1", "-ar", "16000", "-"], capture_output=True, check=True).stdout
+    return len(pcm) / 2 / 16000
+
+
 def test_truncated_audio_is_animated_when_the_user_allows_it(tmp_path, capsys):
     data = SAMPLE.read_bytes()
     (tmp_path / "cut.wav").write_bytes(data[: int(len(data) * 0.6)])
-    out = tmp_path / "cut.json"
+    out, mp4 = tmp_path / "cut.json", tmp_path / "cut.mp4"
     assert main(["animate", str(tmp_path / "cut.wav"), "--text", "Bob made a map", "--engine", "align",
-                 "--allow-truncated", "-o", str(out)]) == 0
+                 "--allow-truncated", "--size", "64", "-o", str(out), "-o", str(mp4)]) == 0
     assert "truncated" in capsys.readouterr().err
     d = json.loads(out.read_text())
     assert d["words"] and abs(d["duration"] - 0.6 * 4.2) < 0.3
+    assert abs(_audio_seconds(mp4) - d["duration"]) < 0.05  # the preview has the speech that is there
+
+
+def test_headerless_pcm_reaches_the_preview_video(tmp_path):
+    from toolkit.audio import load_audio
+
+    x = load_audio(SAMPLE)
+    raw = tmp_path / "bob.raw"
+    raw.write_bytes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+    mp4 = tmp_path / "bob.mp4"
+    assert main(["animate", str(raw), "--raw-rate", "16000", "--transcript", str(SAMPLE_TEXT), "--engine", "align",
+                 "--size", "64", "-o", str(mp4)]) == 0
+    assert abs(_audio_seconds(mp4) - len(x) / 16000) < 0.05
 
 
 def test_console_script_runs():

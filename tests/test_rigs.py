@@ -45,6 +45,7 @@ def test_all_shipped_profiles_load_and_read_known_channels():
     (ARKIT_BLENDSHAPES, "arkit52"),
     (FACECAP, "arkit52"),
     (["blendShape1." + n for n in ARKIT_BLENDSHAPES], "arkit52"),
+    (["face_BS." + n for n in FACECAP], "arkit52"),  # any node prefix before a dot
     (OCULUS, "oculus15"),
     (["vrc.v_" + v.lower() for v in VISEMES], "oculus15"),
     (RPM, "readyplayerme"),
@@ -70,6 +71,12 @@ def test_vrm_expressions_match_by_kind():
     assert rigs.match_profile(["a", "i", "u", "e", "o", "blink", "blink_l", "blink_r"], kind="vrm0").profile.name == "vrm0"
     m = rigs.match_profile(["aa", "ih", "ou", "ee", "oh", "blink", "happy"], kind="vrm1")
     assert m.profile.name == "vrm1" and m.target_keys[-1] is None
+
+
+def test_node_prefixed_names_map_every_target():
+    m = rigs.match_profile(["Body." + n for n in FACECAP])
+    assert m.profile.name == "arkit52" and m.n_matched == 52
+    assert m.target_keys[FACECAP.index("mouthSmile_L")] == "mouthSmileLeft"
 
 
 def test_blendered_copies_match_like_the_originals():

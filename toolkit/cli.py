@@ -119,6 +119,13 @@ def write_outputs(anim, outputs, *, fmt: str | None = None, samples=None, audio_
     return written
 
 
+def _is_raw(path) -> bool:
+    """A headerless PCM file: only `toolkit.audio` (told its rate) can read it, so writers get its samples."""
+    from toolkit.audio import RAW_SUFFIXES
+
+    return path is not None and Path(path).suffix.lower() in RAW_SUFFIXES
+
+
 def _write_one(anim, path: Path, kind: str, plan: OutputPlan, *, samples, audio_path, size, compare):
     """Write one output; returns the writer's report (glTF writers) or None."""
     from toolkit.export import tracks
@@ -158,7 +165,8 @@ def _write_one(anim, path: Path, kind: str, plan: OutputPlan, *, samples, audio_
     elif kind == "mp4":
         from toolkit.render.preview import render_video
 
-        render_video(anim, path, model=model, size=size, audio=audio_path, compare=compare, profile=rig)
+        render_video(anim, path, model=model, size=size, compare=compare, profile=rig,
+                     audio=samples if samples is not None and _is_raw(audio_path) else audio_path)
     elif kind == "blend":
         from toolkit.export import blend
 
@@ -198,15 +206,13 @@ def _params(args):
     return p
 
 
-def _quiet_load(args):
-    """The command's audio again (for writers that need the samples); its warnings were shown once already."""
-    import warnings
-
+def _load_audio(args):
+    """The command's audio, read once (16 kHz mono) for the pipeline and the writers; None without one."""
     from toolkit.audio import load_audio
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return load_audio(args.audio, raw_rate=args.raw_rate, allow_truncated=args.allow_truncated)
+    if not args.audio:
+        return None
+    return load_audio(args.audio, raw_rate=args.raw_rate, allow_truncated=args.allow_truncated)
 
 
 def cmd_animate(args) -> int:
@@ -216,13 +222,12 @@ def cmd_animate(args) -> int:
     # outputs and model checked before the pipeline runs: a bad model fails now, not after the wait
     plan = plan_outputs(args.output, fmt=args.format, model=args.model, rig=args.rig,
                         inputs=(args.audio, args.transcript, args.textgrid))
+    samples = _load_audio(args)
     anim = pipeline.animate(
-        args.audio, text, lang=args.lang, fps=args.fps, engine=args.engine, textgrid=args.textgrid,
-        offset_ms=args.offset_ms, intensity=args.intensity, params=_params(args), seed=args.seed,
-        raw_rate=args.raw_rate, blinks=not args.no_blinks, head_motion=not args.no_head,
-        allow_truncated=args.allow_truncated,
+        samples, text, sample_rate=16000, source=args.audio, lang=args.lang, fps=args.fps, engine=args.engine,
+        textgrid=args.textgrid, offset_ms=args.offset_ms, intensity=args.intensity, params=_params(args),
+        seed=args.seed, blinks=not args.no_blinks, head_motion=not args.no_head,
     )
-    samples = _quiet_load(args) if args.audio else None
     for w in anim.meta.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
     written = write_outputs(anim, plan, samples=samples, audio_path=args.audio, size=args.size)
@@ -241,7 +246,8 @@ def cmd_align(args) -> int:
     text = _transcript(args)
     for o in args.output:
         check_output_path(Path(o), inputs=(args.audio, args.transcript))
-    al = pipeline.align(args.audio, text, lang=args.lang, raw_rate=args.raw_rate, allow_truncated=args.allow_truncated)
+    samples = _load_audio(args)
+    al = pipeline.align(samples, text, lang=args.lang, sample_rate=16000, source=args.audio)
     for w in al.warnings:
         print(f"warning: {args.audio}: {w}", file=sys.stderr)
     doc = {
@@ -253,7 +259,7 @@ def cmd_align(args) -> int:
         print()
     for o in args.output:
         if o.lower().endswith(".textgrid"):
-            duration = len(_quiet_load(args)) / 16000
+            duration = len(samples) / 16000
             write_textgrid(al, o, duration_s=duration)
         else:
             atomic_write(o, json.dumps(doc, indent=1, ensure_ascii=False))

@@ -36,15 +36,16 @@ ENGINES = ("auto", "align", "neural", "hybrid")
 MIN_ALIGN_CONFIDENCE = 0.35
 
 
-def _load(audio, sample_rate: int | None, raw_rate: int | None, allow_truncated: bool = False) -> tuple[np.ndarray, str]:
-    """Samples at 16 kHz and a name for messages."""
+def _load(audio, sample_rate: int | None, raw_rate: int | None, allow_truncated: bool = False,
+          source: str | None = None) -> tuple[np.ndarray, str]:
+    """Samples at 16 kHz and a name for messages (``source``, else the path, else "<array>")."""
     if isinstance(audio, (str, Path)):
         samples = audio_io.load_audio(audio, raw_rate=raw_rate, allow_truncated=allow_truncated)
-        return samples, str(audio)
+        return samples, source or str(audio)
     if sample_rate is None:
         raise ValueError("audio given as an array needs sample_rate")
     samples = audio_io.load_audio(np.asarray(audio), sample_rate=sample_rate)
-    return samples, "<array>"
+    return samples, source or "<array>"
 
 
 def _neural():
@@ -60,19 +61,20 @@ def _neural():
 
 def align(audio, text: str | None = None, *, lang: str = "en", sample_rate: int | None = None,
           textgrid: str | Path | None = None, raw_rate: int | None = None, aligner: str = "auto",
-          allow_truncated: bool = False):
+          allow_truncated: bool = False, source: str | None = None):
     """Timed words and phonemes for speech and its transcript.
 
     Returns a `toolkit.align.Alignment` (phonemes and words as `Segment` lists
     in seconds, a confidence in 0..1, the method used and any warnings).
     ``aligner``: "auto" (an `mfa` on PATH when there is one, else PocketSphinx),
-    "pocketsphinx", "mfa" or "even".  ``allow_truncated``: see `toolkit.audio.load_audio`.
+    "pocketsphinx", "mfa" or "even".  ``allow_truncated``: see `toolkit.audio.load_audio`;
+    ``source``: the name messages give the audio (e.g. the file an array was read from).
     """
     if textgrid is not None:
         from toolkit.align.textgrid import read_textgrid
 
         return read_textgrid(textgrid)
-    samples, name = _load(audio, sample_rate, raw_rate, allow_truncated)
+    samples, name = _load(audio, sample_rate, raw_rate, allow_truncated, source)
     audio_io.check_not_silent(samples, name)
     return _align_samples(samples, name, text, lang, aligner)
 
@@ -116,6 +118,7 @@ def animate(
     head_motion: bool = True,
     aligner: str = "auto",
     allow_truncated: bool = False,
+    source: str | None = None,
 ) -> Animation:
     """Speech (a path or an array) and/or text -> an `Animation`.
 
@@ -127,7 +130,8 @@ def animate(
     The result's ``meta`` says which engine ran, the alignment method and
     confidence, and any warnings; ``meta["samples"]`` is not stored (use
     `load_audio` again), but ``meta["audio"]`` names the source.  A truncated
-    WAV file is refused unless ``allow_truncated`` (`toolkit.audio.load_audio`).
+    WAV file is refused unless ``allow_truncated`` (`toolkit.audio.load_audio`);
+    ``source`` names the audio in messages (the file an array was read from).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
@@ -143,7 +147,7 @@ def animate(
             raise ValueError("nothing to animate: give audio, text, or both")
         return say(text, lang=lang, voice=voice, fps=fps, intensity=intensity, params=p, seed=seed,
                    blinks=blinks, head_motion=head_motion, offset_ms=offset_ms)[1]
-    samples, name = _load(audio, sample_rate, raw_rate, allow_truncated)
+    samples, name = _load(audio, sample_rate, raw_rate, allow_truncated, source)
     audio_io.check_not_silent(samples, name)
     meta["audio"] = name
     phonemes = words = None
@@ -177,7 +181,8 @@ def animate(
             used = "hybrid"
     else:
         if phonemes is not None:
-            warnings.append(f"{name}: alignment confidence {confidence:.2f} is low; using the audio-only model")
+            warnings.append(f"{name}: alignment confidence {confidence:.2f} is low (does the transcript match the "
+                            "audio?); using the audio-only model")
         # blinks come from _add_life below, as for every engine
         anim = model.predict(samples, audio_io.TARGET_RATE, fps=fps, intensity=intensity, seed=seed,
                              blinks=False, head_motion=head_motion)

@@ -106,12 +106,16 @@ def normalize_name(name: str | None) -> str:
 def _split_prefix(name: str | None) -> tuple[str, str]:
     """(`normalize_name` without source prefixes, the prefix family stripped or "").
 
-    >>> _split_prefix("Fcl_MTH_A"), _split_prefix("vrc.v_pp"), _split_prefix("PP")
-    (('a', 'fcl_mth_'), ('pp', 'viseme_'), ('pp', ''))
+    >>> _split_prefix("Fcl_MTH_A"), _split_prefix("vrc.v_pp"), _split_prefix("PP"), _split_prefix("face_BS.jawOpen")
+    (('a', 'fcl_mth_'), ('pp', 'viseme_'), ('pp', ''), ('jawopen', ''))
     """
     if not name:
         return "", ""
     s, side = _core_name(name)
+    # any other dotted prefix is a node or namespace (face_BS.jawOpen, Body.mouthSmile_L)
+    tail = s.rsplit(".", 1)[-1]
+    if len(tail) >= 2:
+        s = tail
     low, family = s.lower(), ""
     changed = True
     while changed:

@@ -32,10 +32,8 @@ import numpy as np
 from toolkit.animation import Segment
 from toolkit.audio import TARGET_RATE, resample
 from toolkit.phonemes import espeak
-from toolkit.phonemes.inventory import base_symbol, split_ipa
+from toolkit.phonemes.inventory import split_ipa, starts_with_stop
 
-# Onsets of stops and affricates: their closure (silence before the burst) is theirs.
-_STOP_ONSETS = set("pbtdkɡgcɟqɢʈɖ")
 _MAX_CLOSURE_S = 0.15
 _MIN_CLOSURE_S = 0.01
 
@@ -206,8 +204,7 @@ def _give_closures_to_stops(segs: list[Segment], owner: list[int], samples: np.n
     quiet = frame_rms < max(loud * 0.03, 1e-5)  # 30 dB below the loud part
     for i in range(1, len(segs)):
         s, prev = segs[i], segs[i - 1]
-        b = base_symbol(s.label)
-        if not b or b[0] not in _STOP_ONSETS:
+        if not starts_with_stop(s.label):  # stops and affricates: the closure before the burst is theirs
             continue
         k = int(s.start * sr) // hop  # frame holding the burst
         j = k

@@ -91,7 +91,7 @@ def gltf_drive(anim: Animation, model, profile=None) -> dict:
         meshes.append({"node": node, "node_name": m.gltf.nodes[node].name or "", "mesh_name": m.meshes[mesh].name or "",
                        "n_targets": int(w.shape[1]), "targets": idx,
                        "weights": np.round(w[:, idx].astype(np.float64), 5).tolist()})
-    head = m.head_node
+    head = m.find_head_node(list(drive.weights))  # as the glTF writer: the head of the meshes driven
     return {"via": drive.via, "profile": drive.match.profile.name if drive.match else None, "meshes": meshes,
             "head": None if head is None else {"name": m.gltf.nodes[head].name or "", "facing": m.facing}}
 

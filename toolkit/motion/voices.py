@@ -200,24 +200,24 @@ def flite_synthesize(text: str, voice: str = "rms", stretch: float = 1.0, f0_shi
         raise RuntimeError(f"flite voice {voice!r} is not installed (Debian package flite)")
     voice_p, feats = v
     lib.feat_set_float(feats, b"duration_stretch", float(stretch))
-    for key, base in ((b"int_f0_target_mean", 100.0),):  # clustergen voices ignore it, diphone ones follow it
-        lib.feat_set_float(feats, key, float(base * f0_shift))
+    # mean pitch: the diphone voice (kal16) follows it, the clustergen ones keep their own
+    lib.feat_set_float(feats, b"int_f0_target_mean", 100.0 * float(f0_shift))
     utt = lib.flite_synth_text(text.encode("utf-8"), voice_p)
     if not utt:
         raise RuntimeError(f"flite could not say {text!r}")
-    try:
+    try:  # everything is copied out before the utterance (which owns the wave and the items) is freed
         w = lib.utt_wave(utt).contents
-        x = np.ctypeslib.as_array(w.samples, (w.num_samples * w.num_channels,)).astype(np.float32) / 32768.0
-        rate = int(w.sample_rate)
+        channels, rate = int(w.num_channels), int(w.sample_rate)
+        x = np.ctypeslib.as_array(w.samples, (w.num_samples * channels,)).astype(np.float32) / 32768.0
         rows = []
         it = lib.relation_head(lib.utt_relation(utt, b"Segment"))
-        while it:  # copied out now: the items die with the utterance
+        while it:
             rows.append((float(lib.ffeature_float(it, b"end")), lib.ffeature_string(it, b"name").decode()))
             it = lib.item_next(it)
     finally:
         lib.delete_utterance(utt)
-    if w.num_channels > 1:
-        x = x.reshape(-1, w.num_channels).mean(axis=1)
+    if channels > 1:
+        x = x.reshape(-1, channels).mean(axis=1)
     if rate != SAMPLE_RATE:
         from toolkit.audio import resample
 

@@ -67,7 +67,7 @@ _DROP = set("ˈˌ.‿|‖-_ '’˥˦˧˨˩↗↘") | {"\u0361", "\u035c"}
 
 VOWELS = set("aeiouyæɑɒɐɔəɘɚɛɜɝɞɤɨɪɯɵøœɶʉʊʌʏ")
 # Oral stops (affricates start with one): their closure is silent.
-STOPS = set("pbtdkɡcɟqɢʔʈɖ")
+STOPS = set("pbtdkɡgcɟqɢʔʈɖ")  # (ASCII g too: some sources write it)
 
 
 def base_symbol(phone: str) -> str:

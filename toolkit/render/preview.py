@@ -227,10 +227,15 @@ def _audio_track(audio, folder: Path) -> tuple[Path, bool]:
     becomes a temporary 16 kHz WAV."""
     from toolkit.audio import RAW_SUFFIXES, TARGET_RATE, load_audio, write_wav
 
-    if isinstance(audio, (str, os.PathLike)) and Path(audio).suffix.lower() not in RAW_SUFFIXES:
-        load_audio(audio)   # an unreadable file fails here, with toolkit.audio's message naming it
+    if isinstance(audio, (str, os.PathLike)):
+        if Path(audio).suffix.lower() in RAW_SUFFIXES:
+            raise ValueError(f"{audio}: a headerless PCM file has no sample rate: pass its samples "
+                             "(toolkit.audio.load_audio(path, raw_rate=...)) as the audio")
+        # an unreadable file fails here, with toolkit.audio's message naming it; a cut-off one
+        # was refused or allowed when the animation was made, and ffmpeg muxes what is there
+        load_audio(audio, allow_truncated=True)
         return Path(os.path.abspath(audio)), False
-    x = load_audio(audio) if isinstance(audio, (str, os.PathLike)) else np.asarray(audio, np.float32)
+    x = np.asarray(audio, np.float32)
     fd, tmp = tempfile.mkstemp(prefix=".viseme-audio.", suffix=".wav", dir=folder)
     os.close(fd)
     return write_wav(tmp, x, TARGET_RATE), True
@@ -244,7 +249,7 @@ def _audio_params(audio: Path, duration_s: float) -> list[str]:
         import soundfile as sf
 
         channels = sf.info(str(audio)).channels
-    except Exception:   # something only ffmpeg reads (m4a, webm): assume stereo
+    except (RuntimeError, OSError):   # something only ffmpeg reads (m4a, webm): assume stereo
         pass
     d = f"{duration_s:.6f}"
     return ["-af", f"apad=whole_dur={d},atrim=end={d}", "-b:a", f"{min(96 * channels, 320)}k"]
