@@ -52,6 +52,7 @@ _ENGINE_ITEMS_NEURAL = [
 ]
 _NUMPY_MODEL = os.path.join(_VENDOR, "assets", "model", "audio2face.npz")
 _neural_state: tuple[bool, str] | None = None  # (available, why not)
+_numpy_animator = None  # the numpy copy of the neural model, when Blender's Python has no torch
 
 
 def neural_available() -> bool:
@@ -88,9 +89,8 @@ def _load_neural() -> tuple[bool, str]:
                        "add-on build has no numpy copy of the neural model")
     from . import neural_numpy
 
-    animator = neural_numpy.load(_NUMPY_MODEL)
-    # the bundled toolkit's pipeline asks _neural() for its model: hand it the numpy one
-    pipeline._neural = lambda: animator
+    global _numpy_animator
+    _numpy_animator = neural_numpy.load(_NUMPY_MODEL)  # handed to the pipeline's animate()
     return True, ""
 
 
@@ -301,6 +301,8 @@ class VISEME_OT_generate(bpy.types.Operator):
                 raise LipSyncError(f"Type the transcript (what is said): {neural_unavailable_reason()}")
             engine = "neural"
         _check_head(s)
+        if engine != "align":
+            neural_available()  # loads the numpy copy of the model when Blender's Python has no torch
         from toolkit.pipeline import animate
 
         wm = context.window_manager
@@ -308,7 +310,7 @@ class VISEME_OT_generate(bpy.types.Operator):
         try:
             anim = animate(audio, text, lang=s.language.strip() or "en", fps=lipsync.scene_fps(scene),
                            engine=engine, offset_ms=s.offset_ms, intensity=s.intensity, blinks=s.blinks,
-                           head_motion=s.head != "NONE")
+                           head_motion=s.head != "NONE", animator=_numpy_animator)
             wm.progress_update(1)
             weights = lipsync.weights_for(anim, names, rows, stepped=bool(obj.get("viseme_stepped", False)))
             driven = [bool(mix) for _, mix in rows]

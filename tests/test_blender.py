@@ -217,9 +217,9 @@ def _meshopt_model(path: Path) -> Path:
                                                                    "baseColorFactor": [0.8, 0.6, 0.5, 1]}}],
            "meshes": [{"name": "Face", "primitives": [prim], "extras": {"targetNames": MESHOPT_TARGETS}}],
            "nodes": [{"name": "Face", "mesh": 0}], "scenes": [{"nodes": [0]}], "scene": 0}
-    from toolkit.export.blend import _glb
+    from toolkit.export.gltf import _Doc
 
-    path.write_bytes(_glb(doc, bytes(blob)))
+    path.write_bytes(_Doc(doc, bytearray(blob)).glb_bytes())
     return path
 
 
@@ -287,7 +287,7 @@ def test_write_blend_with_facecap_meshopt_arkit_model(anim, tmp_path):
 
 def _shared_eye_vrm(path: Path) -> Path:
     """A VRM 1.0 whose two eye nodes place one mesh: blinkLeft binds the left node, blinkRight the right."""
-    from toolkit.export.blend import _glb
+    from toolkit.export.gltf import _Doc
 
     xs, ys = np.meshgrid(np.linspace(0, 0.1, 3), np.linspace(0, 0.1, 3))
     pos = np.stack([xs.ravel(), ys.ravel(), np.zeros(9)], 1).astype(np.float32)
@@ -320,7 +320,7 @@ def _shared_eye_vrm(path: Path) -> Path:
            "extensions": {"VRMC_vrm": {"specVersion": "1.0", "meta": {"name": "eyes"}, "humanoid": {"humanBones": {}},
                                        "expressions": {"preset": {"aa": bind(0), "blinkLeft": bind(1),
                                                                   "blinkRight": bind(2)}}}}}
-    path.write_bytes(_glb(doc, blob + b"\0" * (-len(blob) % 4)))
+    path.write_bytes(_Doc(doc, bytearray(blob)).glb_bytes())
     return path
 
 

@@ -119,6 +119,7 @@ def animate(
     aligner: str = "auto",
     allow_truncated: bool = False,
     source: str | None = None,
+    animator=None,
 ) -> Animation:
     """Speech (a path or an array) and/or text -> an `Animation`.
 
@@ -131,7 +132,9 @@ def animate(
     confidence, and any warnings; ``meta["samples"]`` is not stored (use
     `load_audio` again), but ``meta["audio"]`` names the source.  A truncated
     WAV file is refused unless ``allow_truncated`` (`toolkit.audio.load_audio`);
-    ``source`` names the audio in messages (the file an array was read from).
+    ``source`` names the audio in messages (the file an array was read from);
+    ``animator``: the neural model to use (anything with `NeuralAnimator`'s
+    ``predict`` and ``refine``), default the shipped weights when torch is there.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
@@ -165,7 +168,7 @@ def animate(
         warnings += list(al.warnings)
     duration = len(samples) / audio_io.TARGET_RATE
 
-    model = None if engine == "align" else _neural()
+    model = None if engine == "align" else (animator or _neural())
     if engine in ("neural", "hybrid") and model is None:
         raise RuntimeError("the neural engine needs torch and the shipped weights (assets/model); run `make setup`")
     if phonemes is None and model is None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import struct
 import subprocess
 import tempfile
 import warnings
@@ -110,32 +109,22 @@ def plain_glb(model) -> tuple[bytes, list[str]]:
     which Blender cannot read) are unhooked from the materials.  Node, mesh,
     accessor and texture indices stay the same.
     """
-    from toolkit.gltf_io import ModelError
+    from toolkit.export.gltf import _Doc, embed_images
 
-    doc = copy.deepcopy(model.doc)
-    blob = bytearray()
+    out = _Doc(copy.deepcopy(model.doc))
+    doc = out.doc
     for i, view in enumerate(doc.get("bufferViews") or []):
         data = model.view_bytes(i)  # decoded when meshopt-compressed
-        blob += b"\0" * (-len(blob) % 16)  # 16: any component type and stride stays aligned
+        out.align(16)
         exts = {k: v for k, v in (view.pop("extensions", None) or {}).items() if k != MESHOPT}
-        view.update(buffer=0, byteOffset=len(blob), byteLength=len(data))
+        view.update(buffer=0, byteOffset=len(out.blob), byteLength=len(data))
         if exts:
             view["extensions"] = exts
-        blob += data
-    notes = []
-    for i, img in enumerate(doc.get("images") or []):
-        if "uri" in img:  # the temporary copy lives elsewhere: relative files would not be found
-            try:
-                data, mime = model.image_bytes(i)
-            except ModelError as e:  # Blender imports the model without that image and says so
-                notes.append(f"image #{i} cannot be read, the Blender scene has no texture from it: {e}")
-                continue
-            blob += b"\0" * (-len(blob) % 16)
-            doc["bufferViews"].append({"buffer": 0, "byteOffset": len(blob), "byteLength": len(data)})
-            blob += data
-            del img["uri"]
-            img["bufferView"] = len(doc["bufferViews"]) - 1
-            img["mimeType"] = mime or _sniff_mime(data)
+        out.blob += data
+    doc["buffers"] = [{"byteLength": 0}]
+    notes: list[str] = []
+    # the temporary copy lives elsewhere: relative image files would not be found
+    embed_images(model, out, notes, "image #{i} cannot be read, the Blender scene has no texture from it: {error}")
     notes += _drop_basisu(doc, model.path)
     for key in ("extensionsUsed", "extensionsRequired"):
         kept = [e for e in doc.get(key) or [] if e not in (MESHOPT, BASISU)]
@@ -143,9 +132,7 @@ def plain_glb(model) -> tuple[bytes, list[str]]:
             doc[key] = kept
         else:
             doc.pop(key, None)
-    blob += b"\0" * (-len(blob) % 4)
-    doc["buffers"] = [{"byteLength": len(blob)}]
-    return _glb(doc, bytes(blob)), notes
+    return out.glb_bytes(), notes
 
 
 def _drop_basisu(doc: dict, name: str) -> list[str]:
@@ -177,20 +164,6 @@ def _unhook_textures(node, dropped: set) -> None:
             del node[key]
         else:
             _unhook_textures(value, dropped)
-
-
-def _sniff_mime(data: bytes) -> str:
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "image/png"
-    return "image/jpeg" if data[:2] == b"\xff\xd8" else "application/octet-stream"
-
-
-def _glb(doc: dict, blob: bytes) -> bytes:
-    js = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    js += b" " * (-len(js) % 4)
-    total = 12 + 8 + len(js) + 8 + len(blob)
-    return b"".join([struct.pack("<4sII", b"glTF", 2, total), struct.pack("<II", len(js), 0x4E4F534A), js,
-                     struct.pack("<II", len(blob), 0x004E4942), blob])
 
 
 def _run(anim, out_path, suffix, *, model, audio, profile, timeout_s) -> dict:

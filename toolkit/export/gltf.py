@@ -93,11 +93,12 @@ class _Doc:
         self.doc = doc
         self.blob = blob if blob is not None else bytearray()
 
-    def _align(self, n: int = 4) -> None:
+    def align(self, n: int = 4) -> None:
+        """Pad the buffer to a multiple of ``n`` bytes (16 keeps any component type and stride aligned)."""
         self.blob += b"\0" * (-len(self.blob) % n)
 
     def add_view(self, data: bytes, target: int | None = None) -> int:
-        self._align(4)
+        self.align(4)
         view = {"buffer": 0, "byteOffset": len(self.blob), "byteLength": len(data)}
         if target:
             view["target"] = target
@@ -119,7 +120,7 @@ class _Doc:
         return len(self.doc["accessors"]) - 1
 
     def glb_bytes(self) -> bytes:
-        self._align(4)
+        self.align(4)
         self.doc["buffers"][0] = {k: v for k, v in self.doc["buffers"][0].items() if k != "uri"}
         self.doc["buffers"][0]["byteLength"] = len(self.blob)
         js = json.dumps(self.doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -131,7 +132,7 @@ class _Doc:
         return b"".join(out)
 
     def gltf_bytes(self) -> bytes:
-        self._align(4)
+        self.align(4)
         self.doc["buffers"][0]["byteLength"] = len(self.blob)
         self.doc["buffers"][0]["uri"] = "data:application/octet-stream;base64," + base64.b64encode(
             bytes(self.blob)).decode("ascii")
@@ -151,7 +152,7 @@ def _merge_buffers(model: Model, warnings: list[str]) -> _Doc:
             kept.append(buf)
             where[i] = (len(kept) - 1, 0)
             continue
-        out._align(16)
+        out.align(16)
         where[i] = (0, len(out.blob))
         out.blob += data[: buf["byteLength"]]
     doc["buffers"] = kept
@@ -170,13 +171,23 @@ def _merge_buffers(model: Model, warnings: list[str]) -> _Doc:
             del acc["byteOffset"]
             if not any("byteOffset" in w for w in warnings):
                 warnings.append(f"dropped 'byteOffset' from accessors without a bufferView (first: #{i})")
-    for i, img in enumerate(doc.get("images") or []):
+    embed_images(model, out, warnings)
+    return out
+
+
+def embed_images(model: Model, out: _Doc, warnings: list[str],
+                 unreadable: str = "image #{i} kept as a reference to {uri}: {error}") -> None:
+    """Move every image that ``out.doc`` refers to by uri into the buffer (a written file must stand alone).
+
+    An image that cannot be read stays a reference; ``unreadable`` is the warning then.
+    """
+    for i, img in enumerate(out.doc.get("images") or []):
         if "uri" not in img:
             continue
         try:
             data, mime = model.image_bytes(i)
         except ModelError as e:
-            warnings.append(f"image #{i} kept as a reference to {img['uri'][:60]!r}: {e}")
+            warnings.append(unreadable.format(i=i, uri=repr(img["uri"][:60]), error=e))
             continue
         if mime not in ("image/png", "image/jpeg", "image/ktx2", "image/webp"):
             mime = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg" if data[:2] == b"\xff\xd8" \
@@ -184,7 +195,6 @@ def _merge_buffers(model: Model, warnings: list[str]) -> _Doc:
         del img["uri"]
         img["bufferView"] = out.add_view(data)
         img["mimeType"] = mime
-    return out
 
 
 def _trs_from_matrix(node: dict) -> None:
