@@ -257,16 +257,16 @@ def _check_out(out: Path, suffixes: tuple[str, ...], inputs: list[Path]) -> None
             raise ValueError(f"{out}: the output would overwrite the input {p}; choose another output path")
 
 
-def check_output(out_path: str | Path, model: Model | None = None) -> None:
-    """Refuse what `write_animated_model` (``model`` given) or `write_standalone_head` (None)
-    would refuse about the output: its suffix, the model's own files (.gltf, .bin, textures),
-    .vrm for a model that is not a VRM.  The CLI calls it before any work."""
+def check_output(out_path: str | Path, model: Model | None = None, head_path: Path = DEFAULT_HEAD) -> None:
+    """Refuse what `write_animated_model` (``model`` given) or `write_standalone_head` (None;
+    its head ``head_path``) would refuse about the output: its suffix, the model's own files
+    (.gltf, .bin, textures), .vrm for a model that is not a VRM.  The CLI calls it before any work."""
     out = Path(out_path)
     if model is None:
         if out.suffix.lower() == ".vrm":
             raise ValueError(f"{out}: a .vrm output needs a VRM model (--model avatar.vrm); the default head "
                              f"is written as .glb or .gltf")
-        _check_out(out, (".glb", ".gltf"), [DEFAULT_HEAD])
+        _check_out(out, (".glb", ".gltf"), [head_path])
         return
     _check_out(out, MODEL_SUFFIXES, [Path(model.path)] + model.external_files())
     if out.suffix.lower() == ".vrm" and model.vrm is None:
@@ -350,7 +350,7 @@ def write_standalone_head(anim: Animation, out_path: str | Path, head_path: str 
     if not src.is_file():
         raise ModelError(f"{src}: the default head is missing; build it with "
                          f"`.venv/bin/python assets/head/build_head.py` or pass --model")
-    _check_out(out, (".glb", ".gltf"), [src])
+    check_output(out, head_path=src)
     model = load_model(src)
     data, rep = _animate(model, anim, None, "viseme-talk", True, out.suffix.lower(), t0, out)
     atomic_write(out, data)
