@@ -77,10 +77,10 @@ def align(samples: np.ndarray, sample_rate: int, words, lang: str = "en", *, met
           source: str = "audio") -> Alignment:
     """Align a transcript to speech.
 
-    samples: mono float32 audio; sample_rate: its rate (resampled to 16 kHz
-    when different); words: a transcript string, or the `Word` list of
-    `toolkit.phonemes.g2p.words_to_phonemes`; source: the file name used in
-    warnings.  ``method="auto"`` uses PocketSphinx (which itself falls back to
+    samples: mono float32 audio, or a `toolkit.recording.Recording` (any length,
+    read chunk by chunk); sample_rate: its rate (resampled to 16 kHz when different);
+    words: a transcript string, or the `Word` list of `toolkit.phonemes.g2p.words_to_phonemes`;
+    source: the file name used in warnings.  ``method="auto"`` uses PocketSphinx (which itself falls back to
     `even_alignment` per chunk, with warnings, when decoding fails).
 
     >>> import numpy as np
@@ -88,6 +88,12 @@ def align(samples: np.ndarray, sample_rate: int, words, lang: str = "en", *, met
     """
     if method not in METHODS:
         raise ValueError(f"unknown alignment method {method!r}; choose one of {', '.join(METHODS)}")
+    from toolkit.recording import Recording
+
+    if isinstance(samples, Recording):  # a long recording: PocketSphinx reads it chunk by chunk
+        if method == "auto" or method == "pocketsphinx":
+            return _pocketsphinx(samples, 16000, words, lang, source)
+        samples = samples.samples()
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim != 1:
         raise ValueError(f"{source}: expected mono samples, got shape {samples.shape}")
@@ -107,9 +113,17 @@ def align(samples: np.ndarray, sample_rate: int, words, lang: str = "en", *, met
         from toolkit.alignment.mfa import align_mfa
 
         return align_mfa(samples, sample_rate, [_word_parts(w)[0] for w in words])
+    return _pocketsphinx(samples, sample_rate, words, lang, source)
+
+
+def _pocketsphinx(samples, sample_rate: int, words, lang: str, source: str) -> Alignment:
     from toolkit.alignment.pocketsphinx import align_pocketsphinx
 
-    return align_pocketsphinx(samples, sample_rate, words, lang=lang, source=source)
+    if isinstance(words, str):
+        from toolkit.phonemes.g2p import words_to_phonemes
+
+        words = words_to_phonemes(words, lang=lang)
+    return align_pocketsphinx(samples, sample_rate, list(words), lang=lang, source=source)
 
 
 # -- energy VAD ---------------------------------------------------------------------

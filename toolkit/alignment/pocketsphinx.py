@@ -22,10 +22,12 @@ peak of spectral change.  A chunk the 200 frames/s decoder finds no path
 through is tried again at 100 frames/s (longer minimum phone durations, other
 pruning) before it falls back to even spreading.
 
-Long recordings are aligned window by window (`WINDOW_S`): a grammar that
-accepts any prefix of the remaining words finds how far the speech in the
-window gets, the window is cut at the last pause, and that chunk is aligned
-on its own, so time and memory grow linearly with the length.
+Long recordings (a `toolkit.recording.Recording` of any length) are aligned
+chunk by chunk, read one at a time: a chunk ends at a pause 4-12 s on
+(`CHUNK_S`), and its word pass uses a grammar that accepts any first words of
+the rest of the transcript, so it finds how far the speech there gets; each
+chunk is then treated as a short recording is.  Time grows linearly with the
+length and memory stays flat (see "long recordings" below).
 
 Words are added to the decoder's dictionary with the pronunciation the
 transcript's g2p gave (`toolkit.phonemes.g2p`), so the IPA labels that come back
@@ -50,6 +52,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -230,19 +233,32 @@ def _pcm(samples: np.ndarray) -> bytes:
 
 
 def _decode(dec, pcm: bytes) -> None:
+    # PocketSphinx's noise removal keeps its statistics from one utterance to the next: without
+    # this reset the same audio aligns differently depending on what came before it (PocketSphinx
+    # 5 calls start_stream deprecated and unnecessary; tests/test_align.py shows it is needed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        dec.start_stream()
     dec.start_utt()
     dec.process_raw(pcm, full_utt=True)
     dec.end_utt()
 
 
-def _align_chunk(dec, samples: np.ndarray, entries: list[_Entry], start_s: float) -> _Chunk | None:
-    """Two-pass alignment of one chunk; None when the decoder finds no path."""
-    if not entries or len(samples) < SAMPLE_RATE * 0.02 * max(1, len(entries)):
+def _align_chunk(dec, samples: np.ndarray, entries: list[_Entry], start_s: float, prefix: bool = False
+                 ) -> _Chunk | None:
+    """Two-pass alignment of one chunk; None when the decoder finds no path.
+
+    ``prefix``: the chunk holds some first words of ``entries``, not necessarily all (it ends at a
+    pause); the word pass finds how many (`_prefix_grammar`) and the chunk has that many words."""
+    if not entries or len(samples) < SAMPLE_RATE * 0.02 * (1 if prefix else max(1, len(entries))):
         return None
     pcm = _pcm(samples)
     frate = int(dec.config["frate"])
     try:
-        dec.set_align_text(" ".join(e.name for e in entries))
+        if prefix:
+            _prefix_grammar(dec, entries)
+        else:
+            dec.set_align_text(" ".join(e.name for e in entries))
         _decode(dec, pcm)
         if dec.hyp() is None:
             return None
@@ -280,9 +296,23 @@ def _align_chunk(dec, samples: np.ndarray, entries: list[_Entry], start_s: float
             score += psc
             frames += pd
         k += 1
-    if k != len(entries):
+    if k == 0 or (k != len(entries) and not prefix):
         return None
     return _Chunk(words_out, phones_out, n_min / max(1, n_ph), score / max(1, frames), word_phones)
+
+
+def _prefix_grammar(dec, entries: list[_Entry]) -> None:
+    """Activate a grammar that accepts any first words of ``entries`` (at least one), in order.
+
+    Each word leads both to the next word and to the end: no empty (null) transitions, so the
+    hypothesis can be aligned phone by phone afterwards (`Decoder.set_alignment` refuses null
+    transitions).  Fillers and silences may come between words, as in `set_align_text`."""
+    n = len(entries)
+    trans = [(k, k + 1, 1.0, e.name) for k, e in enumerate(entries)]
+    trans += [(k, n, 1.0, e.name) for k, e in enumerate(entries[:-1])]
+    fsg = dec.create_fsg("prefix_chunk", 0, n, trans)
+    dec.add_fsg("prefix_chunk", fsg)
+    dec.activate_search("prefix_chunk")
 
 
 def _prefix_words(dec, samples: np.ndarray, entries: list[_Entry]) -> list[tuple[int, float, float]] | None:
@@ -317,46 +347,44 @@ def _weight(e: _Entry) -> float:
     return sum(phone_weight(p) for p in e.phones)
 
 
-def align_pocketsphinx(samples: np.ndarray, sample_rate: int, words, lang: str = "en", *,
+def align_pocketsphinx(samples, sample_rate: int, words, lang: str = "en", *,
                        source: str = "audio") -> Alignment:
     """Align words (a transcript string or `Word` list) to 16 kHz mono speech with PocketSphinx.
 
-    Never raises for audio that does not fit the transcript: such chunks are
-    spread evenly over the speech, with warnings naming ``source`` and a lower
-    confidence.
+    ``samples``: an array at ``sample_rate``, or a `toolkit.recording.Recording` of any length
+    (read chunk by chunk).  Never raises for audio that does not fit the transcript: such chunks
+    are spread evenly over the speech, with warnings naming ``source`` and a lower confidence.
     """
-    if sample_rate != SAMPLE_RATE:
-        from toolkit.audio import resample
+    from toolkit.recording import Recording
 
-        samples, sample_rate = resample(np.asarray(samples, np.float32), sample_rate, SAMPLE_RATE), SAMPLE_RATE
-    samples = np.asarray(samples, dtype=np.float32)
+    if isinstance(samples, Recording):
+        rec = samples
+    else:
+        samples = np.asarray(samples, dtype=np.float32)
+        if sample_rate != SAMPLE_RATE:
+            from toolkit.audio import resample
+
+            samples = resample(samples, sample_rate, SAMPLE_RATE)
+        rec = Recording.from_array(samples, source)
     if isinstance(words, str):
         from toolkit.phonemes.g2p import words_to_phonemes
 
         words = words_to_phonemes(words, lang)
     entries, warnings = _entries(words, lang)
-    duration = len(samples) / SAMPLE_RATE
+    duration = rec.duration_s
     if not lang.lower().startswith("en"):
         warnings.append(f"{lang} was aligned with the English acoustic model (phones mapped to the nearest English ones)")
     if not entries:
         return Alignment([Segment("", 0.0, duration)] if duration > 0 else [], [], 0.0, "pocketsphinx",
                          warnings + [f"{source}: no words to align"])
-    samples, bursts = mask_noise_bursts(samples, SAMPLE_RATE)
-    if bursts:
-        warnings.append(f"{source}: {len(bursts)} burst(s) of noise ({sum(b - a for a, b in bursts):.2f} s, first at "
-                        f"{bursts[0][0]:.2f} s) were treated as silence")
+    bursts: list[tuple[float, float]] = []
     with _lock:
         dec = _decoder()
         _ensure_words(dec, entries)
-        pieces = _align_all(dec, samples, entries, source, warnings)
-    if REFINE and any(p[0].acoustic for p in pieces):
-        novelty = spectral_novelty(samples, SAMPLE_RATE)
-        for k, p in enumerate(pieces):
-            if p[0].acoustic:
-                # the silence it may take into account ends where the neighbouring chunks' phones are
-                lo = next((q[0].phones[-1].end for q in reversed(pieces[:k]) if q[0].phones), 0.0)
-                hi = next((q[0].phones[0].start for q in pieces[k + 1:] if q[0].phones), len(samples) / SAMPLE_RATE)
-                _refine_chunk(p[0], samples, novelty, lo, hi)
+        pieces = _align_all(dec, rec, entries, source, warnings, bursts)
+    if bursts:
+        warnings.append(f"{source}: {len(bursts)} burst(s) of noise ({sum(b - a for a, b in bursts):.2f} s, first at "
+                        f"{bursts[0][0]:.2f} s) were treated as silence")
     words_out = [w for p in pieces for w in p[0].words]
     phones_out = [ph for p in pieces for ph in p[0].phones]
     weights = np.array([p[1] for p in pieces], dtype=np.float64)
@@ -462,26 +490,33 @@ def _respread_swallowed_speech(ch: _Chunk, samples: np.ndarray, t0: float, where
     return float(spread.mean())
 
 
-def _align_piece(dec, samples, entries, t0, t1, source, warnings) -> tuple[_Chunk, float, float]:
-    """Align entries to samples[t0:t1]; (chunk, weight = words, confidence), falling back to even spreading."""
-    seg = samples[int(t0 * SAMPLE_RATE): int(t1 * SAMPLE_RATE)]
-    ch = _align_chunk(dec, seg, entries, t0)
+def _align_piece(dec, seg, entries, t0, t1, source, warnings, whole: bool = False, prefix: bool = False,
+                 n_guess: int = 0) -> tuple[_Chunk, float, float]:
+    """Align entries to ``seg`` (the audio from t0 to t1 s); (chunk, weight = words, confidence),
+    falling back to even spreading.
+
+    ``prefix``: the chunk ends at a pause and holds some first words of ``entries`` (the decoder
+    finds how many; when it cannot, ``n_guess`` of them are spread evenly); ``whole``: the
+    chunk is the whole recording (warnings name no times)."""
+    ch = _align_chunk(dec, seg, entries, t0, prefix)
     if ch is None and RETRY_FRATE != int(dec.config["frate"]):
         # another frame rate prunes and limits durations differently: often finds the path the first missed
         retry = _decoder(RETRY_FRATE)
         _ensure_words(retry, entries)
-        ch = _align_chunk(retry, seg, entries, t0)
-    where = f"{source} {t0:.1f}-{t1:.1f} s" if t0 > 0 or t1 < len(samples) / SAMPLE_RATE - 0.01 else source
+        ch = _align_chunk(retry, seg, entries, t0, prefix)
+    where = source if whole else f"{source} {t0:.1f}-{t1:.1f} s"
     if ch is not None and ch.squeezed <= SQUEEZED_MISMATCH:
         conf = _chunk_confidence(ch)
         share = _respread_swallowed_speech(ch, seg, t0, where, warnings)
-        return ch, len(entries), conf * (1 - share) + even_confidence() * share
+        return ch, len(ch.words), conf * (1 - share) + even_confidence() * share
     if ch is None:
         msg = f"{where}: the aligner found no path through the transcript; words spread evenly over the speech"
     else:
         msg = (f"transcript does not seem to match audio {where}: {ch.squeezed:.0%} of the phones were squeezed "
                f"to the minimum length; words spread evenly over the speech")
     warnings.append(msg)
+    if prefix:
+        entries = entries[:max(1, n_guess)]
     regions = [(a + t0, b + t0) for a, b in speech_regions(seg, SAMPLE_RATE)] if len(seg) else None
     ev = even_alignment([(e.text, e.phones) for e in entries], t1, regions or [(t0, t1)])
     ev_chunk = _Chunk(ev.words, [p for p in ev.phonemes if p.label], 1.0, 0.0, [len(e.phones) for e in entries],
@@ -489,47 +524,134 @@ def _align_piece(dec, samples, entries, t0, t1, source, warnings) -> tuple[_Chun
     return ev_chunk, len(entries), ev.confidence
 
 
-def _align_all(dec, samples, entries, source, warnings) -> list[tuple[_Chunk, float, float]]:
-    duration = len(samples) / SAMPLE_RATE
-    if duration <= SINGLE_PASS_S:
-        return [_align_piece(dec, samples, entries, 0.0, duration, source, warnings)]
-    pieces = []
+# -- long recordings ------------------------------------------------------------------------------
+# A recording longer than SINGLE_PASS_S is aligned chunk by chunk, each chunk read from the
+# `Recording` on its own, so time grows linearly and memory stays flat with the length:
+# a chunk ends at the longest pause the energy VAD finds CHUNK_S into the rest of the audio, and
+# the decoder's word pass there uses a grammar that accepts any first words of the rest of the
+# transcript (`_prefix_grammar`): it finds how far the speech gets, and its hypothesis is what
+# the phone pass aligns.  Two decoding passes per stretch of audio, as for a short file, and
+# each chunk is treated as a short file would be (noise bursts, boundary refinement), so a
+# sentence inside an hour-long file is aligned as it would be on its own.
+CHUNK_S = (4.0, 12.0)
+# Why 4-12 s: the phone pass's cost per second grows with the chunk (14 ms/s of CPU at 4 s,
+# 18 at 10 s, 24 at 30 s); shorter chunks have fewer pauses to choose from.
+MIN_CUT_PAUSE_S = 0.25  # a pause the VAD finds must be this long to cut at (stop closures are shorter)
+PAD_S = 0.3  # audio read beyond each end of a chunk: noise masking and edge refinement see its context
+VAD_BLOCK_S = 60.0  # the energy VAD adapts its threshold per block this long
+
+
+def _speech_regions(rec) -> list[tuple[float, float]]:
+    """`speech_regions` of a recording, VAD_BLOCK_S at a time (the threshold adapts per block)."""
+    regions: list[tuple[float, float]] = []
+    for a, _, x in rec.blocks(VAD_BLOCK_S):
+        t0 = a / SAMPLE_RATE
+        for r0, r1 in speech_regions(x, SAMPLE_RATE):
+            if regions and t0 + r0 - regions[-1][1] < 0.15:  # a region running over the block edge
+                regions[-1] = (regions[-1][0], t0 + r1)
+            else:
+                regions.append((t0 + r0, t0 + r1))
+    return regions
+
+
+def _pick_cut(pauses: list[tuple[float, float]], t0: float, duration: float) -> float | None:
+    """Where the chunk starting at t0 ends: the middle of the longest pause CHUNK_S into the rest
+    (else of the longest within WINDOW_S); None when there is none."""
+    for lo, hi in (CHUNK_S, (2.0, WINDOW_S)):
+        cands = [(b - a, (a + b) / 2) for a, b in pauses if t0 + lo <= (a + b) / 2 <= min(t0 + hi, duration - 1.0)]
+        if cands:
+            return max(cands)[1]
+    return None
+
+
+def _align_all(dec, rec, entries, source, warnings, bursts) -> list[tuple[_Chunk, float, float]]:
+    """Every chunk aligned and refined: (chunk, weight, confidence) in order."""
+    from toolkit import progress
+
+    duration = rec.duration_s
+    regions = _speech_regions(rec) if duration > SINGLE_PASS_S else []
+    pauses = [(b, a2) for (_, b), (a2, _) in zip(regions[:-1], regions[1:]) if a2 - b >= MIN_CUT_PAUSE_S]
+    speech_s = sum(b - a for a, b in regions) or duration
+    mean_rate = sum(_weight(e) for e in entries) / max(1e-3, speech_s)  # phone weight per second of speech
+    pieces: list[tuple[_Chunk, float, float]] = []
+    pending = None  # the last chunk and its audio: refined once the next chunk's first phone is known
     t0, k = 0.0, 0
     while k < len(entries):
-        t_end = min(duration, t0 + WINDOW_S)
         rest = entries[k:]
-        if duration - t0 <= SINGLE_PASS_S:
-            pieces.append(_align_piece(dec, samples, rest, t0, duration, source, warnings))
-            break
-        seg = samples[int(t0 * SAMPLE_RATE): int(t_end * SAMPLE_RATE)]
-        # at most ~3x the words the window would hold at an average pace (keeps the grammar small)
+        whole = t0 == 0 and duration <= SINGLE_PASS_S
+        cut = duration if whole or duration - t0 <= CHUNK_S[1] else _pick_cut(pauses, t0, duration)
+        n_words, prefix = len(rest), False
+        if cut is None:  # no pause for a while: the decoder finds one (`_cut_by_decoding`)
+            cut, n_words = _cut_by_decoding(dec, rec, rest, t0, mean_rate)
+        elif cut < duration:
+            prefix = True
+        a = max(0.0, t0 - PAD_S)
+        x, found = mask_noise_bursts(rec.read(int(a * SAMPLE_RATE), int(min(duration, cut + PAD_S) * SAMPLE_RATE)),
+                                     SAMPLE_RATE)
+        bursts += [(a + b0, a + b1) for b0, b1 in found]
+        seg = x[int(round((t0 - a) * SAMPLE_RATE)): int(round((cut - a) * SAMPLE_RATE))]
+        # at most ~3x the words the chunk would hold at an average pace (keeps the grammar small)
         budget = np.cumsum([_weight(e) for e in rest])
-        mean_rate = sum(_weight(e) for e in entries) / max(1e-3, sum(b - a for a, b in speech_regions(samples, SAMPLE_RATE)) or duration)
-        n_try = int(min(len(rest), np.searchsorted(budget, 3.0 * mean_rate * (t_end - t0)) + 5))
-        found = _prefix_words(dec, seg, rest[:n_try])
-        cut, n_words = None, 0
-        if found:
-            # cut in the longest pause in the second half of the window, else after the last safe word
-            best = None
-            for (i, a, b), (_, a2, _) in zip(found[:-1], found[1:]):
-                gap = a2 - b
-                mid = t0 + (b + a2) / 2
-                if t0 + 0.4 * WINDOW_S <= mid <= t_end - 2.0 and (best is None or gap >= best[0]):
-                    best = (gap, mid, i + 1)
-            if best is None:
-                safe = [(t0 + b, i + 1) for i, a, b in found if t0 + b <= t_end - 2.0]
-                if safe:
-                    best = (0.0, safe[-1][0], safe[-1][1])
-            if best is not None:
-                cut, n_words = best[1], best[2]
-        if cut is None:
-            # no usable decoding: hand the window the words an average pace predicts, cut at a VAD pause
-            regions = speech_regions(seg, SAMPLE_RATE)
-            gaps = [t0 + (b + a2) / 2 for (_, b), (a2, _) in zip(regions[:-1], regions[1:])
-                    if t0 + 0.4 * WINDOW_S <= t0 + (b + a2) / 2 <= t_end - 1.0]
-            cut = gaps[-1] if gaps else t_end
-            speech_s = sum(min(b, cut - t0) - a for a, b in regions if a < cut - t0)
-            n_words = int(max(1, min(len(rest) - 1, np.searchsorted(budget, mean_rate * speech_s))))
-        pieces.append(_align_piece(dec, samples, rest[:n_words], t0, cut, source, warnings))
-        t0, k = cut, k + n_words
+        n_try = int(min(n_words, np.searchsorted(budget, 3.0 * mean_rate * (cut - t0)) + 5)) if prefix else n_words
+        n_guess = int(max(1, min(len(rest) - 1, np.searchsorted(budget, mean_rate * _speech_in(regions, t0, cut)))))
+        piece = _align_piece(dec, seg, rest[:n_try], t0, cut, source, warnings, whole=whole, prefix=prefix,
+                             n_guess=n_guess)
+        if pending is not None:
+            _refine_pending(pending, pieces, piece[0], duration)
+        pending = (piece[0], x, a)
+        pieces.append(piece)
+        progress.advance("align", cut - t0)
+        t0, k = cut, k + len(piece[0].words)
+        if t0 >= duration - 1e-6:
+            break
+    if pending is not None:
+        _refine_pending(pending, pieces, None, duration)
     return pieces
+
+
+def _speech_in(regions, a: float, b: float) -> float:
+    return sum(max(0.0, min(b, r1) - max(a, r0)) for r0, r1 in regions) or (b - a)
+
+
+def _refine_pending(pending, pieces, following: _Chunk | None, duration: float) -> None:
+    """Refine the boundaries of a chunk (in place) with the audio read around it; the silence it may
+    take in ends where the chunks before and after it have phones."""
+    ch, x, a = pending
+    if not (REFINE and ch.acoustic and ch.phones):
+        return
+    lo = next((q[0].phones[-1].end for q in reversed(pieces[:-1]) if q[0].phones and q[0] is not ch), 0.0)
+    hi = following.phones[0].start if following is not None and following.phones else duration
+    shift = lambda segs, d: [Segment(p.label, p.start + d, p.end + d) for p in segs]  # noqa: E731
+    local = _Chunk(shift(ch.words, -a), shift(ch.phones, -a), ch.squeezed, ch.score_per_frame, ch.word_phones)
+    _refine_chunk(local, x, spectral_novelty(x, SAMPLE_RATE), lo - a, hi - a)
+    ch.phones, ch.words = shift(local.phones, a), shift(local.words, a)
+
+
+def _cut_by_decoding(dec, rec, rest, t0: float, mean_rate: float) -> tuple[float, int]:
+    """Where to end a chunk in speech without a pause for WINDOW_S: a grammar that accepts any
+    prefix of the remaining words finds how far the speech in the window gets, and the window is
+    cut in the longest gap between the words it found (else after the last safe word, else at
+    the share of the words an average pace predicts).  Returns (cut_s, number of words)."""
+    t_end = min(rec.duration_s, t0 + WINDOW_S)
+    seg = rec.read(int(t0 * SAMPLE_RATE), int(t_end * SAMPLE_RATE))
+    budget = np.cumsum([_weight(e) for e in rest])
+    n_try = int(min(len(rest), np.searchsorted(budget, 3.0 * mean_rate * (t_end - t0)) + 5))
+    found = _prefix_words(dec, seg, rest[:n_try])
+    if found:
+        best = None
+        for (i, a, b), (_, a2, _) in zip(found[:-1], found[1:]):
+            mid = t0 + (b + a2) / 2
+            if t0 + 0.4 * WINDOW_S <= mid <= t_end - 2.0 and (best is None or a2 - b >= best[0]):
+                best = (a2 - b, mid, i + 1)
+        if best is None:
+            safe = [(t0 + b, i + 1) for i, a, b in found if t0 + b <= t_end - 2.0]
+            if safe:
+                best = (0.0, safe[-1][0], safe[-1][1])
+        if best is not None:
+            return best[1], best[2]
+    regions = speech_regions(seg, SAMPLE_RATE)
+    gaps = [t0 + (b + a2) / 2 for (_, b), (a2, _) in zip(regions[:-1], regions[1:])
+            if t0 + 0.4 * WINDOW_S <= t0 + (b + a2) / 2 <= t_end - 1.0]
+    cut = gaps[-1] if gaps else t_end
+    speech_s = sum(min(b, cut - t0) - a for a, b in regions if a < cut - t0)
+    return cut, int(max(1, min(len(rest) - 1, np.searchsorted(budget, mean_rate * speech_s))))

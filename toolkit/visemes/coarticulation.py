@@ -205,42 +205,52 @@ def rule_min_hold(targets: list[_Target], p: CoarticulationParams) -> list[_Targ
     return out
 
 
-def _dominance_weights(targets: list[_Target], n_grid: int, p: CoarticulationParams) -> np.ndarray:
-    """Normalized blend of all dominance functions on the fine grid (n_grid x 15)."""
-    acc = np.zeros((n_grid, len(VISEMES)), np.float64)
-    total = np.full(n_grid, 1e-9)
-    # exponential tails reaching ~5 % after the anticipation / carry-over time
+def _reach(t: _Target, p: CoarticulationParams) -> tuple[float, float, int, int]:
+    """(core start, core end, first grid row, last grid row + 1) of a target's dominance function:
+    flat over the core of the sound, exponential tails reaching ~5 % after the anticipation /
+    carry-over time."""
+    dur = t.end - t.start
+    pad = (1 - p.plateau_share) / 2 * dur
+    a, b = t.start + pad, t.end - pad
+    return a, b, int((a - 4 * p.anticipation_s / 3.0) / GRID_S), int((b + 4 * p.carryover_s / 3.0) / GRID_S) + 2
+
+
+def _dominance_weights(targets: list[_Target], g0: int, g1: int, p: CoarticulationParams) -> np.ndarray:
+    """Normalized blend of the dominance functions on grid rows g0..g1 of the fine grid ((g1 - g0) x 15)."""
+    acc = np.zeros((g1 - g0, len(VISEMES)), np.float64)
+    total = np.full(g1 - g0, 1e-9)
     tau_ant, tau_car = p.anticipation_s / 3.0, p.carryover_s / 3.0
     for t in targets:
-        dur = t.end - t.start
-        pad = (1 - p.plateau_share) / 2 * dur
-        a, b = t.start + pad, t.end - pad  # flat core of the dominance
-        lo = max(0, int((a - 4 * tau_ant) / GRID_S))
-        hi = min(n_grid, int((b + 4 * tau_car) / GRID_S) + 2)
+        a, b, lo, hi = _reach(t, p)
+        lo, hi = max(g0, lo), min(g1, hi)
         if hi <= lo:
             continue
         g = np.arange(lo, hi) * GRID_S
         d = np.where(g < a, np.exp(-(a - g) / tau_ant), np.where(g > b, np.exp(-(g - b) / tau_car), 1.0))
         d *= p.strength.get(t.viseme, 0.7)
-        acc[lo:hi, _VIDX[t.viseme]] += d
-        total[lo:hi] += d
+        acc[lo - g0:hi - g0, _VIDX[t.viseme]] += d
+        total[lo - g0:hi - g0] += d
     w = acc / total[:, None]
     w[total < 1e-6, _VIDX["sil"]] = 1.0
     return w
 
 
-def _box_sample(grid_values: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
-    """Average the fine grid over each frame's period, centred on the frame time.
+def _box_rows(f0: int, f1: int, fps: float, n_grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fine-grid rows [lo, hi) each frame f0..f1 averages: its period, centred on its time."""
+    centres = np.arange(f0, f1) / fps / GRID_S
+    half = 0.5 / fps / GRID_S
+    lo = np.clip(np.round(centres - half).astype(int), 0, n_grid - 1)
+    hi = np.clip(np.round(centres + half).astype(int) + 1, lo + 1, n_grid)
+    return lo, hi
+
+
+def _box_sample(grid_values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Average the fine grid over each frame's rows [lo, hi) (grid_values' first row is row 0 here).
 
     Why: point-sampling a fast gesture at 24 fps can catch or miss it, which
     flickers; the box filter keeps every gesture's area at any frame rate.
     """
-    n_grid = grid_values.shape[0]
     csum = np.concatenate([np.zeros((1, grid_values.shape[1])), np.cumsum(grid_values, axis=0)])
-    centres = np.arange(n_frames) / fps / GRID_S
-    half = 0.5 / fps / GRID_S
-    lo = np.clip(np.round(centres - half).astype(int), 0, n_grid - 1)
-    hi = np.clip(np.round(centres + half).astype(int) + 1, lo + 1, n_grid)
     return (csum[hi] - csum[lo]) / (hi - lo)[:, None]
 
 
@@ -261,34 +271,48 @@ def _frames_in(start: float, end: float, share: float, n_frames: int, fps: float
     return idx
 
 
-def rule_bilabial_closure(weights: np.ndarray, targets: list[_Target], fps: float, p: CoarticulationParams) -> None:
+def rule_bilabial_closure(weights: np.ndarray, targets: list[_Target], fps: float, p: CoarticulationParams,
+                          which=None, f0: int = 0, n_frames: int | None = None) -> None:
     """Force full lip closure (PP = 1) over the core of every /p b m/.
 
     Why: viewers notice a /p b m/ without closed lips more than any other
     error, and blending with open neighbours would leave the lips ajar.
     Back-to-back closures (/m b/ in "number", /m p/ in "camp") keep the lips
     shut from one to the next: they do not open between them.
+
+    ``weights`` holds frames f0.. of ``n_frames`` (all of them by default); ``which``: the
+    indices of the targets that may reach them (all by default).
     """
-    for k, t in enumerate(targets):
+    n_frames = len(weights) if n_frames is None else n_frames
+    for k in range(len(targets)) if which is None else which:
+        t = targets[k]
         if t.viseme in CLOSURE_VISEMES:
             nxt = targets[k + 1] if k + 1 < len(targets) else None
             end, share = t.end, p.closure_share
             if nxt is not None and nxt.viseme == t.viseme and nxt.start - t.end < 0.02:
                 end, share = nxt.start, 1.0
-            idx = _frames_in(t.start, end, share, len(weights), fps)
+            idx = _in_block(_frames_in(t.start, end, share, n_frames, fps), f0, len(weights))
             weights[idx] = 0.0
             weights[idx, _VIDX[t.viseme]] = 1.0
 
 
-def rule_labiodental_contact(weights: np.ndarray, targets: list[_Target], fps: float, p: CoarticulationParams) -> None:
+def _in_block(idx: np.ndarray, f0: int, n: int) -> np.ndarray:
+    idx = idx - f0
+    return idx[(idx >= 0) & (idx < n)]
+
+
+def rule_labiodental_contact(weights: np.ndarray, targets: list[_Target], fps: float, p: CoarticulationParams,
+                             which=None, f0: int = 0, n_frames: int | None = None) -> None:
     """Make /f v/ reach at least 90 % of the lip-to-teeth shape.
 
     Why: the lower lip must touch the upper teeth; a half-blended /f/ reads as
-    an open vowel.
+    an open vowel.  (``which``, ``f0``, ``n_frames``: as for `rule_bilabial_closure`.)
     """
-    for t in targets:
+    n_frames = len(weights) if n_frames is None else n_frames
+    for k in range(len(targets)) if which is None else which:
+        t = targets[k]
         if t.viseme in CONTACT_VISEMES:
-            idx = _frames_in(t.start, t.end, p.closure_share, len(weights), fps)
+            idx = _in_block(_frames_in(t.start, t.end, p.closure_share, n_frames, fps), f0, len(weights))
             j = _VIDX[t.viseme]
             w = weights[idx].copy()
             own = w[:, j].copy()
@@ -299,27 +323,42 @@ def rule_labiodental_contact(weights: np.ndarray, targets: list[_Target], fps: f
             weights[idx] = w
 
 
-def loudness_gain(samples: np.ndarray, sample_rate: int, n_frames: int, fps: float, p: CoarticulationParams) -> np.ndarray:
+def loudness_gain(samples, sample_rate: int, n_frames: int, fps: float, p: CoarticulationParams) -> np.ndarray:
     """Per-frame jaw gain from loudness, shifted by the lead (rule_jaw_from_loudness).
 
     Why: people open the jaw wider when they speak louder or stress a vowel;
     alignment alone cannot know that.  Loudness is normalized per utterance so
-    recording level does not matter.
+    recording level does not matter.  ``samples``: an array, or a `toolkit.recording.Recording`
+    (read FRAME_BLOCK_S at a time).
     """
-    hop = sample_rate / fps
-    win = max(int(hop * 2), 16)
-    x = np.asarray(samples, np.float64)
-    centres = (np.arange(n_frames) / fps + p.lead_s) * sample_rate
-    db = np.full(n_frames, -100.0)
-    for i, c in enumerate(centres):  # frame loop: n_frames is small (30/s)
-        a, b = int(max(0, c - win / 2)), int(min(len(x), c + win / 2))
-        if b > a:
-            db[i] = 10 * np.log10(np.mean(x[a:b] ** 2) + 1e-12)
+    db = _frame_levels_db(samples, sample_rate, n_frames, fps, p.lead_s)
     voiced = db[db > db.max() - 40] if np.isfinite(db).any() else db
     lo, hi = np.percentile(voiced, 10), np.percentile(voiced, 95)
     norm = np.clip((db - lo) / max(hi - lo, 1e-3), 0.0, 1.0)
     g0, g1 = p.jaw_gain_range
     return g0 + (g1 - g0) * norm
+
+
+def _frame_levels_db(samples, sample_rate: int, n_frames: int, fps: float, lead_s: float) -> np.ndarray:
+    """Level (dB) of two frame periods of audio around each frame's time + lead_s; -100 where there is none."""
+    from toolkit.recording import Recording
+
+    read = samples.read if isinstance(samples, Recording) else (lambda a, b: samples[a:b])
+    n = len(samples)
+    hop = sample_rate / fps
+    win = max(int(hop * 2), 16)
+    db = np.full(n_frames, -100.0)
+    for f0, f1 in _frame_blocks(n_frames, fps):
+        centres = (np.arange(f0, f1) / fps + lead_s) * sample_rate
+        a = np.maximum(0, centres - win / 2).astype(np.int64)
+        b = np.minimum(n, centres + win / 2).astype(np.int64)
+        s0, s1 = int(a.min()), int(max(b.max(), a.min()))
+        x = np.asarray(read(s0, s1), np.float64)
+        csum = np.concatenate([[0.0], np.cumsum(x * x)])
+        ok = b > a
+        mean = (csum[np.clip(b - s0, 0, len(x))] - csum[np.clip(a - s0, 0, len(x))]) / np.maximum(b - a, 1)
+        db[f0:f1] = np.where(ok, 10 * np.log10(np.maximum(mean, 0.0) + 1e-12), -100.0)
+    return db
 
 
 def rule_lip_seal(arkit: np.ndarray, weights: np.ndarray) -> None:
@@ -337,6 +376,49 @@ def rule_lip_seal(arkit: np.ndarray, weights: np.ndarray) -> None:
 
 # -- the stage ---------------------------------------------------------------------------------
 
+# Frames are computed this many seconds at a time: the 5 ms grid of an hour-long recording never
+# exists whole, and each block sees every target that reaches it, so blocks join exactly.
+FRAME_BLOCK_S = 60.0
+
+
+def _frame_blocks(n_frames: int, fps: float, block_s: float | None = None):
+    step = max(1, int(round((block_s or FRAME_BLOCK_S) * fps)))
+    return [(f0, min(n_frames, f0 + step)) for f0 in range(0, n_frames, step)]
+
+
+def _targets(phonemes: list[Segment], duration_s: float, p: CoarticulationParams) -> list[_Target]:
+    """The viseme targets of a phoneme track, after the rules that work on segments."""
+    segments = rule_pauses(rule_nasal_assimilation(phonemes), duration_s, p)
+    return rule_min_hold(rule_lead(segments, p), p)
+
+
+class _Blocks:
+    """The targets of a whole track, and which of them reach any given block of frames."""
+
+    def __init__(self, targets: list[_Target], duration_s: float, fps: float, p: CoarticulationParams):
+        self.targets, self.fps, self.p = targets, fps, p
+        self.n_frames = max(1, int(round(duration_s * fps)))
+        self.n_grid = int(np.ceil((duration_s + 1.0 / fps) / GRID_S)) + 1
+        reach = np.array([_reach(t, p)[2:] for t in targets], np.int64).reshape(-1, 2)
+        self._g_lo, self._g_hi = reach[:, 0], reach[:, 1]
+        span = np.array([(t.start, t.end) for t in targets], np.float64).reshape(-1, 2)
+        self._t0, self._t1 = span[:, 0], span[:, 1]
+
+    def weights(self, f0: int, f1: int) -> np.ndarray:
+        """Viseme weights of frames f0..f1 ((f1 - f0) x 15, rows sum to 1), as the whole track gives them."""
+        lo, hi = _box_rows(f0, f1, self.fps, self.n_grid)
+        g0, g1 = int(lo.min()), int(hi.max())
+        near = np.flatnonzero((self._g_lo < g1) & (self._g_hi > g0))
+        grid = _dominance_weights([self.targets[k] for k in near], g0, g1, self.p)
+        weights = _box_sample(grid, lo - g0, hi - g0)
+        # the closure rules reach a target's own frames (one frame either side for rounding)
+        pad = 1.0 / self.fps
+        which = np.flatnonzero((self._t0 - pad < f1 / self.fps) & (self._t1 + pad > f0 / self.fps))
+        rule_bilabial_closure(weights, self.targets, self.fps, self.p, which, f0, self.n_frames)
+        rule_labiodental_contact(weights, self.targets, self.fps, self.p, which, f0, self.n_frames)
+        weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+        return weights.astype(np.float32)
+
 
 def viseme_weights(
     phonemes: list[Segment], duration_s: float, fps: float = 30, params: CoarticulationParams | None = None
@@ -348,22 +430,15 @@ def viseme_weights(
     (12, 15)
     """
     p = params or DEFAULT_PARAMS
-    n_frames = max(1, int(round(duration_s * fps)))
-    segments = rule_pauses(rule_nasal_assimilation(phonemes), duration_s, p)
-    targets = rule_min_hold(rule_lead(segments, p), p)
-    n_grid = int(np.ceil((duration_s + 1.0 / fps) / GRID_S)) + 1
-    weights = _box_sample(_dominance_weights(targets, n_grid, p), n_frames, fps)
-    rule_bilabial_closure(weights, targets, fps, p)
-    rule_labiodental_contact(weights, targets, fps, p)
-    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
-    return weights.astype(np.float32)
+    blocks = _Blocks(_targets(phonemes, duration_s, p), duration_s, fps, p)
+    return np.concatenate([blocks.weights(f0, f1) for f0, f1 in _frame_blocks(blocks.n_frames, fps)])
 
 
 def animate_phonemes(
     phonemes: list[Segment],
     duration_s: float,
     fps: float = 30,
-    audio: np.ndarray | None = None,
+    audio=None,
     sample_rate: int = 16000,
     params: CoarticulationParams | None = None,
     words: list[Segment] | None = None,
@@ -372,27 +447,31 @@ def animate_phonemes(
 
     The animation has the canonical channels: 15 visemes, 52 ARKit blendshapes
     (mouth and jaw driven here; eyes, brows and head are left at 0 for the
-    motion layers) and head rotation.
+    motion layers) and head rotation.  ``audio``: an array at ``sample_rate``, or a
+    `toolkit.recording.Recording`; frames are computed FRAME_BLOCK_S at a time.
     """
-    p = params or DEFAULT_PARAMS
-    w = viseme_weights(phonemes, duration_s, fps, p)
-    arkit = w @ _POSE_MATRIX
-    if audio is not None and len(audio) > 0:
-        gain = loudness_gain(audio, sample_rate, len(w), fps, p)
-        # the jaw follows loudness only while the mouth is open for speech
-        for name in ("jawOpen", "mouthLowerDownLeft", "mouthLowerDownRight"):
-            j = ARKIT_BLENDSHAPES.index(name)
-            arkit[:, j] *= gain
-    arkit *= p.intensity
-    rule_lip_seal(arkit, w)
-    arkit = np.clip(arkit, 0.0, 1.0)
+    from toolkit import progress
 
-    vis = w.copy()
-    if p.intensity != 1.0:  # visemes scale too; what is taken away goes to rest
-        vis[:, 1:] = np.clip(vis[:, 1:] * p.intensity, 0, 1)
-        vis[:, 0] = np.clip(1.0 - vis[:, 1:].sum(axis=1), 0, 1)
-    head = np.zeros((len(w), 3), np.float32)
-    values = np.concatenate([vis, arkit, head], axis=1)
+    p = params or DEFAULT_PARAMS
+    blocks = _Blocks(_targets(phonemes, duration_s, p), duration_s, fps, p)
+    n = blocks.n_frames
+    gain = loudness_gain(audio, sample_rate, n, fps, p) if audio is not None and len(audio) > 0 else None
+    values = np.zeros((n, len(CHANNELS)), np.float32)  # head rotation stays 0 here
+    jaw = [ARKIT_BLENDSHAPES.index(c) for c in ("jawOpen", "mouthLowerDownLeft", "mouthLowerDownRight")]
+    for f0, f1 in _frame_blocks(n, fps):
+        w = blocks.weights(f0, f1)
+        arkit = w @ _POSE_MATRIX
+        if gain is not None:  # the jaw follows loudness only while the mouth is open for speech
+            arkit[:, jaw] *= gain[f0:f1, None]
+        arkit *= p.intensity
+        rule_lip_seal(arkit, w)
+        values[f0:f1, len(VISEMES):len(VISEMES) + len(ARKIT_BLENDSHAPES)] = np.clip(arkit, 0.0, 1.0)
+        vis = values[f0:f1, :len(VISEMES)]
+        vis[:] = w
+        if p.intensity != 1.0:  # visemes scale too; what is taken away goes to rest
+            vis[:, 1:] = np.clip(vis[:, 1:] * p.intensity, 0, 1)
+            vis[:, 0] = np.clip(1.0 - vis[:, 1:].sum(axis=1), 0, 1)
+        progress.advance("coarticulation", (f1 - f0) / fps)
     return Animation(
         fps=fps,
         channels=list(CHANNELS),
