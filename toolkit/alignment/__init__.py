@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toolkit.animation import Segment
-from toolkit.phonemes.inventory import base_symbol, is_vowel
+from toolkit.phonemes.inventory import base_symbol, is_silence, is_vowel
 
 __all__ = ["Alignment", "align", "even_alignment", "speech_regions", "phone_weight", "METHODS"]
 
@@ -61,7 +61,7 @@ class Alignment:
 
     def speech_phonemes(self) -> list[Segment]:
         """The phonemes without silences."""
-        return [p for p in self.phonemes if p.label not in ("", "sil", "sp", "spn")]
+        return [p for p in self.phonemes if not is_silence(p.label)]
 
 
 def _word_parts(word) -> tuple[str, list[str]]:
