@@ -54,7 +54,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toolkit.alignment import Alignment, _fill_silence, _word_parts, even_alignment, speech_regions
+from toolkit.alignment.even import _fill_silence, even_alignment, phone_weight, speech_regions
+from toolkit.alignment.result import EVEN_CONFIDENCE, Alignment, _word_parts
 from toolkit.alignment.refine import EDGE_SHIFT_S, mask_noise_bursts, refine_boundaries, refine_speech_edges, spectral_novelty
 from toolkit.animation import Segment
 from toolkit.phonemes import cmu
@@ -298,7 +299,6 @@ def _prefix_words(dec, samples: np.ndarray, entries: list[_Entry]) -> list[tuple
 
 
 def _weight(e: _Entry) -> float:
-    from toolkit.alignment import phone_weight
 
     return sum(phone_weight(p) for p in e.phones)
 
@@ -379,7 +379,6 @@ def _refine_chunk(ch: _Chunk, samples: np.ndarray, novelty, lo_s: float, hi_s: f
 
 
 def even_confidence() -> float:
-    from toolkit.alignment import EVEN_CONFIDENCE
 
     return EVEN_CONFIDENCE
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from toolkit.alignment import Alignment
+from toolkit.alignment.result import Alignment
 from toolkit.animation import Segment
 from toolkit.phonemes.inventory import ARPABET_TO_IPA, TIMIT_TO_IPA, arpabet_to_ipa, is_silence, split_ipa
 
