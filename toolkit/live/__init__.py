@@ -38,7 +38,7 @@ def run_live(input: str = "mic", *, realtime: bool = False, fps: float = 60, vmc
     from toolkit.live.session import StopFlag, run_session
     from toolkit.live.sources import open_source
     from toolkit.live.transports import LiveLinkSender, VmcSender, WebSocketServer
-    from toolkit.motion.model import latency_s
+    from toolkit.motion.model import NeuralAnimator, latency_s
 
     if show_devices:
         print(list_devices())
@@ -57,6 +57,7 @@ def run_live(input: str = "mic", *, realtime: bool = False, fps: float = 60, vmc
         if ws:
             transports.append(WebSocketServer(ws, name_map.names))
         source = open_source(input, realtime=realtime, rate_hz=rate_hz)
+        animator = NeuralAnimator.load()  # before the first audio is read: no backlog at the start
     except BaseException:
         for t in transports:
             t.close()
@@ -78,7 +79,7 @@ def run_live(input: str = "mic", *, realtime: bool = False, fps: float = 60, vmc
              + f"; names {name_map.profile.name} ({len(name_map.names)}); {fps:g} fps; "
              f"model look-ahead {latency_s(fps) * 1000:.0f} ms. Ctrl-C stops.")
         stats = run_session(source, transports, name_map, fps=fps, seed=seed, intensity=intensity,
-                            blinks=blinks, head_motion=head_motion, stop=stop)
+                            blinks=blinks, head_motion=head_motion, stop=stop, animator=animator)
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
