@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         return 0
     from pocketsphinx import Decoder
 
-    from toolkit.align import align
+    from toolkit.alignment import align
     from toolkit.phonemes.g2p import words_to_phonemes
 
     utts = load_timit(args.timit)

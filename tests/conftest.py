@@ -7,8 +7,8 @@ import pytest
 # -- espeak-ng speech (helper core-io) ------------------------------------------------
 @pytest.fixture(scope="session")
 def espeak_speech():
-    """`toolkit.align.tts.Speech` for "Bob made a map of Paris." (en-us, 16 kHz, exact phoneme times)."""
-    from toolkit.align.tts import synthesize
+    """`toolkit.alignment.tts.Speech` for "Bob made a map of Paris." (en-us, 16 kHz, exact phoneme times)."""
+    from toolkit.alignment.tts import synthesize
 
     try:
         return synthesize("Bob made a map of Paris.", lang="en")

@@ -48,41 +48,43 @@ def load_model(model: str | Path | Model | None) -> Model:
 
 
 def model_weights(anim: Animation, model: Model, profile=None) -> np.ndarray:
-    """Morph weights per frame for every target slot of the model (frames x slots).
+    """Morph weights per frame for every target slot of the model (frames x slots); see `pose`."""
+    return pose(anim, model, profile)[0]
 
-    Goes through `toolkit.gltf_io.model_morph_weights`, so a VRM's expressions drive
-    the morph targets they bind and other characters match a rig profile (or
-    ``profile``: a name, rig JSON path or `toolkit.rigs.Profile`); slots the
-    animation does not drive keep the mesh's own weights.
 
-    >>> model_weights(anim, load_model(None)).shape          # doctest: +SKIP
-    (90, 52)
+def pose(anim: Animation, model: Model, profile=None) -> tuple[np.ndarray, np.ndarray]:
+    """The character's pose per frame: weights for every morph target slot (frames x slots) and the
+    head's turn in world axes (frames x 4 quaternions).
+
+    Both come from the character's `toolkit.gltf.drive.Performance`, so a VRM's expressions
+    drive the morph targets they bind and other characters match a rig profile (or
+    ``profile``: a name, rig JSON path or `toolkit.rigs.Profile`); slots the animation
+    does not drive keep the mesh's own weights.
+
+    >>> weights, head = pose(anim, load_model(None))         # doctest: +SKIP
+    >>> weights.shape, head.shape                            # doctest: +SKIP
+    ((90, 52), (90, 4))
     """
-    from toolkit.gltf_io import model_morph_weights
+    from toolkit import rigs
 
     out = np.repeat(model.default_weights[None, :] if model.default_weights is not None else
                     np.zeros((1, len(model.target_names)), np.float32), anim.n_frames, axis=0)
+    head = rigs.head_rotation(anim, facing=model.facing)
     if not model.target_names:
-        return out.astype(np.float32)
+        return out.astype(np.float32), head
     if model.gltf is None:   # a scene built by hand: match its slot names directly
-        from toolkit import rigs
-
         try:
-            return rigs.retarget(anim, model.target_names, profile).astype(np.float32)
+            return rigs.retarget(anim, model.target_names, profile).astype(np.float32), head
         except ValueError as e:
             raise ModelError(f"{model.source}: cannot map the animation to this character's morph targets "
                              f"({e})") from None
-    drive = model_morph_weights(anim, model.gltf, profile)
-    for node, w in drive.weights.items():
+    from toolkit.gltf.drive import perform
+
+    perf = perform(anim, model.gltf, profile)
+    for node, w in perf.weights.items():
         if node in model.slots:   # nodes outside the rendered scene have no slots
             out[:, model.slots[node]] = w
-    return out.astype(np.float32)
-
-
-def head_quats(anim: Animation, model: Model) -> np.ndarray:
-    from toolkit import rigs
-
-    return rigs.head_rotation(anim, facing=model.facing)
+    return out.astype(np.float32), perf.head_delta
 
 
 def current_labels(anim: Animation, frame: int) -> tuple[str, str, str]:
@@ -174,8 +176,9 @@ class FrameSource:
         self.anims = [anim] + ([compare.resampled(anim.fps) if compare.fps != anim.fps else compare]
                                if compare is not None else [])
         self.model, self.size = model, int(size) // 2 * 2
-        self.weights = [model_weights(a, model, profile) for a in self.anims]
-        self.quats = [head_quats(a, model) for a in self.anims]
+        poses = [pose(a, model, profile) for a in self.anims]
+        self.weights = [w for w, _ in poses]
+        self.quats = [q for _, q in poses]
         self.n_frames = max(a.n_frames for a in self.anims)
         self.strip_h = (max(24, self.size // 7) // 2 * 2) if strip else 0
         self.width = self.size * len(self.anims)

@@ -11,7 +11,7 @@ empty intervals are silence ("").
 Example
 -------
 >>> import tempfile, os
->>> from toolkit.align import Alignment
+>>> from toolkit.alignment import Alignment
 >>> from toolkit.animation import Segment
 >>> al = Alignment([Segment("h", 0.0, 0.1), Segment("aɪ", 0.1, 0.3)], [Segment("hi", 0.0, 0.3)], 1.0, "test")
 >>> path = os.path.join(tempfile.mkdtemp(), "hi.TextGrid")
@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from toolkit.align import Alignment
+from toolkit.alignment import Alignment
 from toolkit.animation import Segment
 from toolkit.phonemes.inventory import ARPABET_TO_IPA, TIMIT_TO_IPA, arpabet_to_ipa, split_ipa
 

@@ -15,7 +15,7 @@ word sequence).  Settings that matter for timing:
   boundary lands between the centres of the two frames it separates;
 * wide beams (the word pass must not prune the true path).
 
-Around the decoder (`toolkit.align.refine`): noise bursts (full-scale digital
+Around the decoder (`toolkit.alignment.refine`): noise bursts (full-scale digital
 noise) are replaced by quiet noise before decoding, so no phone is anchored on
 them, and afterwards each phone boundary moves by at most 10 ms to the nearby
 peak of spectral change.  A chunk the 200 frames/s decoder finds no path
@@ -40,7 +40,7 @@ with a warning and a lower confidence: alignment never raises for bad audio.
 
 Example
 -------
->>> from toolkit.align.tts import synthesize                 # doctest: +SKIP
+>>> from toolkit.alignment.tts import synthesize                 # doctest: +SKIP
 >>> sp = synthesize("the birch canoe slid on the smooth planks", "en")  # doctest: +SKIP
 >>> al = align_pocketsphinx(sp.samples, sp.sample_rate, "the birch canoe slid on the smooth planks")  # doctest: +SKIP
 >>> al.method, [w.label for w in al.words][:3]              # doctest: +SKIP
@@ -54,8 +54,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toolkit.align import Alignment, _fill_silence, _word_parts, even_alignment, speech_regions
-from toolkit.align.refine import EDGE_SHIFT_S, mask_noise_bursts, refine_boundaries, refine_speech_edges, spectral_novelty
+from toolkit.alignment import Alignment, _fill_silence, _word_parts, even_alignment, speech_regions
+from toolkit.alignment.refine import EDGE_SHIFT_S, mask_noise_bursts, refine_boundaries, refine_speech_edges, spectral_novelty
 from toolkit.animation import Segment
 from toolkit.phonemes.inventory import arpabet_to_ipa, ipa_to_arpabet
 
@@ -72,7 +72,7 @@ def frame_offset_s(frate: int) -> float:
 
 FRAME_OFFSET_S = frame_offset_s(FRATE)
 MIN_PHONE_FRAMES = 3  # one frame per HMM state
-REFINE = True  # move boundaries to nearby spectral changes after decoding (`toolkit.align.refine`)
+REFINE = True  # move boundaries to nearby spectral changes after decoding (`toolkit.alignment.refine`)
 EDGES = True  # ... and silence/speech edges to loudness threshold crossings first
 SINGLE_PASS_S = 30.0  # recordings up to this length are aligned in one piece
 WINDOW_S = 24.0  # window length for long recordings
@@ -312,7 +312,7 @@ def _prefix_words(dec, samples: np.ndarray, entries: list[_Entry]) -> list[tuple
 
 
 def _weight(e: _Entry) -> float:
-    from toolkit.align import phone_weight
+    from toolkit.alignment import phone_weight
 
     return sum(phone_weight(p) for p in e.phones)
 
@@ -393,7 +393,7 @@ def _refine_chunk(ch: _Chunk, samples: np.ndarray, novelty, lo_s: float, hi_s: f
 
 
 def even_confidence() -> float:
-    from toolkit.align import EVEN_CONFIDENCE
+    from toolkit.alignment import EVEN_CONFIDENCE
 
     return EVEN_CONFIDENCE
 

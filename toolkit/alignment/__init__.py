@@ -1,12 +1,12 @@
 """Forced alignment: timed words and IPA phonemes for speech and its transcript.
 
 `align` picks the method: PocketSphinx's US-English acoustic model
-(`toolkit.align.pocketsphinx`, every language: non-English phones are mapped
+(`toolkit.alignment.pocketsphinx`, every language: non-English phones are mapped
 to their nearest English phone for timing), an external Montreal Forced
-Aligner (`toolkit.align.mfa`, ``method="mfa"``), or, when all else fails,
+Aligner (`toolkit.alignment.mfa`, ``method="mfa"``), or, when all else fails,
 `even_alignment`, which spreads the words over the detected speech.  Praat
-TextGrids are read and written by `toolkit.align.textgrid`;
-`toolkit.align.refine` masks noise bursts before decoding and moves phone
+TextGrids are read and written by `toolkit.alignment.textgrid`;
+`toolkit.alignment.refine` masks noise bursts before decoding and moves phone
 boundaries to nearby spectral changes after it.
 
 An `Alignment` never hides trouble: ``confidence`` (0..1) drops and
@@ -23,8 +23,6 @@ Example
 """
 from __future__ import annotations
 
-import sys
-import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,10 +104,10 @@ def align(samples: np.ndarray, sample_rate: int, words, lang: str = "en", *, met
     if method == "even":
         return even_alignment(words, len(samples) / sample_rate, samples=samples, sample_rate=sample_rate)
     if method == "mfa":
-        from toolkit.align.mfa import align_mfa
+        from toolkit.alignment.mfa import align_mfa
 
         return align_mfa(samples, sample_rate, [_word_parts(w)[0] for w in words])
-    from toolkit.align.pocketsphinx import align_pocketsphinx
+    from toolkit.alignment.pocketsphinx import align_pocketsphinx
 
     return align_pocketsphinx(samples, sample_rate, words, lang=lang, source=source)
 
@@ -250,17 +248,3 @@ def _fill_silence(phones: list[Segment], start_s: float, end_s: float, min_gap_s
     if end_s - t > min_gap_s:
         out.append(Segment("", t, end_s))
     return out
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``toolkit.align(audio, text)`` be the public one-call API (`toolkit.pipeline.align`:
-    a file or array and its transcript in, an `Alignment` out) while ``toolkit.align`` stays this
-    package; its own `align` above works on 16 kHz samples and phoneme lists."""
-
-    def __call__(self, *args, **kwargs):
-        from toolkit.pipeline import align as align_speech
-
-        return align_speech(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
