@@ -50,7 +50,7 @@ SENTENCES = [
 
 def speech_stream(minutes: float) -> np.ndarray:
     """Generated speech, 16 kHz: the sentences with 0.3-1.5 s pauses, repeated to ``minutes``."""
-    from toolkit.align.tts import synthesize
+    from toolkit.alignment.tts import synthesize
 
     rng = np.random.default_rng(0)
     parts = []

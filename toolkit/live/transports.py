@@ -43,7 +43,7 @@ Example
 >>> parse_address("127.0.0.1:39539", 39539, "--vmc")[1]
 ('127.0.0.1', 39539)
 >>> len(livelink_packet([0.0] * 61, subject="face", device_id="dev", frame=0, subframe=0.0, rate=(60, 1)))
-275
+277
 """
 from __future__ import annotations
 
