@@ -15,8 +15,9 @@ SUDO=""
 # -- Debian packages ---------------------------------------------------------
 # espeak-ng: IPA for ~100 languages and synthesized speech with exact timings;
 # libosmesa6: offscreen rendering without a GPU; sox/libsndfile: audio I/O;
-# fonts-dejavu-core: IPA glyphs in the preview video's label strip.
-APT_PACKAGES="espeak-ng libespeak-ng1 libosmesa6 libsndfile1 sox fonts-dejavu-core nodejs npm"
+# fonts-dejavu-core: IPA glyphs in the preview video's label strip;
+# libportaudio2: microphone input of `viseme live` (sounddevice).
+APT_PACKAGES="espeak-ng libespeak-ng1 libosmesa6 libsndfile1 sox fonts-dejavu-core libportaudio2 nodejs npm"
 missing=""
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -37,12 +38,12 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import toolkit, torch, scipy, pocketsphinx, pyrender, OpenGL, imageio_ffmpeg, pytest, meshopt, hatchling" 2>/dev/null; then
+if ! .venv/bin/python -c "import toolkit, torch, scipy, pocketsphinx, pyrender, OpenGL, imageio_ffmpeg, pytest, meshopt, hatchling, pythonosc, websockets, sounddevice" 2>/dev/null; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/pip install -q --upgrade pip
   # torch pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls gigabytes of CUDA
   .venv/bin/pip install -q "torch==2.13.0"
-  .venv/bin/pip install -q -e ".[render,train,test]"
+  .venv/bin/pip install -q -e ".[render,train,test,live]"
   # pyrender pins an old PyOpenGL; 3.1.10 is the one that works with OSMesa here
   .venv/bin/pip install -q "PyOpenGL==3.1.10"
 fi
