@@ -5,6 +5,7 @@
     viseme say "Guten Morgen" --lang de -o hello
     viseme render out.json --audio speech.wav -o out.mp4
     viseme rig inspect avatar.glb
+    viseme live --vmc
     viseme train
 """
 from __future__ import annotations
@@ -149,6 +150,15 @@ def cmd_rig(args) -> int:
     return 0
 
 
+def cmd_live(args) -> int:
+    from toolkit.live import run_live
+
+    return run_live(args.input, realtime=args.realtime, fps=args.fps, vmc=args.vmc, livelink=args.livelink, ws=args.ws,
+                    names=args.names, subject=args.subject, vmc_head=args.vmc_head, rate_hz=args.rate, seed=args.seed,
+                    intensity=args.intensity, blinks=not args.no_blinks, head_motion=not args.no_head,
+                    show_devices=args.list_devices)
+
+
 def cmd_train(args) -> int:
     from toolkit.train import audio2face
 
@@ -229,6 +239,29 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--rig", help="show how this rig profile (name or .json file) maps the model, "
                                   "instead of the automatic match")
     pi.set_defaults(func=cmd_rig)
+
+    p = sub.add_parser("live", help="live lip sync: microphone, file or stdin -> VMC / Live Link Face / WebSocket")
+    p.add_argument("--input", default="mic", help="mic, mic:NAME (or mic:INDEX), a file, or - (s16le mono PCM on stdin)")
+    p.add_argument("--realtime", action="store_true", help="play a file or stdin at real-time pace (pauses in stdin "
+                   "become silence)")
+    p.add_argument("--rate", type=int, default=16000, help="sample rate of the PCM on stdin (default 16000)")
+    p.add_argument("--fps", type=float, default=60, help="frames per second sent (default 60)")
+    p.add_argument("--vmc", nargs="?", const="127.0.0.1:39539", metavar="HOST:PORT",
+                   help="send VMC protocol (VSeeFace, VMagicMirror, Warudo, VNyan); default 127.0.0.1:39539")
+    p.add_argument("--vmc-head", action="store_true", help="also send the head rotation as /VMC/Ext/Bone/Pos Head")
+    p.add_argument("--livelink", nargs="?", const="127.0.0.1:11111", metavar="HOST:PORT",
+                   help="send Live Link Face packets (Unreal); default 127.0.0.1:11111")
+    p.add_argument("--subject", default="viseme", help="Live Link subject name (default viseme)")
+    p.add_argument("--ws", nargs="?", const="127.0.0.1:8765", metavar="[HOST:]PORT",
+                   help="serve JSON frames over WebSocket (web pages); default 127.0.0.1:8765")
+    p.add_argument("--names", default="vrm0", help="vrm0 | vrm1 | arkit | oculus | a rig profile name or RIG.json "
+                   "(the names VMC and WebSocket frames use; default vrm0)")
+    p.add_argument("--list-devices", action="store_true", help="list the microphones and exit")
+    p.add_argument("--intensity", type=float, default=1.0, help="mouth motion scale (1 natural)")
+    p.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion")
+    p.add_argument("--no-blinks", action="store_true")
+    p.add_argument("--no-head", action="store_true", help="no head motion")
+    p.set_defaults(func=cmd_live)
 
     p = sub.add_parser("train", help="train the neural audio-to-face model", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -249,9 +249,10 @@ class StreamResampler:
     """
 
     def __init__(self, sr_in: int, sr_out: int = TARGET_RATE):
-        g = gcd(int(sr_in), int(sr_out))
+        self.sr_in, self.sr_out = int(sr_in), int(sr_out)
+        g = gcd(self.sr_in, self.sr_out)
         self.up, self.down = int(sr_out) // g, int(sr_in) // g
-        # scipy's resample_poly filter: 10 zero crossings of the slower rate on each side
+        # the resampling filter (`toolkit.audio._lowpass`): 10 zero crossings of the slower rate each side
         half_in = int(np.ceil(10 * max(self.up, self.down) / self.up)) + 2
         self.margin = self.down * int(np.ceil(half_in / self.down))
         self._buf = np.zeros(0, np.float32)
@@ -260,11 +261,7 @@ class StreamResampler:
         self._n_in = 0
 
     def _resample(self, x: np.ndarray) -> np.ndarray:
-        if self.up == self.down:
-            return x
-        from scipy.signal import resample_poly
-
-        return resample_poly(x, self.up, self.down, window=("kaiser", 8.0)).astype(np.float32)
+        return audio_io.resample(x, self.sr_in, self.sr_out) if self.up != self.down else x
 
     def _emit(self, stop_in: int, final: bool) -> np.ndarray:
         y = self._resample(self._buf)
