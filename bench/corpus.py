@@ -106,16 +106,17 @@ def voice_lines(n: int, seed: int = 0, max_s: float = 6.0) -> list[Piece]:
 
 
 def write_long_recording(pieces: list[Piece], duration_s: float, wav: str | Path, txt: str | Path,
-                         seed: int = 0, pause_s: tuple[float, float] = PAUSE_S) -> float:
+                         seed: int = 0, pause_s: tuple[float, float] = PAUSE_S) -> list[tuple[float, Piece]]:
     """Lay ``pieces`` (cycled, in a seeded shuffled order) end to end with pauses until ``duration_s``;
-    write the audio (16 kHz PCM_16 WAV, streamed) and the transcript.  Returns the length written (s).
+    write the audio (16 kHz PCM_16 WAV, streamed) and the transcript (one piece a line).
+    Returns (start_s, piece) of each piece laid.
 
     The pauses hold quiet noise (about -66 dBFS), as a real room does, so nothing is digital silence."""
     import soundfile as sf
 
     rng = np.random.default_rng(seed)
     order: list[int] = []
-    written, texts = 0, []
+    written, laid = 0, []
     target = int(duration_s * SAMPLE_RATE)
     with sf.SoundFile(str(wav), "w", SAMPLE_RATE, 1, "PCM_16") as f:
         while written < target:
@@ -126,13 +127,12 @@ def write_long_recording(pieces: list[Piece], duration_s: float, wav: str | Path
             room = (rng.standard_normal(gap) * 5e-4).astype(np.float32)
             f.write(room)
             f.write(np.clip(p.samples, -1, 1))
+            laid.append(((written + gap) / SAMPLE_RATE, p))
             written += gap + len(p.samples)
-            texts.append(p.text)
         tail = (rng.standard_normal(int(pause_s[0] * SAMPLE_RATE)) * 5e-4).astype(np.float32)
         f.write(tail)
-        written += len(tail)
-    Path(txt).write_text("\n".join(texts) + "\n", encoding="utf-8")
-    return written / SAMPLE_RATE
+    Path(txt).write_text("\n".join(p.text for _, p in laid) + "\n", encoding="utf-8")
+    return laid
 
 
 # Used only when ../shared/data is absent (Harvard sentences, public domain).

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from toolkit import audio as audio_io
-from toolkit import engines
+from toolkit import engines, progress
 from toolkit.animation import Animation, Segment
 from toolkit.motion.procedural import add_life
+from toolkit.recording import Recording, open_recording
 from toolkit.visemes.coarticulation import CoarticulationParams
 
 log = logging.getLogger("toolkit")
@@ -188,17 +189,18 @@ def shift(anim: Animation, offset_s: float) -> Animation:
 # -- the steps ----------------------------------------------------------------------------------------
 @dataclass
 class _Speech:
-    """The audio being animated: 16 kHz mono samples, its name in messages, and the exact timing
+    """The audio being animated: 16 kHz mono, read block by block (a `toolkit.recording.Recording`:
+    an hour-long file never sits in memory whole), its name in messages, and the exact timing
     that came with it when espeak-ng spoke the text (else None)."""
 
-    samples: np.ndarray
+    samples: Recording
     name: str
     spoken: object | None = None
 
 
 def _speech(audio, text, sample_rate, raw_rate, allow_truncated, source, opts: Options) -> _Speech:
-    """Load the audio (a path, an array at ``sample_rate``, or speech `say` made); with no audio,
-    espeak-ng speaks the text.  Refuses silence with a message naming the source."""
+    """Open the audio (a path, a `Recording`, an array at ``sample_rate``, or speech `say` made); with
+    no audio, espeak-ng speaks the text.  Refuses silence with a message naming the source."""
     from toolkit.alignment.tts import Speech as Spoken
 
     if audio is None:
@@ -207,17 +209,26 @@ def _speech(audio, text, sample_rate, raw_rate, allow_truncated, source, opts: O
         audio = _spoken(text, opts)
     if isinstance(audio, Spoken):
         samples = audio_io.load_audio(audio.samples, sample_rate=audio.sample_rate)
-        return _Speech(samples, source or "<espeak-ng>", audio)
-    if isinstance(audio, (str, Path)):
-        samples = audio_io.load_audio(audio, raw_rate=raw_rate, allow_truncated=allow_truncated)
+        speech = _Speech(Recording.from_array(samples, source or "<espeak-ng>"), source or "<espeak-ng>", audio)
+    elif isinstance(audio, (str, Path)):  # read block by block; checked (empty, corrupt, silent...) first
         name = source or str(audio)
+        speech = _Speech(open_recording(audio, raw_rate=raw_rate, allow_truncated=allow_truncated), name)
+    elif isinstance(audio, Recording):
+        speech = _Speech(audio, source or audio.name)
     else:
         if sample_rate is None:
             raise ValueError("audio given as an array needs sample_rate")
         samples = audio_io.load_audio(np.asarray(audio), sample_rate=sample_rate)
         name = source or "<array>"
-    audio_io.check_not_silent(samples, name)
-    return _Speech(samples, name)
+        audio_io.check_not_silent(samples, name)
+        speech = _Speech(Recording.from_array(samples, name), name)
+    return speech
+
+
+def _stages(aligns: bool, opts: Options) -> list[str]:
+    """The stages a job goes through, for the progress bar (`toolkit.progress`)."""
+    mouth = {"align": ["coarticulation"], "neural": ["neural"]}.get(opts.engine, ["coarticulation", "neural"])
+    return (["align"] if aligns else []) + (mouth if aligns else ["neural"]) + ["life", "write"]
 
 
 def _spoken(text: str, opts: Options):
@@ -230,6 +241,8 @@ def _timing(speech: _Speech, text, textgrid, opts: Options):
     """When each word and phoneme is said, and notes for the user: espeak-ng's own events, a
     TextGrid, or the transcript aligned to the audio; None without a transcript (or for the
     neural engine, which does not read one)."""
+    aligns = speech.spoken is None and opts.engine != "neural" and textgrid is None and bool(text and text.strip())
+    progress.plan(speech.samples.duration_s, _stages(aligns, opts))
     if speech.spoken is not None:
         from toolkit.alignment import Alignment
 

@@ -80,8 +80,9 @@ MIN_PHONE_FRAMES = 3  # one frame per HMM state
 REFINE = True  # move boundaries to nearby spectral changes after decoding (`toolkit.alignment.refine`)
 EDGES = True  # ... and silence/speech edges to loudness threshold crossings first
 SINGLE_PASS_S = 30.0  # recordings up to this length are aligned in one piece
-WINDOW_S = 24.0  # window length for long recordings
-DECODER_SETTINGS = dict(lm=None, beam=1e-120, wbeam=1e-100, pbeam=1e-120, bestpath=False,
+# Beams: 1e-80 aligns TIMIT dev (clean, and with noise bursts) exactly as 1e-120 did, with 7 % less CPU;
+# 1e-60 starts to lose words in the noise (bench/bench_align.py).
+DECODER_SETTINGS = dict(lm=None, beam=1e-80, wbeam=1e-60, pbeam=1e-80, bestpath=False,
                         frate=FRATE, ds=2, topn=5, loglevel="FATAL")
 # Above this share of phones at the minimum length a chunk counts as a transcript mismatch
 # (the decoder crushed words it could not find).  Matching speech stays well below.
@@ -144,6 +145,7 @@ class _Chunk:
     score_per_frame: float
     word_phones: list[int] = field(default_factory=list)  # how many of `phones` each word has
     acoustic: bool = True  # False for an even-spread fallback
+    first: int = 0  # index of its first word in the entries it was aligned against
 
 
 @functools.lru_cache(maxsize=2)
@@ -231,19 +233,21 @@ def _decode(dec, pcm: bytes) -> None:
     dec.end_utt()
 
 
-def _align_chunk(dec, samples: np.ndarray, entries: list[_Entry], start_s: float, prefix: bool = False
-                 ) -> _Chunk | None:
+def _align_chunk(dec, samples: np.ndarray, entries: list[_Entry], start_s: float, open_end: bool = False,
+                 starts: int = 0, expected: int = 0) -> _Chunk | None:
     """Two-pass alignment of one chunk; None when the decoder finds no path.
 
-    ``prefix``: the chunk holds some first words of ``entries``, not necessarily all (it ends at a
-    pause); the word pass finds how many (`_prefix_grammar`) and the chunk has that many words."""
-    if not entries or len(samples) < SAMPLE_RATE * 0.02 * (1 if prefix else max(1, len(entries))):
+    ``open_end``: the chunk holds some first words of ``entries``, not necessarily all (it ends
+    at a pause), and the word pass finds how many; ``starts``: it may start at any of the first
+    ``starts`` + 1 words (the chunk before may have taken too few or too many; ``expected`` is
+    where it should start).  See `_grammar`; the chunk's ``first`` says where it started."""
+    if not entries or len(samples) < SAMPLE_RATE * 0.02 * (1 if open_end else max(1, len(entries) - starts)):
         return None
     pcm = _pcm(samples)
     frate = int(dec.config["frate"])
     try:
-        if prefix:
-            _prefix_grammar(dec, entries)
+        if open_end or starts:
+            _grammar(dec, entries, open_end, starts)
         else:
             dec.set_align_text(" ".join(e.name for e in entries))
         _decode(dec, pcm)
@@ -257,23 +261,27 @@ def _align_chunk(dec, samples: np.ndarray, entries: list[_Entry], start_s: float
         # copy everything out while iterating: the entries die with the alignment
         raw = []
         for w in al:
+            base, _, var = w.name.partition("(")
+            if base in _FILLERS or not base.startswith(("p_", "v_")):
+                continue
             phones = [(p.name, p.start, p.duration, p.score) for p in w]
-            raw.append((w.name, w.start, w.duration, phones))
+            raw.append((base, int(var.rstrip(")")) if var.rstrip(")").isdigit() else 1, w.start, w.duration, phones))
     except RuntimeError:
         return None
+
+    def follows(first: int) -> bool:  # the decoder's path is the transcript's words from ``first`` on
+        return first + len(raw) <= len(entries) and (open_end or first + len(raw) == len(entries)) and all(
+            base == e.name and variant - 2 < len(e.variants) and len(phones) == len(e.labels(variant))
+            for (base, variant, _, _, phones), e in zip(raw, entries[first:]))
+
+    first = min((f for f in range(min(starts, len(entries) - 1) + 1) if follows(f)), key=lambda f: abs(f - expected),
+                default=None)
+    if not raw or first is None:
+        return None
     words_out, phones_out, word_phones = [], [], []
-    k = 0
     n_min, n_ph, score, frames = 0, 0, 0, 0
-    for name, ws, wd, phones in raw:
-        base, _, var = name.partition("(")
-        if base in _FILLERS or not base.startswith(("p_", "v_")):
-            continue
-        variant = int(var.rstrip(")")) if var.rstrip(")").isdigit() else 1
-        if k >= len(entries) or base != entries[k].name or variant - 2 >= len(entries[k].variants) \
-                or len(phones) != len(entries[k].labels(variant)):
-            return None  # the decoder's path does not follow the transcript
-        e = entries[k]
-        t = lambda f: start_s + f / frate + frame_offset_s(frate)  # noqa: E731
+    t = lambda f: start_s + f / frate + frame_offset_s(frate)  # noqa: E731
+    for (base, variant, ws, wd, phones), e in zip(raw, entries[first:]):
         words_out.append(Segment(e.text, t(ws), t(ws + wd)))
         word_phones.append(len(phones))
         for label, (pname, ps, pd, psc) in zip(e.labels(variant), phones):
@@ -282,50 +290,25 @@ def _align_chunk(dec, samples: np.ndarray, entries: list[_Entry], start_s: float
             n_ph += 1
             score += psc
             frames += pd
-        k += 1
-    if k == 0 or (k != len(entries) and not prefix):
-        return None
-    return _Chunk(words_out, phones_out, n_min / max(1, n_ph), score / max(1, frames), word_phones)
+    return _Chunk(words_out, phones_out, n_min / max(1, n_ph), score / max(1, frames), word_phones, first=first)
 
 
-def _prefix_grammar(dec, entries: list[_Entry]) -> None:
-    """Activate a grammar that accepts any first words of ``entries`` (at least one), in order.
+def _grammar(dec, entries: list[_Entry], open_end: bool, starts: int) -> None:
+    """Activate a grammar for the words of ``entries`` in order, starting at any of the first
+    ``starts`` + 1 of them and ending at the last one (``open_end``: at any of them).
 
-    Each word leads both to the next word and to the end: no empty (null) transitions, so the
-    hypothesis can be aligned phone by phone afterwards (`Decoder.set_alignment` refuses null
-    transitions).  Fillers and silences may come between words, as in `set_align_text`."""
+    Starts and ends are arcs of their own (the start goes straight to word k, each word straight
+    to the end), never empty (null) transitions: `Decoder.set_alignment` refuses to align those
+    phone by phone.  Fillers and silences may come between words, as in `set_align_text`."""
     n = len(entries)
     trans = [(k, k + 1, 1.0, e.name) for k, e in enumerate(entries)]
-    trans += [(k, n, 1.0, e.name) for k, e in enumerate(entries[:-1])]
-    fsg = dec.create_fsg("prefix_chunk", 0, n, trans)
-    dec.add_fsg("prefix_chunk", fsg)
-    dec.activate_search("prefix_chunk")
-
-
-def _prefix_words(dec, samples: np.ndarray, entries: list[_Entry]) -> list[tuple[int, float, float]] | None:
-    """How far into ``entries`` the speech in ``samples`` gets: (word index, start_s, end_s) of each word found."""
-    n = len(entries)
-    trans = [(k, k + 1, 1.0, e.name) for k, e in enumerate(entries)] + [(k, n, 1.0) for k in range(1, n)]
-    try:
-        fsg = dec.create_fsg("prefix", 0, n, trans)
-        dec.add_fsg("prefix", fsg)
-        dec.activate_search("prefix")
-        _decode(dec, _pcm(samples))
-        if dec.hyp() is None:
-            return None
-        segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()]
-    except RuntimeError:
-        return None
-    out, k = [], 0
-    for word, a, b in segs:
-        base = word.split("(")[0]
-        if base in _FILLERS or not base.startswith(("p_", "v_")):
-            continue
-        if k >= n or base != entries[k].name:
-            return None
-        out.append((k, a / FRATE + FRAME_OFFSET_S, (b + 1) / FRATE + FRAME_OFFSET_S))
-        k += 1
-    return out
+    if open_end:
+        trans += [(k, n, 1.0, e.name) for k, e in enumerate(entries[:-1])]
+    for k, e in enumerate(entries[1:starts + 1], 1):  # start at word k: straight on, or (open end) to the end
+        trans += [(0, k + 1, 1.0, e.name)] + ([(0, n, 1.0, e.name)] if open_end and k < n - 1 else [])
+    fsg = dec.create_fsg("chunk", 0, n, trans)
+    dec.add_fsg("chunk", fsg)
+    dec.activate_search("chunk")
 
 
 def _weight(e: _Entry) -> float:
@@ -473,20 +456,17 @@ def _respread_swallowed_speech(ch: _Chunk, samples: np.ndarray, t0: float, where
     return float(spread.mean())
 
 
-def _align_piece(dec, seg, entries, t0, t1, source, warnings, whole: bool = False, prefix: bool = False,
-                 n_guess: int = 0) -> tuple[_Chunk, float, float]:
+def _align_piece(dec, seg, entries, t0, t1, source, warnings, whole: bool = False, open_end: bool = False,
+                 starts: int = 0, expected: int = 0) -> tuple[_Chunk, float, float]:
     """Align entries to ``seg`` (the audio from t0 to t1 s); (chunk, weight = words, confidence),
-    falling back to even spreading.
-
-    ``prefix``: the chunk ends at a pause and holds some first words of ``entries`` (the decoder
-    finds how many; when it cannot, ``n_guess`` of them are spread evenly); ``whole``: the
-    chunk is the whole recording (warnings name no times)."""
-    ch = _align_chunk(dec, seg, entries, t0, prefix)
+    falling back to even spreading.  ``open_end``, ``starts``, ``expected``: as for `_align_chunk`;
+    ``whole``: the chunk is the whole recording (warnings name no times)."""
+    ch = _align_chunk(dec, seg, entries, t0, open_end, starts, expected)
     if ch is None and RETRY_FRATE != int(dec.config["frate"]):
         # another frame rate prunes and limits durations differently: often finds the path the first missed
         retry = _decoder(RETRY_FRATE)
         _ensure_words(retry, entries)
-        ch = _align_chunk(retry, seg, entries, t0, prefix)
+        ch = _align_chunk(retry, seg, entries, t0, open_end, starts, expected)
     where = source if whole else f"{source} {t0:.1f}-{t1:.1f} s"
     if ch is not None and ch.squeezed <= SQUEEZED_MISMATCH:
         conf = _chunk_confidence(ch)
@@ -498,28 +478,33 @@ def _align_piece(dec, seg, entries, t0, t1, source, warnings, whole: bool = Fals
         msg = (f"transcript does not seem to match audio {where}: {ch.squeezed:.0%} of the phones were squeezed "
                f"to the minimum length; words spread evenly over the speech")
     warnings.append(msg)
-    if prefix:
-        entries = entries[:max(1, n_guess)]
+    first = ch.first if ch is not None else expected
+    # as many words as the decoder found here (better than a guess from the pace), else one
+    entries = entries[first:first + (len(ch.words) if ch is not None else 1)] if open_end else entries[first:]
     regions = [(a + t0, b + t0) for a, b in speech_regions(seg, SAMPLE_RATE)] if len(seg) else None
     ev = even_alignment([(e.text, e.phones) for e in entries], t1, regions or [(t0, t1)])
     ev_chunk = _Chunk(ev.words, [p for p in ev.phonemes if p.label], 1.0, 0.0, [len(e.phones) for e in entries],
-                      acoustic=False)
+                      acoustic=False, first=first)
     return ev_chunk, len(entries), ev.confidence
 
 
 # -- long recordings ------------------------------------------------------------------------------
 # A recording longer than SINGLE_PASS_S is aligned chunk by chunk, each chunk read from the
-# `Recording` on its own, so time grows linearly and memory stays flat with the length:
-# a chunk ends at the longest pause the energy VAD finds CHUNK_S into the rest of the audio, and
-# the decoder's word pass there uses a grammar that accepts any first words of the rest of the
-# transcript (`_prefix_grammar`): it finds how far the speech gets, and its hypothesis is what
-# the phone pass aligns.  Two decoding passes per stretch of audio, as for a short file, and
-# each chunk is treated as a short file would be (noise bursts, boundary refinement), so a
-# sentence inside an hour-long file is aligned as it would be on its own.
+# `Recording` on its own, so time grows linearly and memory stays flat with the length: a chunk
+# ends in the longest pause the energy VAD finds CHUNK_S into the rest of the audio, and its word
+# pass uses a grammar that accepts any first words of the rest of the transcript (`_grammar`):
+# it finds how far the speech gets, and its hypothesis is what the phone pass aligns.  Two
+# decoding passes per stretch of audio, as for a short file, and each chunk is noise-masked and
+# refined as a short file is, so a sentence inside an hour-long file is aligned as on its own.
 CHUNK_S = (4.0, 12.0)
-# Why 4-12 s: the phone pass's cost per second grows with the chunk (14 ms/s of CPU at 4 s,
-# 18 at 10 s, 24 at 30 s); shorter chunks have fewer pauses to choose from.
-MIN_CUT_PAUSE_S = 0.25  # a pause the VAD finds must be this long to cut at (stop closures are shorter)
+# Why 4-12 s: the phone pass's cost per second grows with the chunk (14 ms of CPU per second of
+# audio at 4 s, 18 at 10 s, 24 at 30 s); shorter chunks have fewer pauses to choose from.
+MIN_CUT_PAUSE_S = 0.25  # a pause the VAD finds must be this long to cut in (stop closures are shorter)
+# A grammar that may end anywhere sometimes lets a chunk take the next sentence's first words, or
+# stop a few words early; the next chunk may start up to this many words before or after where the
+# last one stopped (the words it takes again, or leaves behind, move to the chunk before).  Without
+# this, a chunk that starts off its audio drifts further off: it must squeeze words it cannot find.
+RESYNC_WORDS = 6
 PAD_S = 0.3  # audio read beyond each end of a chunk: noise masking and edge refinement see its context
 VAD_BLOCK_S = 60.0  # the energy VAD adapts its threshold per block this long
 
@@ -539,8 +524,8 @@ def _speech_regions(rec) -> list[tuple[float, float]]:
 
 def _pick_cut(pauses: list[tuple[float, float]], t0: float, duration: float) -> float | None:
     """Where the chunk starting at t0 ends: the middle of the longest pause CHUNK_S into the rest
-    (else of the longest within WINDOW_S); None when there is none."""
-    for lo, hi in (CHUNK_S, (2.0, WINDOW_S)):
+    (else the longest within SINGLE_PASS_S); None when there is none."""
+    for lo, hi in (CHUNK_S, (2.0, SINGLE_PASS_S)):
         cands = [(b - a, (a + b) / 2) for a, b in pauses if t0 + lo <= (a + b) / 2 <= min(t0 + hi, duration - 1.0)]
         if cands:
             return max(cands)[1]
@@ -555,45 +540,69 @@ def _align_all(dec, rec, entries, source, warnings, bursts) -> list[tuple[_Chunk
     regions = _speech_regions(rec) if duration > SINGLE_PASS_S else []
     pauses = [(b, a2) for (_, b), (a2, _) in zip(regions[:-1], regions[1:]) if a2 - b >= MIN_CUT_PAUSE_S]
     speech_s = sum(b - a for a, b in regions) or duration
-    mean_rate = sum(_weight(e) for e in entries) / max(1e-3, speech_s)  # phone weight per second of speech
+    budget = np.cumsum([_weight(e) for e in entries])  # phone weight up to each word
+    mean_rate = budget[-1] / max(1e-3, speech_s)  # phone weight per second of speech
     pieces: list[tuple[_Chunk, float, float]] = []
     pending = None  # the last chunk and its audio: refined once the next chunk's first phone is known
     t0, k = 0.0, 0
-    while k < len(entries):
-        rest = entries[k:]
+    while k < len(entries) and t0 < duration - 1e-6:
         whole = t0 == 0 and duration <= SINGLE_PASS_S
         cut = duration if whole or duration - t0 <= CHUNK_S[1] else _pick_cut(pauses, t0, duration)
-        n_words, prefix = len(rest), False
-        if cut is None:  # no pause for a while: the decoder finds one (`_cut_by_decoding`)
-            cut, n_words = _cut_by_decoding(dec, rec, rest, t0, mean_rate)
-        elif cut < duration:
-            prefix = True
+        if cut is None:  # speech without a pause for SINGLE_PASS_S: cut there, as the pace says
+            cut = min(duration, t0 + SINGLE_PASS_S)
+        open_end = cut < duration
         a = max(0.0, t0 - PAD_S)
         x, found = mask_noise_bursts(rec.read(int(a * SAMPLE_RATE), int(min(duration, cut + PAD_S) * SAMPLE_RATE)),
                                      SAMPLE_RATE)
         bursts += [(a + b0, a + b1) for b0, b1 in found]
         seg = x[int(round((t0 - a) * SAMPLE_RATE)): int(round((cut - a) * SAMPLE_RATE))]
         # at most ~3x the words the chunk would hold at an average pace (keeps the grammar small)
-        budget = np.cumsum([_weight(e) for e in rest])
-        n_try = int(min(n_words, np.searchsorted(budget, 3.0 * mean_rate * (cut - t0)) + 5)) if prefix else n_words
-        n_guess = int(max(1, min(len(rest) - 1, np.searchsorted(budget, mean_rate * _speech_in(regions, t0, cut)))))
-        piece = _align_piece(dec, seg, rest[:n_try], t0, cut, source, warnings, whole=whole, prefix=prefix,
-                             n_guess=n_guess)
+        done = budget[k - 1] if k else 0.0
+        n_try = int(np.searchsorted(budget, done + 3.0 * mean_rate * (cut - t0))) - k + 5 if open_end else len(entries)
+        # the chunk may start up to RESYNC_WORDS before or after where the last one stopped
+        back = min(RESYNC_WORDS, len(pieces[-1][0].words) - 1) if pieces else 0
+        ahead = min(RESYNC_WORDS, len(entries) - k - 1) if pieces else 0
+        piece = _align_piece(dec, seg, entries[k - back:k + ahead + n_try], t0, cut, source, warnings, whole=whole,
+                             open_end=open_end, starts=back + ahead, expected=back)
+        moved = piece[0].first - back
+        if moved < 0:  # the chunk before took words said here
+            _drop_last_words(pieces, -moved)
+        elif moved > 0:  # the chunk before left words said in it
+            _add_last_words(pieces, entries[k:k + moved], x, a, piece[0])
         if pending is not None:
             _refine_pending(pending, pieces, piece[0], duration)
         pending = (piece[0], x, a)
         pieces.append(piece)
         progress.advance("align", cut - t0)
-        t0, k = cut, k + len(piece[0].words)
-        if t0 >= duration - 1e-6:
-            break
+        t0, k = cut, k + moved + len(piece[0].words)
     if pending is not None:
         _refine_pending(pending, pieces, None, duration)
     return pieces
 
 
-def _speech_in(regions, a: float, b: float) -> float:
-    return sum(max(0.0, min(b, r1) - max(a, r0)) for r0, r1 in regions) or (b - a)
+def _drop_last_words(pieces, n: int) -> None:
+    """The last chunk gives its last ``n`` words to the next one (which found them in its audio)."""
+    ch, _, conf = pieces[-1]
+    keep = len(ch.words) - n
+    n_phones = sum(ch.word_phones[:keep])
+    ch.words, ch.phones, ch.word_phones = ch.words[:keep], ch.phones[:n_phones], ch.word_phones[:keep]
+    pieces[-1] = (ch, keep, conf)
+
+
+def _add_last_words(pieces, words: list[_Entry], x: np.ndarray, a: float, following: _Chunk) -> None:
+    """The last chunk gets ``words`` it left for the next one, which found them not said there: they
+    are spread over the speech between its last phone and the next chunk's first word."""
+    ch, _, conf = pieces[-1]
+    t_from = ch.phones[-1].end if ch.phones else (ch.words[-1].end if ch.words else a)
+    t_to = following.words[0].start if following.words else t_from
+    if t_to - t_from < 0.02 * len(words):
+        t_to = t_from + 0.02 * len(words)
+    ev = even_alignment([(e.text, e.phones) for e in words], t_to, [(t_from, t_to)])
+    ch.words = ch.words + ev.words
+    ch.phones = ch.phones + [p for p in ev.phonemes if p.label]
+    ch.word_phones = ch.word_phones + [len(e.phones) for e in words]
+    pieces[-1] = (ch, len(ch.words), conf * (len(ch.words) - len(words)) / len(ch.words)
+                  + even_confidence() * len(words) / len(ch.words))
 
 
 def _refine_pending(pending, pieces, following: _Chunk | None, duration: float) -> None:
@@ -608,33 +617,3 @@ def _refine_pending(pending, pieces, following: _Chunk | None, duration: float) 
     local = _Chunk(shift(ch.words, -a), shift(ch.phones, -a), ch.squeezed, ch.score_per_frame, ch.word_phones)
     _refine_chunk(local, x, spectral_novelty(x, SAMPLE_RATE), lo - a, hi - a)
     ch.phones, ch.words = shift(local.phones, a), shift(local.words, a)
-
-
-def _cut_by_decoding(dec, rec, rest, t0: float, mean_rate: float) -> tuple[float, int]:
-    """Where to end a chunk in speech without a pause for WINDOW_S: a grammar that accepts any
-    prefix of the remaining words finds how far the speech in the window gets, and the window is
-    cut in the longest gap between the words it found (else after the last safe word, else at
-    the share of the words an average pace predicts).  Returns (cut_s, number of words)."""
-    t_end = min(rec.duration_s, t0 + WINDOW_S)
-    seg = rec.read(int(t0 * SAMPLE_RATE), int(t_end * SAMPLE_RATE))
-    budget = np.cumsum([_weight(e) for e in rest])
-    n_try = int(min(len(rest), np.searchsorted(budget, 3.0 * mean_rate * (t_end - t0)) + 5))
-    found = _prefix_words(dec, seg, rest[:n_try])
-    if found:
-        best = None
-        for (i, a, b), (_, a2, _) in zip(found[:-1], found[1:]):
-            mid = t0 + (b + a2) / 2
-            if t0 + 0.4 * WINDOW_S <= mid <= t_end - 2.0 and (best is None or a2 - b >= best[0]):
-                best = (a2 - b, mid, i + 1)
-        if best is None:
-            safe = [(t0 + b, i + 1) for i, a, b in found if t0 + b <= t_end - 2.0]
-            if safe:
-                best = (0.0, safe[-1][0], safe[-1][1])
-        if best is not None:
-            return best[1], best[2]
-    regions = speech_regions(seg, SAMPLE_RATE)
-    gaps = [t0 + (b + a2) / 2 for (_, b), (a2, _) in zip(regions[:-1], regions[1:])
-            if t0 + 0.4 * WINDOW_S <= t0 + (b + a2) / 2 <= t_end - 1.0]
-    cut = gaps[-1] if gaps else t_end
-    speech_s = sum(min(b, cut - t0) - a for a, b in regions if a < cut - t0)
-    return cut, int(max(1, min(len(rest) - 1, np.searchsorted(budget, mean_rate * speech_s))))

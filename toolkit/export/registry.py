@@ -36,7 +36,7 @@ class WriteJob:
 
     model: str | None = None
     rig: str | None = None
-    samples: np.ndarray | None = None
+    samples: np.ndarray | None = None  # or a `toolkit.recording.Recording` (long audio, read when a writer needs it)
     audio_path: str | None = None
     size: int = 512
     compare: Animation | None = None
@@ -58,6 +58,11 @@ class Format:
 
 
 # -- the writers (imported when used: `import toolkit` stays quick) ---------------------------------
+def _samples(job: WriteJob) -> np.ndarray | None:
+    """The speech as one array (``job.samples`` may be a `toolkit.recording.Recording`, read block by block)."""
+    return job.samples.samples() if hasattr(job.samples, "samples") else job.samples
+
+
 def _json(anim, path, job):
     from toolkit.export import tracks
 
@@ -85,7 +90,7 @@ def _rhubarb_json(anim, path, job):
 def _plot(anim, path, job):
     from toolkit.export import tracks
 
-    tracks.write_plot_png(anim, path, samples=job.samples)
+    tracks.write_plot_png(anim, path, samples=_samples(job))
 
 
 def _sheet(anim, path, job):
@@ -124,7 +129,7 @@ def _mp4(anim, path, job):
     # a headerless PCM file only `toolkit.audio` can read (told its rate): the renderer gets its samples
     raw = job.audio_path is not None and Path(job.audio_path).suffix.lower() in RAW_SUFFIXES
     render_video(anim, path, model=job.model, size=job.size, compare=job.compare, profile=job.rig,
-                 audio=job.samples if raw and job.samples is not None else job.audio_path)
+                 audio=_samples(job) if raw and job.samples is not None else job.audio_path)
 
 
 def _blend(anim, path, job):

@@ -22,9 +22,38 @@ from toolkit.files import atomic_write
 from toolkit.visemes.tables import VISEME_TO_RHUBARB
 
 
+# Frames (and labels) formatted at a time by the writers that stream: an hour-long animation is
+# never one giant list or string (108,000 frames x 70 channels would be ~1 GB of Python floats).
+ROWS_PER_WRITE = 2000
+
+
 def write_json(anim: Animation, path: str | Path) -> None:
-    """The documented animation JSON (see README, "Animation JSON")."""
-    atomic_write(path, json.dumps(anim.to_dict(), separators=(",", ":")))
+    """The documented animation JSON (see README, "Animation JSON"): the bytes of
+    ``json.dumps(anim.to_dict(), separators=(",", ":"))``, written ROWS_PER_WRITE frames at a time."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for part in _json_parts(anim):
+                f.write(part)
+
+    atomic_write(path, write)
+
+
+def _json_parts(anim: Animation):
+    from toolkit.animation import JSON_FORMAT
+
+    dump = lambda x: json.dumps(x, separators=(",", ":"))  # noqa: E731
+    head = {"format": JSON_FORMAT, "fps": anim.fps, "duration": anim.duration_s, "channels": list(anim.channels)}
+    yield dump(head)[:-1] + ',"values":['
+    for k in range(0, anim.n_frames, ROWS_PER_WRITE):
+        rows = np.round(anim.values[k:k + ROWS_PER_WRITE].astype(np.float64), 4).tolist()
+        yield ("," if k else "") + dump(rows)[1:-1]
+    yield "]"
+    for key, segs in (("phonemes", anim.phonemes), ("words", anim.words)):
+        yield f',"{key}":['
+        for k in range(0, len(segs), ROWS_PER_WRITE):
+            yield ("," if k else "") + dump([s.to_dict() for s in segs[k:k + ROWS_PER_WRITE]])[1:-1]
+        yield "]"
+    yield ',"meta":' + dump(anim.meta) + "}"
 
 
 # -- Live Link Face CSV ------------------------------------------------------------------------
@@ -59,10 +88,16 @@ def livelink_table(anim: Animation) -> np.ndarray:
 def write_livelink_csv(anim: Animation, path: str | Path) -> None:
     """Apple ARKit / Live Link Face CSV (Timecode, BlendShapeCount, 61 curves) that Unreal imports."""
     table = livelink_table(anim)
-    lines = [",".join(["Timecode", "BlendShapeCount"] + LIVELINK_CURVES)]
-    for i in range(anim.n_frames):
-        lines.append(",".join([_timecode(i, anim.fps), str(len(LIVELINK_CURVES))] + [f"{v:.6g}" for v in table[i]]))
-    atomic_write(path, "\n".join(lines) + "\n")
+    row = "%s," + str(len(LIVELINK_CURVES)) + "".join([",%.6g"] * len(LIVELINK_CURVES))
+
+    def write(tmp: Path) -> None:  # ROWS_PER_WRITE lines at a time
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(",".join(["Timecode", "BlendShapeCount"] + LIVELINK_CURVES) + "\n")
+            for k in range(0, anim.n_frames, ROWS_PER_WRITE):
+                rows = table[k:k + ROWS_PER_WRITE].tolist()
+                f.write("".join(row % (_timecode(k + i, anim.fps), *r) + "\n" for i, r in enumerate(rows)))
+
+    atomic_write(path, write)
 
 
 # -- Rhubarb Lip Sync mouth cues ---------------------------------------------------------------
@@ -120,16 +155,29 @@ def write_rhubarb_json(anim: Animation, path: str | Path, sound_file: str = "") 
 _PLOT_CHANNELS = ["jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthRollLower", "mouthStretchLeft"]
 
 
+# A plot wider than this is no longer read by eye (3 inches per second): longer audio shows its start.
+PLOT_MAX_S = 120.0
+
+
 def write_plot_png(anim: Animation, path: str | Path, samples: np.ndarray | None = None, sample_rate: int = 16000) -> None:
-    """Curves over the waveform with word and phoneme labels, for checking timing by eye."""
+    """Curves over the waveform with word and phoneme labels, for checking timing by eye
+    (the first PLOT_MAX_S seconds of longer audio)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    cut = anim.duration_s > PLOT_MAX_S
+    if cut:
+        n = int(PLOT_MAX_S * anim.fps)
+        anim = Animation(anim.fps, list(anim.channels), anim.values[:n],
+                         [p for p in anim.phonemes if p.start < PLOT_MAX_S], [w for w in anim.words if w.start < PLOT_MAX_S])
+        samples = None if samples is None else samples[:int(PLOT_MAX_S * sample_rate)]
     t = anim.times_s
     fig, axes = plt.subplots(3, 1, figsize=(max(8.0, anim.duration_s * 3.0), 7.5), sharex=True,
                              gridspec_kw={"height_ratios": [1.2, 2, 2]})
+    if cut:
+        fig.suptitle(f"the first {PLOT_MAX_S:g} s", fontsize=9)
     ax = axes[0]
     if samples is not None and len(samples):
         ts = np.arange(len(samples)) / sample_rate

@@ -49,6 +49,9 @@ SILENCE_FEATURE = float(np.log10(FLOOR))  # log_mel of digital silence
 _VIS_IDX = [CHANNELS.index(c) for c in VISEME_CHANNELS]
 _PP = VISEMES.index("PP")
 VISEME_SHARPNESS = 2.0  # exponent on the class probabilities: confident sounds reach full weight
+# Longer audio goes through the `Streamer` block by block (the same curves): the offline path's
+# features and FFT frames would take ~0.4 GB per minute of audio.
+STREAM_FROM_S = 60.0
 
 
 def latency_s(fps: float) -> float:
@@ -144,12 +147,37 @@ class NeuralAnimator:
         Visemes and jaw/lip channels come from the network; blinks and head
         motion from the seeded procedural layer.  ``intensity`` scales the
         mouth motion (1 = natural), as in `toolkit.visemes.coarticulation`.
+        ``samples`` may be a `toolkit.recording.Recording` (16 kHz) of any length.
         """
-        x = self._mono16k(samples, sample_rate)
+        from toolkit.recording import Recording
+
+        if len(samples) > STREAM_FROM_S * sample_rate or (isinstance(samples, Recording) and samples.array is None):
+            return self._predict_streamed(samples, sample_rate, fps, seed, intensity, blinks, head_motion)
+        x = self._mono16k(samples.samples() if isinstance(samples, Recording) else samples, sample_rate)
         probs, curves = self.infer_features(log_mel(x))
         grid = self.frames_100hz(probs, curves, intensity)
         grid = _add_procedural(grid, x, seed, blinks, head_motion)
         return _grid_to_animation(grid, fps, x.size / SAMPLE_RATE, {"engine": "neural", "seed": seed})
+
+    def _predict_streamed(self, samples, sample_rate, fps, seed, intensity, blinks, head_motion) -> Animation:
+        """`predict` of a long recording: a `Streamer` fed one block at a time (the same curves, flat memory)."""
+        from toolkit import progress
+        from toolkit.recording import as_recording
+
+        if not hasattr(samples, "read"):
+            samples = self._mono16k(samples, sample_rate)
+        rec = as_recording(samples)
+        s = Streamer(self, fps, seed, intensity, blinks, head_motion, keep=False)
+        values = np.zeros((max(1, int(round(rec.duration_s * fps))), len(CHANNELS)), np.float32)
+        k = 0
+        for a, b, x in rec.blocks():
+            rows = s.push(x)
+            values[k:k + len(rows)] = rows
+            k += len(rows)
+            progress.advance("neural", (b - a) / SAMPLE_RATE)
+        rows = s.flush()
+        values[k:k + len(rows)] = rows
+        return Animation(fps, list(CHANNELS), values, meta={"engine": "neural", "seed": seed})
 
     def refine(self, aligned: Animation, samples: np.ndarray, sample_rate: int = SAMPLE_RATE, seed: int = 0,
                weight: float = 0.5) -> Animation:
@@ -241,7 +269,7 @@ class Streamer:
     """
 
     def __init__(self, animator: NeuralAnimator, fps: float = 30, seed: int = 0, intensity: float = 1.0,
-                 blinks: bool = True, head_motion: bool = True):
+                 blinks: bool = True, head_motion: bool = True, keep: bool = True):
         self.a = animator
         self.fps = float(fps)
         self.seed = seed
@@ -258,6 +286,7 @@ class Streamer:
         self._n_grid = 0
         self.intensity = intensity
         self._proc = (procedural.BlinkProcess(seed) if blinks else None, procedural.HeadProcess(seed) if head_motion else None)
+        self._keep = keep  # keep what was emitted for `animation` (a caller collecting it itself does not)
         self._frames: list[np.ndarray] = []
 
     def _run(self, feats: np.ndarray) -> None:
@@ -272,32 +301,31 @@ class Streamer:
         if curves.shape[0] == 0:
             return
         grid = self.a.frames_100hz(probs, curves, self.intensity)
-        db = self._loud[self._n_grid: self._n_grid + grid.shape[0]]
+        db = self._loud[: grid.shape[0]]  # self._loud starts at 100 Hz frame self._n_grid
         grid = _procedural_step(grid, db, *self._proc)
         self._n_grid += grid.shape[0]
+        self._loud = self._loud[grid.shape[0]:]
         self._grid = np.concatenate([self._grid, grid])
 
     def _emit(self, final: bool) -> np.ndarray:
         total = self._grid_offset + self._grid.shape[0]
         n_final = max(1, int(round(self._n_samples / SAMPLE_RATE * self.fps)))
-        rows = []
-        while True:
-            if final and self._n_out >= n_final:
-                break
-            pos = self._n_out / self.fps * FRAME_RATE
-            need = int(np.floor(pos)) + (0 if pos == np.floor(pos) else 1)
-            if need >= total and not (final and total > 0):
-                break
-            local = np.array([pos - self._grid_offset])
-            g = self._grid
-            rows.append(_interp_rows(g, local)[0])
-            self._n_out += 1
+        # output frame j sits at 100 Hz position j / fps * 100; it is final once the rows on both
+        # sides of it are there (at the end, all of the clip's frames are)
+        stop = n_final if final else int(total / FRAME_RATE * self.fps) + 2
+        pos = np.arange(self._n_out, max(self._n_out, stop)) / self.fps * FRAME_RATE
+        if not (final and total > 0):
+            need = np.floor(pos) + (pos != np.floor(pos))
+            pos = pos[:int(np.searchsorted(need, total))]  # need grows with j: the frames before the first missing row
+        out = _interp_rows(self._grid, pos - self._grid_offset).astype(np.float32) if len(pos) else \
+            np.zeros((0, len(CHANNELS)), np.float32)
+        self._n_out += len(pos)
         keep_from = int(np.floor(self._n_out / self.fps * FRAME_RATE)) - self._grid_offset
         keep_from = max(0, min(keep_from, self._grid.shape[0] - 1))
         self._grid = self._grid[keep_from:]
         self._grid_offset += keep_from
-        out = np.stack(rows).astype(np.float32) if rows else np.zeros((0, len(CHANNELS)), np.float32)
-        self._frames.append(out)
+        if self._keep:
+            self._frames.append(out)
         return out
 
     def _add_loudness(self, chunk: np.ndarray, final: bool) -> None:

@@ -39,8 +39,12 @@ HEAD_CHANNELS = ["headPitch", "headYaw", "headRoll"]
 _SILENCE_DB = -45.0  # frame loudness (dBFS) below which the speaker is pausing
 
 
-def loudness_db(samples: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
-    """RMS loudness in dBFS per 10 ms frame (frame i covers samples [i*hop, (i+1)*hop))."""
+def loudness_db(samples, sample_rate: int = 16000) -> np.ndarray:
+    """RMS loudness in dBFS per 10 ms frame (frame i covers samples [i*hop, (i+1)*hop)).
+
+    ``samples``: an array, or a `toolkit.recording.Recording` (16 kHz, read block by block)."""
+    if hasattr(samples, "blocks"):  # its blocks are whole 10 ms frames: the same values as all at once
+        return np.concatenate([loudness_db(x, sample_rate) for _, _, x in samples.blocks()])
     hop = int(round(sample_rate / GRID_HZ))
     x = np.asarray(samples, np.float64).reshape(-1)
     n = int(np.ceil(x.size / hop))
@@ -191,8 +195,11 @@ def add_life(anim: Animation, samples: np.ndarray | None, sample_rate: int = 160
 
     Seeded, so the same input gives the same output; pauses in ``samples`` attract blinks
     and its loudness accents nod the head."""
+    from toolkit import progress
+
     if blinks:
         anim = add_blinks(anim, samples, sample_rate, seed=seed)
     if head_motion:
         anim = add_head_motion(anim, samples, sample_rate, seed=seed)
+    progress.advance("life", anim.duration_s)
     return anim
