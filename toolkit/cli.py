@@ -6,6 +6,7 @@
     viseme render out.json --audio speech.wav -o out.mp4
     viseme rig inspect avatar.glb
     viseme live --vmc
+    viseme batch lines.csv -o out --format json,csv
     viseme train
 """
 from __future__ import annotations
@@ -168,6 +169,20 @@ def cmd_live(args) -> int:
                     show_devices=args.list_devices)
 
 
+def cmd_batch(args) -> int:
+    from toolkit.batch.run import run_batch
+
+    res = run_batch(args.manifest, args.output, formats=args.format.split(","), jobs=args.jobs,
+                    scheduler=args.scheduler, force=args.force, only=args.only.split(",") if args.only else None,
+                    lang=args.lang, fps=args.fps, quiet=args.quiet, engine=args.engine, seed=args.seed,
+                    blinks=not args.no_blinks, head_motion=not args.no_head)
+    print(f"{args.manifest}: {res.total} lines, {res.done} done, {res.skipped} unchanged, {res.failed} failed, "
+          f"{res.wall_s:.1f} s -> {res.report_csv}")
+    if res.failed:
+        print(f"viseme batch: {res.failed} of {res.total} lines failed (worst first in {res.report_csv})", file=sys.stderr)
+    return min(res.failed, 125)  # the exit status says how many lines failed
+
+
 def cmd_train(args) -> int:
     from toolkit.train import audio2face
 
@@ -272,6 +287,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-blinks", action="store_true")
     p.add_argument("--no-head", action="store_true", help="no head motion")
     p.set_defaults(func=cmd_live)
+
+    p = sub.add_parser("batch", help="a dialogue table (CSV/TSV) or a folder of recordings -> OUTDIR/<id>.<ext>")
+    p.add_argument("manifest", help="CSV/TSV table (id, audio, text, lang, model/rig, fps) or a folder of audio "
+                                    "files with .txt/.lab transcripts beside them")
+    p.add_argument("-o", "--output", required=True, help="output folder (made if missing); resumable")
+    p.add_argument("--format", default="json", help="comma-separated formats or file endings (json,csv,tsv,...)")
+    p.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
+    p.add_argument("--scheduler", help="run on a Dask cluster: tcp://HOST:PORT of its scheduler")
+    p.add_argument("--force", action="store_true", help="redo every line, even unchanged ones")
+    p.add_argument("--only", help="comma-separated ids: just these lines")
+    p.add_argument("--lang", default="en", help="language of lines whose row gives none")
+    p.add_argument("--fps", type=float, default=30, help="frame rate of lines whose row gives none")
+    p.add_argument("--engine", choices=ENGINES, default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-blinks", action="store_true")
+    p.add_argument("--no-head", action="store_true", help="no head motion")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("train", help="train the neural audio-to-face model", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -311,6 +311,32 @@ def _grammar(dec, entries: list[_Entry], open_end: bool, starts: int) -> None:
     dec.activate_search("chunk")
 
 
+def _prefix_words(dec, samples: np.ndarray, entries: list[_Entry]) -> list[tuple[int, float, float]] | None:
+    """How far into ``entries`` the speech in ``samples`` gets: (word index, start_s, end_s) of each word found."""
+    n, frate = len(entries), int(dec.config["frate"])
+    trans = [(k, k + 1, 1.0, e.name) for k, e in enumerate(entries)] + [(k, n, 1.0) for k in range(1, n)]
+    try:
+        fsg = dec.create_fsg("prefix", 0, n, trans)
+        dec.add_fsg("prefix", fsg)
+        dec.activate_search("prefix")
+        _decode(dec, _pcm(samples))
+        if dec.hyp() is None:
+            return None
+        segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()]
+    except RuntimeError:
+        return None
+    out, k = [], 0
+    for word, a, b in segs:
+        base = word.split("(")[0]
+        if base in _FILLERS or not base.startswith(("p_", "v_")):
+            continue
+        if k >= n or base != entries[k].name:
+            return None
+        out.append((k, a / frate + frame_offset_s(frate), (b + 1) / frate + frame_offset_s(frate)))
+        k += 1
+    return out
+
+
 def _weight(e: _Entry) -> float:
     return sum(phone_weight(p) for p in e.phones)
 
@@ -457,10 +483,12 @@ def _respread_swallowed_speech(ch: _Chunk, samples: np.ndarray, t0: float, where
 
 
 def _align_piece(dec, seg, entries, t0, t1, source, warnings, whole: bool = False, open_end: bool = False,
-                 starts: int = 0, expected: int = 0) -> tuple[_Chunk, float, float]:
+                 starts: int = 0, expected: int = 0, paced: int = 1) -> tuple[_Chunk, float, float]:
     """Align entries to ``seg`` (the audio from t0 to t1 s); (chunk, weight = words, confidence),
     falling back to even spreading.  ``open_end``, ``starts``, ``expected``: as for `_align_chunk`;
-    ``whole``: the chunk is the whole recording (warnings name no times)."""
+    ``paced``: how many words an average pace puts in an open-ended chunk (what a failed one
+    spreads: the count of a decoding that failed is no better than its timing); ``whole``: the
+    chunk is the whole recording (warnings name no times)."""
     ch = _align_chunk(dec, seg, entries, t0, open_end, starts, expected)
     if ch is None and RETRY_FRATE != int(dec.config["frate"]):
         # another frame rate prunes and limits durations differently: often finds the path the first missed
@@ -478,9 +506,8 @@ def _align_piece(dec, seg, entries, t0, t1, source, warnings, whole: bool = Fals
         msg = (f"transcript does not seem to match audio {where}: {ch.squeezed:.0%} of the phones were squeezed "
                f"to the minimum length; words spread evenly over the speech")
     warnings.append(msg)
-    first = ch.first if ch is not None else expected
-    # as many words as the decoder found here (better than a guess from the pace), else one
-    entries = entries[first:first + (len(ch.words) if ch is not None else 1)] if open_end else entries[first:]
+    first = expected
+    entries = entries[first:first + max(1, paced)] if open_end else entries[first:]
     regions = [(a + t0, b + t0) for a, b in speech_regions(seg, SAMPLE_RATE)] if len(seg) else None
     ev = even_alignment([(e.text, e.phones) for e in entries], t1, regions or [(t0, t1)])
     ev_chunk = _Chunk(ev.words, [p for p in ev.phonemes if p.label], 1.0, 0.0, [len(e.phones) for e in entries],
@@ -504,7 +531,16 @@ MIN_CUT_PAUSE_S = 0.25  # a pause the VAD finds must be this long to cut in (sto
 # stop a few words early; the next chunk may start up to this many words before or after where the
 # last one stopped (the words it takes again, or leaves behind, move to the chunk before).  Without
 # this, a chunk that starts off its audio drifts further off: it must squeeze words it cannot find.
-RESYNC_WORDS = 6
+RESYNC_WORDS = 10
+# After trouble (a chunk that failed, squeezed more than TROUBLE_SQUEEZED of its phones, or had to
+# resync), chunks are planned with look-ahead (`_planned`): slower (a third decoding pass over a
+# window), safer where the transcript and the audio part ways, until one squeezes no more than
+# CLEAN_SQUEEZED (a clean chunk squeezes ~5 %).
+TROUBLE_SQUEEZED = 0.25
+CLEAN_SQUEEZED = 0.12
+LOOKAHEAD_WINDOW_S = 24.0
+CUT_FROM = 0.4  # the look-ahead cut lies in the window's latter part ...
+LOOKAHEAD_S = 2.0  # ... with found words this long after it
 PAD_S = 0.3  # audio read beyond each end of a chunk: noise masking and edge refinement see its context
 VAD_BLOCK_S = 60.0  # the energy VAD adapts its threshold per block this long
 
@@ -532,6 +568,32 @@ def _pick_cut(pauses: list[tuple[float, float]], t0: float, duration: float) -> 
     return None
 
 
+def _cut(found, t0: float, t_end: float) -> tuple[float, int] | None:
+    """(cut_s, words before it): in the longest gap between found words in the window's latter part
+    (LOOKAHEAD_S before its end at the latest), else after the last word that ends by then."""
+    limit = t_end - LOOKAHEAD_S
+    gaps = [(a2 - b, (b + a2) / 2, i + 1) for (i, a, b), (_, a2, _) in zip(found[:-1], found[1:])
+            if t0 + CUT_FROM * (t_end - t0) <= (b + a2) / 2 <= limit]
+    if gaps:
+        _, mid, n = max(gaps)
+        return mid, n
+    safe = [(b, i + 1) for i, a, b in found if b <= limit]
+    return safe[-1] if safe else None
+
+
+def _cut_by_pace(regions, t0: float, t_end: float, budget: np.ndarray, k: int, mean_rate: float
+                 ) -> tuple[float, int]:
+    """Where to end a chunk the counting decoder could not place: the last pause the VAD finds in the
+    window's latter half (else its end), with the words an average pace puts before it."""
+    gaps = [(b + a2) / 2 for (_, b), (a2, _) in zip(regions[:-1], regions[1:])
+            if t0 + 0.4 * (t_end - t0) <= (b + a2) / 2 <= t_end - 1.0]
+    cut = gaps[-1] if gaps else t_end
+    speech = sum(max(0.0, min(cut, r1) - max(t0, r0)) for r0, r1 in regions) or (cut - t0)
+    done = budget[k - 1] if k else 0.0
+    n = int(np.searchsorted(budget, done + mean_rate * speech)) - k
+    return cut, int(max(1, min(len(budget) - k - 1, n)))
+
+
 def _align_all(dec, rec, entries, source, warnings, bursts) -> list[tuple[_Chunk, float, float]]:
     """Every chunk aligned and refined: (chunk, weight, confidence) in order."""
     from toolkit import progress
@@ -539,31 +601,36 @@ def _align_all(dec, rec, entries, source, warnings, bursts) -> list[tuple[_Chunk
     duration = rec.duration_s
     regions = _speech_regions(rec) if duration > SINGLE_PASS_S else []
     pauses = [(b, a2) for (_, b), (a2, _) in zip(regions[:-1], regions[1:]) if a2 - b >= MIN_CUT_PAUSE_S]
-    speech_s = sum(b - a for a, b in regions) or duration
     budget = np.cumsum([_weight(e) for e in entries])  # phone weight up to each word
-    mean_rate = budget[-1] / max(1e-3, speech_s)  # phone weight per second of speech
+    mean_rate = budget[-1] / max(1e-3, sum(b - a for a, b in regions) or duration)  # per second of speech
     pieces: list[tuple[_Chunk, float, float]] = []
     pending = None  # the last chunk and its audio: refined once the next chunk's first phone is known
+    careful = False  # after trouble: chunks planned with look-ahead (`_planned`) until one comes out clean
     t0, k = 0.0, 0
     while k < len(entries) and t0 < duration - 1e-6:
         whole = t0 == 0 and duration <= SINGLE_PASS_S
-        cut = duration if whole or duration - t0 <= CHUNK_S[1] else _pick_cut(pauses, t0, duration)
-        if cut is None:  # speech without a pause for SINGLE_PASS_S: cut there, as the pace says
-            cut = min(duration, t0 + SINGLE_PASS_S)
-        open_end = cut < duration
+        done = budget[k - 1] if k else 0.0
+        if whole or duration - t0 <= (SINGLE_PASS_S if careful else CHUNK_S[1]):
+            cut, n_words, open_end = duration, len(entries) - k, False
+        elif careful:
+            (cut, n_words), open_end = _planned(dec, rec, entries, t0, k, budget, mean_rate, regions), False
+        else:
+            cut = _pick_cut(pauses, t0, duration) or min(duration, t0 + SINGLE_PASS_S)
+            # at most ~3x the words the chunk would hold at an average pace (keeps the grammar small)
+            n_words = int(np.searchsorted(budget, done + 3.0 * mean_rate * (cut - t0))) - k + 5
+            open_end = cut < duration
         a = max(0.0, t0 - PAD_S)
         x, found = mask_noise_bursts(rec.read(int(a * SAMPLE_RATE), int(min(duration, cut + PAD_S) * SAMPLE_RATE)),
                                      SAMPLE_RATE)
         bursts += [(a + b0, a + b1) for b0, b1 in found]
         seg = x[int(round((t0 - a) * SAMPLE_RATE)): int(round((cut - a) * SAMPLE_RATE))]
-        # at most ~3x the words the chunk would hold at an average pace (keeps the grammar small)
-        done = budget[k - 1] if k else 0.0
-        n_try = int(np.searchsorted(budget, done + 3.0 * mean_rate * (cut - t0))) - k + 5 if open_end else len(entries)
-        # the chunk may start up to RESYNC_WORDS before or after where the last one stopped
-        back = min(RESYNC_WORDS, len(pieces[-1][0].words) - 1) if pieces else 0
-        ahead = min(RESYNC_WORDS, len(entries) - k - 1) if pieces else 0
-        piece = _align_piece(dec, seg, entries[k - back:k + ahead + n_try], t0, cut, source, warnings, whole=whole,
-                             open_end=open_end, starts=back + ahead, expected=back)
+        # an open-ended chunk may start up to RESYNC_WORDS before or after where the last one stopped
+        back = min(RESYNC_WORDS, len(pieces[-1][0].words) - 1) if pieces and open_end else 0
+        ahead = min(RESYNC_WORDS, len(entries) - k - 1) if pieces and open_end else 0
+        speech = sum(max(0.0, min(cut, r1) - max(t0, r0)) for r0, r1 in regions) or (cut - t0)
+        paced = int(np.searchsorted(budget, done + mean_rate * speech)) - k
+        piece = _align_piece(dec, seg, entries[k - back:k + ahead + n_words], t0, cut, source, warnings, whole=whole,
+                             open_end=open_end, starts=back + ahead, expected=back, paced=paced)
         moved = piece[0].first - back
         if moved < 0:  # the chunk before took words said here
             _drop_last_words(pieces, -moved)
@@ -575,9 +642,25 @@ def _align_all(dec, rec, entries, source, warnings, bursts) -> list[tuple[_Chunk
         pieces.append(piece)
         progress.advance("align", cut - t0)
         t0, k = cut, k + moved + len(piece[0].words)
+        # trouble (a failed chunk, squeezed phones, a chunk that had to resync): plan with look-ahead
+        # until a chunk comes out clean
+        trouble = not piece[0].acoustic or piece[0].squeezed > TROUBLE_SQUEEZED or abs(moved) > 1
+        careful = trouble or (careful and piece[0].squeezed > CLEAN_SQUEEZED)
     if pending is not None:
         _refine_pending(pending, pieces, None, duration)
     return pieces
+
+
+def _planned(dec, rec, entries, t0: float, k: int, budget, mean_rate: float, regions) -> tuple[float, int]:
+    """(cut_s, number of words) of a chunk planned with look-ahead: a grammar that accepts any first
+    words of the rest of the transcript decodes LOOKAHEAD_WINDOW_S of audio, and the chunk ends in the
+    longest gap between the words found in its latter part, with words found after it (`_cut`)."""
+    t_end = min(rec.duration_s, t0 + LOOKAHEAD_WINDOW_S)
+    done = budget[k - 1] if k else 0.0
+    n_try = int(np.searchsorted(budget, done + 3.0 * mean_rate * (t_end - t0))) - k + 5
+    seg = rec.read(int(t0 * SAMPLE_RATE), int(t_end * SAMPLE_RATE))
+    found = [(i, t0 + a, t0 + b) for i, a, b in _prefix_words(dec, seg, entries[k:k + n_try]) or []]
+    return _cut(found, t0, t_end) or _cut_by_pace(regions, t0, t_end, budget, k, mean_rate)
 
 
 def _drop_last_words(pieces, n: int) -> None:
