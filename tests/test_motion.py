@@ -237,30 +237,38 @@ def test_shipped_weights_small_and_cpu(shipped):
     assert all(p.device.type == "cpu" for p in shipped.net.parameters())
 
 
-def test_shipped_weights_beat_loudness_baseline_on_unseen_speech(shipped):
-    # voices (m7, f3 variants) and sentences never used in training
-    texts = ["Please bring my bag of maps to the pub by the bay.",
-             "Five of the wise owls were sitting above the old barn."]
-    hits = total = 0
-    acc_nn, acc_loud = [], []
-    for text, variant in zip(texts, ["m7", "f3"]):
-        sp = _espeak(text, variant=variant)
-        n = int(np.ceil(sp.samples.size / 160))
-        ref = T.frame_labels(T.clean_phones(sp.phonemes), n)
-        pred = shipped.viseme_track(sp.samples, sp.sample_rate)[:n]
-        acc_nn.append((pred == ref).mean())
-        db = procedural.loudness_db(sp.samples)[:n]
-        best = max(((np.where(db - db.max() > thr, VISEMES.index(v), 0) == ref).mean()
-                    for v in ("aa", "E", "ih") for thr in (-20, -30, -40)))
-        acc_loud.append(best)
-        pp = VISEMES.index("PP")
-        for s in sp.phonemes:
-            if s.label in ("p", "b", "m"):
-                total += 1
-                a, b = int(s.start * 100) - 2, int(np.ceil(s.end * 100)) + 2
-                hits += int((pred[max(0, a):b] == pp).any())
-    assert np.mean(acc_nn) > np.mean(acc_loud) + 0.15, (acc_nn, acc_loud)
-    assert hits / total >= 0.7, (hits, total)
+# espeak-ng voices the model never trained on (its validation voices, MODEL_CARD.md) and new sentences
+UNSEEN_VOICES = ("m7", "f3", "klatt2", "Alicia", "Jacky")
+UNSEEN_SENTENCES = ("Please bring my bag of maps to the pub by the bay.",
+                    "Five of the wise owls were sitting above the old barn.",
+                    "Which jewels would the chef show the young judge?",
+                    "Thank you for the fresh view of the valley.")
+
+
+def test_shipped_weights_hold_their_floor_on_unseen_voices(shipped):
+    """Its own task, as trained: the viseme of each 10 ms frame of speech from voices it never heard,
+    against espeak-ng's exact phone times; floors in bench/floors.toml [neural_unseen_voices]."""
+    import tomllib
+    from pathlib import Path
+
+    floors = tomllib.loads((Path(__file__).resolve().parents[1] / "bench" / "floors.toml").read_text())
+    floor = floors["neural_unseen_voices"]
+    acc, hits, total = [], 0, 0
+    pp = VISEMES.index("PP")
+    for variant in UNSEEN_VOICES:
+        for text in UNSEEN_SENTENCES:
+            sp = _espeak(text, variant=variant)
+            n = int(np.ceil(sp.samples.size / 160))
+            ref = T.frame_labels(T.clean_phones(sp.phonemes), n)
+            pred = shipped.viseme_track(sp.samples, sp.sample_rate)[:n]
+            acc.append((pred == ref).mean())
+            for s in sp.phonemes:
+                if s.label in ("p", "b", "m"):
+                    total += 1
+                    a, b = int(s.start * 100) - 2, int(np.ceil(s.end * 100)) + 2
+                    hits += int((pred[max(0, a):b] == pp).any())
+    assert np.mean(acc) >= floor["frame_acc"]["min"], (np.mean(acc), np.round(acc, 3))
+    assert hits / total >= floor["bilabial"]["min"], (hits, total)
 
 
 def test_shipped_weights_jaw_follows_speech(shipped):

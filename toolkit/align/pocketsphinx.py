@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -230,6 +231,12 @@ def _pcm(samples: np.ndarray) -> bytes:
 
 
 def _decode(dec, pcm: bytes) -> None:
+    # PocketSphinx's noise removal keeps its statistics from one utterance to the next: without
+    # this reset the same audio aligns differently depending on what came before it (PocketSphinx
+    # 5 calls start_stream deprecated and unnecessary; tests/test_align.py shows it is needed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        dec.start_stream()
     dec.start_utt()
     dec.process_raw(pcm, full_utt=True)
     dec.end_utt()
