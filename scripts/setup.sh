@@ -46,9 +46,14 @@ if ! .venv/bin/python -c "import toolkit, torch, pocketsphinx, pyrender, OpenGL,
 fi
 
 # -- glTF validator (Khronos, npm) -------------------------------------------
+# A set-up dependency of the tests: in CI (CI=true) a test that needs it fails when it is missing.
 if [ -f package.json ] && [ ! -d node_modules/gltf-validator ]; then
   echo "setup: installing the Khronos glTF validator (npm)"
   npm install --silent --no-audit --no-fund >/dev/null
+fi
+if [ -f package.json ] && ! node -e "import('gltf-validator').then(v => process.exit(v.default.version() ? 0 : 1), () => process.exit(1))"; then
+  echo "setup: the Khronos glTF validator (node_modules/gltf-validator) does not load; remove node_modules and run again" >&2
+  exit 1
 fi
 
 # -- Blender (bpy) environment -----------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_espeak
 
 from toolkit.align import Alignment, align, even_alignment, phone_weight, speech_regions
 from toolkit.animation import Segment
@@ -71,7 +72,11 @@ def test_even_alignment_stays_in_speech_and_weights_vowels():
 
 @pytest.fixture(scope="module")
 def tts():
-    return pytest.importorskip("toolkit.align.tts", reason="toolkit.align.tts (espeak-ng synthesis) not available")
+    """espeak-ng synthesis; skips only when espeak-ng itself is not installed (conftest.require_espeak)."""
+    from toolkit.align import tts
+
+    require_espeak()
+    return tts
 
 
 @pytest.fixture(scope="module")

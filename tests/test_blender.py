@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import missing_dependency
 
 REPO = Path(__file__).resolve().parents[1]
 BPY = Path(os.environ.get("VISEME_BLENDER_PYTHON", REPO / ".venv-blender" / "bin" / "python"))
@@ -32,7 +33,7 @@ def _bpy_run(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> Path:
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
+        missing_dependency("the espeak-ng program is not installed (scripts/setup.sh installs it)")
     wav = tmp_path_factory.mktemp("speech") / "mama.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(wav), SENTENCE], check=True)
     return wav

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require_espeak
 
 from toolkit.animation import CHANNELS, VISEMES, Segment, empty_animation
 from toolkit.audio import resample
@@ -25,11 +26,11 @@ def _speechlike(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def _espeak(text: str, lang="en-us", variant=None, rate=175):
-    tts = pytest.importorskip("toolkit.align.tts")
-    try:
-        return tts.synthesize(text, lang=lang, rate_wpm=rate, variant=variant)
-    except RuntimeError as e:  # libespeak-ng missing
-        pytest.skip(f"espeak-ng not available: {e}")
+    """espeak-ng speech; skips only when espeak-ng itself is not installed (conftest.require_espeak)."""
+    from toolkit.align import tts
+
+    require_espeak()
+    return tts.synthesize(text, lang=lang, rate_wpm=rate, variant=variant)
 
 
 # -- features ---------------------------------------------------------------------------------------
@@ -201,7 +202,7 @@ def test_vocal_tract_warp_moves_formants():
 
 
 def test_training_loop_learns_tiny_set(tmp_path):
-    pytest.importorskip("toolkit.align.tts")
+    require_espeak()
     tr, va, info = T.build_dataset(tmp_path, n_train=8, n_val=2, n_aug=1, real_repeats=0, seed=0,
                                    progress=False, use_real=False)
     assert info["n_train_clips"] >= 8 and len(va) >= 2
