@@ -18,16 +18,41 @@ SAMPLE_TEXT = ROOT / "assets" / "samples" / "bob.txt"
 
 
 def test_animate_writes_every_track_format(tmp_path, capsys):
+    """Each output read back with its own format's reader: the same animation in every one."""
+    import csv
+
+    from PIL import Image
+
+    from toolkit.align.textgrid import read_textgrid
+
     outs = ["a.json", "a.csv", "m.tsv", "rhubarb.json", "a.png", "a.TextGrid"]
     rc = main(["animate", str(SAMPLE), "--transcript", str(SAMPLE_TEXT), "--fps", "24", "--engine", "align"]
               + sum((["-o", str(tmp_path / o)] for o in outs), []))
     assert rc == 0
-    for o in outs:
-        assert (tmp_path / o).stat().st_size > 0, o
     d = json.loads((tmp_path / "a.json").read_text())
     assert d["fps"] == 24 and d["words"][0]["label"] == "bob"
-    assert "mouthCues" in json.loads((tmp_path / "rhubarb.json").read_text())
-    assert "item [2]" in (tmp_path / "a.TextGrid").read_text() or "phones" in (tmp_path / "a.TextGrid").read_text()
+    n = len(d["values"])
+    assert n == round(d["duration"] * 24)
+    # Live Link CSV: one row per frame, the JSON's jaw curve
+    rows = list(csv.reader((tmp_path / "a.csv").open()))
+    assert len(rows) == n + 1 and rows[0][:2] == ["Timecode", "BlendShapeCount"]
+    jaw = np.array([float(r[rows[0].index("JawOpen")]) for r in rows[1:]])
+    np.testing.assert_allclose(jaw, np.array(d["values"])[:, d["channels"].index("jawOpen")], atol=1e-4)
+    # Rhubarb cues: the same cues in TSV and JSON, Rhubarb's shapes, contiguous, ending at the audio's end
+    cues = json.loads((tmp_path / "rhubarb.json").read_text())["mouthCues"]
+    tsv = [line.split("\t") for line in (tmp_path / "m.tsv").read_text().splitlines()]
+    assert [(float(t), v) for t, v in tsv[:-1]] == [(round(c["start"], 2), c["value"]) for c in cues]
+    assert {c["value"] for c in cues} <= set("ABCDEFGHX") and {"A", "X"} <= {c["value"] for c in cues}
+    assert all(a["end"] == b["start"] for a, b in zip(cues, cues[1:]))
+    assert abs(cues[-1]["end"] - d["duration"]) < 0.05
+    # PNG plot: decodes, 3 inches a second at 90 dpi
+    assert Image.open(tmp_path / "a.png").size == (int(max(8.0, d["duration"] * 3) * 90), 675)
+    # TextGrid: the JSON's words and phonemes, times to the millisecond
+    grid = read_textgrid(tmp_path / "a.TextGrid")
+    assert [(w.label, round(w.start, 3)) for w in grid.words] == [(w["label"], round(w["start"], 3)) for w in d["words"]]
+    speech = [p for p in grid.phonemes if p.label]
+    assert [(p.label, round(p.end, 3)) for p in speech] == [(p["label"], round(p["end"], 3)) for p in d["phonemes"]
+                                                           if p["label"]]
     assert "24 fps" in capsys.readouterr().out
 
 
