@@ -71,12 +71,25 @@ def align(audio, text: str | None = None, *, lang: str = "en", sample_rate: int 
     ``source``: the name messages give the audio (e.g. the file an array was read from).
     """
     if textgrid is not None:
-        from toolkit.align.textgrid import read_textgrid
-
-        return read_textgrid(textgrid)
+        return _read_timing(textgrid)
     samples, name = _load(audio, sample_rate, raw_rate, allow_truncated, source)
     audio_io.check_not_silent(samples, name)
     return _align_samples(samples, name, text, lang, aligner)
+
+
+def _read_timing(textgrid: str | Path):
+    """A TextGrid's alignment; a phone label that is no phone (an annotator's note) is an error naming the file."""
+    from toolkit.align.textgrid import read_textgrid
+    from toolkit.visemes.tables import visemes_for
+
+    al = read_textgrid(textgrid)
+    for p in al.phonemes:
+        try:
+            visemes_for(p.label)
+        except KeyError:
+            raise ValueError(f"{textgrid}: phone {p.label!r} at {p.start:.3f} s is not a phone (IPA, ARPAbet or "
+                             "TIMIT label expected)") from None
+    return al
 
 
 def _align_samples(samples: np.ndarray, name: str, text: str | None, lang: str, aligner: str):
@@ -159,9 +172,7 @@ def animate(
         warnings.append("engine 'neural' ignores the transcript")
     elif text or textgrid:
         if textgrid is not None:
-            from toolkit.align.textgrid import read_textgrid
-
-            al = read_textgrid(textgrid)
+            al = _read_timing(textgrid)
         else:
             al = _align_samples(samples, name, text, lang, aligner)
         phonemes, words, method, confidence = al.phonemes, al.words, al.method, al.confidence
