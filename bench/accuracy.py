@@ -9,7 +9,7 @@ same figures against the floors in ``bench/floors.toml``.  Three jobs:
 * `audio_only`: TIMIT dev without a transcript (the neural model), viseme curves
   at 100 fps;
 * `multilingual`: the VoxAngeles dev words with their IPA transcript
-  (`toolkit.align.align`, then the coarticulation as the pipeline does it):
+  (`toolkit.alignment.align`, then the coarticulation as the pipeline does it):
   boundaries and viseme curves at 30 fps.
 
 Every figure is pooled over all items (`Scored.figures`): boundary error over all
@@ -130,7 +130,7 @@ def audio_only(utts, animator=None) -> Scored:
 def multilingual(words, fps: float = 30) -> Scored:
     """VoxAngeles words aligned with their IPA transcript, then animated as the pipeline does (engine "align")."""
     from bench.voxangeles import score_boundaries
-    from toolkit.align import align
+    from toolkit.alignment import align
     from toolkit.visemes.coarticulation import animate_phonemes
 
     out = Scored()

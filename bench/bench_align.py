@@ -32,13 +32,13 @@ from bench import accuracy  # noqa: E402
 from bench.peers import PS_CONFIGS, pocketsphinx_forced  # noqa: E402
 from bench.report import Column, Table, finish  # noqa: E402
 from bench.timit import load_timit, score_boundaries, transcript_words  # noqa: E402
-from toolkit.align.pocketsphinx import frame_offset_s  # noqa: E402
+from toolkit.alignment.pocketsphinx import frame_offset_s  # noqa: E402
 from toolkit.animation import Segment  # noqa: E402
 
 COLUMNS = [Column("mae_ms", "MAE ms", "{:.1f}", lower_is_better=True), Column("within_20ms", "<= 20 ms", "{:.1%}"),
            Column("matched", "paired", "{:.1%}"), Column("fallbacks", "fallbacks", "{:.0f}", lower_is_better=True),
            Column("speed_x", "x real time", "{:.0f}")]
-OURS, NOISY = "ours (toolkit.align)", "ours, noise bursts added"
+OURS, NOISY = "ours (toolkit.alignment)", "ours, noise bursts added"
 
 
 def forced_alignments(utts, settings: dict) -> tuple[list, float]:

@@ -3,13 +3,13 @@
 Each recording is one word with its IPA as the transcript (`bench.voxangeles`).
 Systems in the same run (how each peer is run: `bench.peers`):
 
-* ours: `toolkit.align.align` with the word's IPA and its language code, then the
+* ours: `toolkit.alignment.align` with the word's IPA and its language code, then the
   coarticulation at 30 fps as the pipeline does it (`bench.accuracy.multilingual`);
 * PocketSphinx forced alignment used directly at 100 and 200 frames/s (frame-centre
   correction), each IPA phone given as its nearest English phone (the same table
   ours uses, `toolkit.phonemes.inventory.ipa_to_arpabet`), scored as held shapes;
 * even spreading: the word's phones spread over the detected speech by typical
-  durations (`toolkit.align.even_alignment`, what is left without an aligner).
+  durations (`toolkit.alignment.even_alignment`, what is left without an aligner).
 
 Prints, per language and pooled: boundary error (mean, share within 20 ms), mid-phone
 viseme accuracy (top-1/top-2), bilabial closure recall, fallbacks and speed.  The
@@ -36,7 +36,7 @@ from toolkit.animation import Segment  # noqa: E402
 COLUMNS = [Column("mae_ms", "MAE ms", "{:.1f}", lower_is_better=True), Column("within_20ms", "<= 20 ms", "{:.1%}"),
            Column("top1", "top-1"), Column("top2", "top-2"), Column("bilabial", "bilabial"),
            Column("fallbacks", "fallbacks", "{:.0f}", lower_is_better=True), Column("speed_x", "x real time", "{:.0f}")]
-OURS = "ours (toolkit.align + coarticulation)"
+OURS = "ours (toolkit.alignment + coarticulation)"
 
 
 def _arpabet(phones: list[str]) -> list[str]:
@@ -74,7 +74,7 @@ def pocketsphinx(words, settings: dict) -> accuracy.Scored:
 
 
 def even(words) -> accuracy.Scored:
-    from toolkit.align import even_alignment
+    from toolkit.alignment import even_alignment
 
     out = accuracy.Scored()
     for w in words:

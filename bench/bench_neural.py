@@ -51,11 +51,8 @@ def one_hot(track: np.ndarray) -> np.ndarray:
 
 
 def speed(animator) -> dict:
-    import torch
-
     from toolkit.motion.model import latency_s
 
-    torch.set_num_threads(1)
     x = (np.random.default_rng(0).standard_normal(16000 * 60) * 0.05).astype(np.float32)
     animator.predict(x[:16000], 16000)
     t = time.perf_counter()
@@ -94,9 +91,6 @@ def tables(argv: list[str] | None = None) -> list[Table]:
     if not accuracy.TIMIT_DEV.is_dir():
         print(f"skip: {accuracy.TIMIT_DEV} not found (the TIMIT development set is needed for this bench)")
         return [Table("audio only", title, COLUMNS, skipped=f"{accuracy.TIMIT_DEV} not found")]
-    import torch
-
-    torch.set_num_threads(1)
     utts = load_timit(accuracy.TIMIT_DEV)
     weights = Path(a.weights)
     animator = NeuralAnimator.load(weights)

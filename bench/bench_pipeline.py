@@ -78,12 +78,6 @@ def tables(argv=None) -> list[Table]:
     if not os.path.isdir(args.root):
         print(f"skip: {args.root} not found (the hand-aligned TIMIT recordings live in ../shared/data)")
         return [Table("visemes", title, COLUMNS, skipped=f"{args.root} not found")]
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
     utts = load_timit(args.root)
     if args.limit:
         utts = utts[: args.limit]

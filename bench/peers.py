@@ -13,7 +13,7 @@ print is ours and not a handicap of theirs:
   frames/s with every frame scored (its best rate of 100/125/160/200, see
   ``python -m bench.bench_align --sweep``); and our own decoder's settings
   (5 ms frames, Gaussians scored every second frame, top 5), so the last row
-  differs from ours only by what `toolkit.align` adds around the decoder.
+  differs from ours only by what `toolkit.alignment` adds around the decoder.
 * **PocketSphinx phone loop** (`pocketsphinx_phone_loop`, Rhubarb Lip Sync's
   approach): phone recognition with the en-us phone bigram; same frame-centre
   correction.
@@ -43,7 +43,7 @@ import numpy as np
 
 # _decode: one utterance from fresh noise statistics, the same call ours makes (results never
 # depend on what was decoded before)
-from toolkit.align.pocketsphinx import DECODER_SETTINGS, _decode, frame_offset_s
+from toolkit.alignment.pocketsphinx import DECODER_SETTINGS, _decode, frame_offset_s
 from toolkit.animation import VISEMES, Segment
 from toolkit.phonemes.inventory import ARPABET_TO_IPA
 

@@ -22,7 +22,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 from bench.report import finish  # noqa: E402
 
-BENCHES = ["align", "pipeline", "multilingual", "neural", "render"]
+BENCHES = ["align", "pipeline", "multilingual", "neural", "render", "startup"]
 
 
 def main(argv: list[str] | None = None) -> int:

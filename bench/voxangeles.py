@@ -29,9 +29,9 @@ import numpy as np
 import soundfile as sf
 
 from bench.boundaries import BoundaryScore, boundary_errors
-from toolkit.align.textgrid import read_tiers
+from toolkit.alignment.textgrid import read_tiers
 from toolkit.animation import Segment
-from toolkit.phonemes.inventory import base_symbol, split_ipa
+from toolkit.phonemes.inventory import base_symbol, is_silence, split_ipa
 
 SAMPLE_RATE = 16000
 _NOTE = re.compile(r"[A-Z?]")  # IPA has no capital letters or question marks
@@ -90,5 +90,5 @@ def _label(phone: str) -> str:
 
 def score_boundaries(ref: list[Segment], hyp: list[Segment]) -> BoundaryScore:
     """Boundary errors of hypothesis phones (IPA; silences "" dropped) against a word's reference phones."""
-    h = [s for s in hyp if s.label not in ("", "sil", "sp", "spn")]
+    h = [s for s in hyp if not is_silence(s.label)]
     return boundary_errors(ref, [_label(s.label) for s in ref], h, [_label(s.label) for s in h])

@@ -33,9 +33,9 @@ def require_espeak() -> None:
 # -- espeak-ng speech (helper core-io) ------------------------------------------------
 @pytest.fixture(scope="session")
 def espeak_speech():
-    """`toolkit.align.tts.Speech` for "Bob made a map of Paris." (en-us, 16 kHz, exact phoneme times)."""
+    """`toolkit.alignment.tts.Speech` for "Bob made a map of Paris." (en-us, 16 kHz, exact phoneme times)."""
     require_espeak()
-    from toolkit.align.tts import synthesize
+    from toolkit.alignment.tts import synthesize
 
     return synthesize("Bob made a map of Paris.", lang="en")
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from toolkit.animation import ARKIT_BLENDSHAPES, VISEMES, empty_animation
-from toolkit.gltf_io import load_model
+from toolkit.gltf.read import load_model
 from toolkit.visemes.tables import VISEME_POSES
 
 ROOT = Path(__file__).resolve().parents[1]

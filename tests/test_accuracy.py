@@ -70,7 +70,6 @@ def test_timit_with_transcript_boundaries_and_visemes(timit):
 
 def test_timit_audio_only_visemes(timit):
     """The neural model alone (no transcript) on the same 40 utterances."""
-    pytest.importorskip("torch")
     _check("timit_audio_only", accuracy.audio_only(timit).figures())
 
 

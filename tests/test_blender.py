@@ -141,31 +141,6 @@ def test_write_blend_and_fbx_with_a_vrm_model(anim, tmp_path):
         assert checked >= 1, f"no animated VRM mesh found in {out.name}: {sorted(got['meshes'])}"
 
 
-def test_numpy_neural_model_for_blender_matches_torch(speech, tmp_path):
-    """The add-on's numpy copy of the neural model (Blender has no torch) gives torch's outputs to 1e-4."""
-    pytest.importorskip("torch")
-    import importlib.util
-
-    from toolkit.audio import load_audio
-    from toolkit.motion.features import log_mel
-    from toolkit.motion.model import DEFAULT_WEIGHTS, NeuralAnimator
-
-    if not DEFAULT_WEIGHTS.is_file():
-        pytest.skip(f"no shipped neural weights ({DEFAULT_WEIGHTS})")
-    spec = importlib.util.spec_from_file_location("neural_numpy", REPO / "blender_addon" / "neural_numpy.py")
-    nn = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(nn)
-    npz = nn.export(tmp_path / "audio2face.npz")
-    ours, ref = nn.load(npz), NeuralAnimator.load()
-    x = load_audio(speech)
-    pa, ca = ref.infer_features(log_mel(x))
-    pb, cb = ours.infer_features(log_mel(x))
-    assert pa.shape == pb.shape and ca.shape == cb.shape
-    np.testing.assert_allclose(pb, pa, atol=1e-4)
-    np.testing.assert_allclose(cb, ca, atol=1e-4)
-    np.testing.assert_allclose(ours.predict(x, fps=30).values, ref.predict(x, fps=30).values, atol=1e-4)
-
-
 FACECAP = REPO.parent / "shared" / "data" / "models" / "facecap" / "facecap.glb"
 MESHOPT_TARGETS = ["jawOpen", "mouthClose", "eyeBlinkLeft", "eyeBlinkRight", "mouthFunnel"]
 
@@ -227,7 +202,7 @@ def _meshopt_model(path: Path) -> Path:
 def test_plain_glb_decodes_meshopt_and_drops_basisu_textures(tmp_path):
     """What Blender gets for a meshopt/Basis model: the same geometry, no extension its importer refuses."""
     from toolkit.export.blend import needs_plain_copy, plain_glb
-    from toolkit.gltf_io import load_model, load_model_bytes
+    from toolkit.gltf.read import load_model, load_model_bytes
 
     m = load_model(_meshopt_model(tmp_path / "packed.glb"))
     assert needs_plain_copy(m)

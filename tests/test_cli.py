@@ -307,7 +307,7 @@ def test_rig_inspect(tmp_path, capsys):
      {"name": "stress", "targets": {"Key 1": "viseme_PP", "Key 2": "jawOpen"}}),
 ])
 def test_khronos_morph_samples_with_a_rig_file(tmp_path, capsys, rel, rig, gltf_validator):
-    from toolkit.gltf_io import load_model
+    from toolkit.gltf.read import load_model
     from toolkit.visemes.tables import VISEME_POSES
 
     src = real(rel)

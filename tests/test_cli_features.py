@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toolkit.align import Alignment
-from toolkit.align.textgrid import read_textgrid, write_textgrid
+from toolkit.alignment import Alignment
+from toolkit.alignment.textgrid import read_textgrid, write_textgrid
 from toolkit.animation import Segment
 from toolkit.cli import main
 
@@ -107,7 +107,6 @@ def test_jaw_scales_the_jaw_opening_and_nothing_else(tmp_path):
 
 
 def test_engine_hybrid_keeps_the_aligned_visemes_and_adds_the_audios_dynamics(tmp_path):
-    pytest.importorskip("torch")
     base = ["--transcript", str(SAMPLE_TEXT), "--no-blinks"]
     hybrid = _animate(tmp_path, "hybrid", *base, "--engine", "hybrid")
     aligned = _animate(tmp_path, "aligned", *base, "--engine", "align")

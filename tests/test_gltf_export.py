@@ -18,7 +18,10 @@ from toolkit import rigs
 from toolkit.animation import ARKIT_BLENDSHAPES
 from toolkit.export import gltf as G
 from toolkit.files import atomic_write
-from toolkit.gltf_io import ModelError, inspect_model, load_model
+from toolkit.gltf.drive import head_node
+from toolkit.gltf.errors import ModelError
+from toolkit.gltf.inspect import inspect_model
+from toolkit.gltf.read import load_model
 from toolkit.visemes.tables import VISEME_POSES
 
 FACE5 = ["jawOpen", "mouthClose", "eyeBlink_L", "mouthFunnel", "mouthPucker"]  # the fewest ARKit names that match
@@ -63,7 +66,7 @@ def test_head_rotation_turns_the_head_in_world_axes(tmp_path):
     hn = node_index(m, "mixamorig:Head")
     q = clip[(hn, "rotation")][1]
     parent_w = m.world_matrices()[m.parents()[hn]][:3, :3]
-    from toolkit.gltf_io import quat_to_matrix
+    from toolkit.rotation import quat_to_matrix
 
     rest_world = parent_w @ quat_to_matrix(m.doc["nodes"][hn]["rotation"])
     delta = rigs.head_rotation(a, "+z")
@@ -238,13 +241,13 @@ def _skinned_face(tmp_path, head_name: str) -> Path:
 @pytest.mark.parametrize("name", ["Head", "mixamorig:Head", "Bip001 Head", "Head_M", "Character1_Head", "ORG-head",
                                   "J_Bip_C_Head", "CC_Base_Head", "c_head.x", "Head.x", "head.001", "DEF-head"])
 def test_head_bone_names(tmp_path, name):
-    assert load_model(_skinned_face(tmp_path, name)).head_node == 0
+    assert head_node(load_model(_skinned_face(tmp_path, name))) == 0
 
 
 @pytest.mark.parametrize("name", ["HeadTop_End", "head_end", "Bip001 HeadNub", "Forehead", "Neck2"])
 def test_not_head_bones(tmp_path, name):
     m = load_model(_skinned_face(tmp_path, name))
-    assert m.head_node is None  # (Neck, Spine, Hips are the other joints)
+    assert head_node(m) is None  # (Neck, Spine, Hips are the other joints)
     rep = G.write_animated_model(speech_anim(), tmp_path / "skinned.glb", tmp_path / "o.glb")
     assert any("no head bone" in w for w in rep.warnings)
 
@@ -263,19 +266,18 @@ def _unskinned(tmp_path, head_name: str) -> tuple[Path, dict]:
 def test_head_without_skeleton_is_the_head_named_node_or_the_face(tmp_path):
     src, n = _unskinned(tmp_path, "Head")
     # "Head" holds the face; the eye sits inside the face but beside it: both turn, the body does not
-    assert load_model(src).head_node == n["root"]
+    assert head_node(load_model(src)) == n["root"]
     b = Builder()
     face = b.node(False, name="FaceMesh", mesh=b.mesh("Face", FACE5))
     head = b.node(False, name="Head", children=[face])
     body = b.node(False, name="BodyMesh", mesh=b.mesh("Body", []), translation=[0, -2, 0])
     b.node(name="Root", children=[body, head])
-    assert load_model(b.save(tmp_path / "plain.glb")).head_node == head  # not Root: the body stays
+    assert head_node(load_model(b.save(tmp_path / "plain.glb"))) == head  # not Root: the body stays
     src, n = _unskinned(tmp_path, "Group")
     m = load_model(src)
-    assert m.head_node == n["root"]  # the eye lies in the face, outside "Group"
+    assert head_node(m) == n["root"]  # the eye lies in the face, outside "Group"
     m.gltf.nodes[n["eye"]].translation = [5, 5, 0]  # now outside the face: only the face turns
-    m.__dict__.pop("head_node")
-    assert m.head_node == n["face"]
+    assert head_node(m) == n["face"]
 
 
 def test_vrm1_without_morph_binds_lists_what_was_found(tmp_path):

@@ -344,7 +344,7 @@ def test_real_models_render_and_their_targets_move_them(rel):
 
 
 def test_vrm_expression_binds_drive_the_render(tmp_path):
-    """A VRM's unnamed target moves through its "aa" expression bind (gltf_io.model_morph_weights)."""
+    """A VRM's unnamed target moves through its "aa" expression bind (toolkit.gltf.drive.perform)."""
     from toolkit.render.preview import model_weights
 
     p = tmp_path / "quad.vrm"
@@ -416,7 +416,7 @@ def test_shader_programs_are_compiled_once(head):
 
 
 def test_facecap_meshopt_model_renders_and_moves_its_mouth():
-    """The three.js face-capture head: EXT_meshopt_compression + quantized geometry through gltf_io;
+    """The three.js face-capture head: EXT_meshopt_compression + quantized geometry through toolkit.gltf.read;
     its KTX2 (Basis) texture cannot be decoded, so it is drawn with its base colour, with a note."""
     f = ROOT.parent / "shared" / "data" / "models" / "facecap" / "facecap.glb"
     if not f.exists():

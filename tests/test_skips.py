@@ -33,9 +33,9 @@ def test_a_missing_validator_skips_locally_and_fails_in_ci():
 
 
 def test_an_error_in_our_speech_code_is_a_failure_not_a_skip(tmp_path):
-    """A RuntimeError from toolkit.align.tts (a bug of ours, espeak-ng installed) errors the tests using it."""
+    """A RuntimeError from toolkit.alignment.tts (a bug of ours, espeak-ng installed) errors the tests using it."""
     (tmp_path / "break_tts.py").write_text(
-        "import toolkit.align.tts as tts\n"
+        "import toolkit.alignment.tts as tts\n"
         "def _broken(*a, **k):\n"
         "    raise RuntimeError('espeak-ng failed to synthesize (error 1)')\n"
         "tts.synthesize = _broken\n")

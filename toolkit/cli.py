@@ -1,4 +1,4 @@
-"""The `viseme` command: parses arguments, calls pipeline / export / render, nothing else.
+"""The `viseme` command: parses arguments and calls one function per subcommand, nothing else.
 
     viseme animate speech.wav --text "Bob made a map of Paris." -o out.json
     viseme align speech.wav --transcript speech.txt -o speech.TextGrid
@@ -14,171 +14,9 @@ import json
 import logging
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.files import check_output_path
-
-FPS_CHOICES = (24, 25, 30, 48, 50, 60)
-
-
-# -- output dispatch: one place that knows which extension goes where -----------------------------
-
-def _output_kind(path: Path, fmt: str | None, png: str = "png") -> str:
-    if fmt:
-        return fmt
-    name = path.name.lower()
-    if name.endswith("rhubarb.json"):
-        return "rhubarb-json"
-    return {
-        ".json": "json", ".csv": "livelink", ".tsv": "rhubarb-tsv", ".png": png, ".textgrid": "textgrid",
-        ".glb": "gltf", ".gltf": "gltf", ".vrm": "gltf", ".vrma": "vrma", ".mp4": "mp4",
-        ".blend": "blend", ".fbx": "fbx", ".wav": "wav",
-    }.get(path.suffix.lower(), "unknown")
-
-
-OUTPUT_KINDS = ("json", "livelink", "rhubarb-tsv", "rhubarb-json", "png", "textgrid", "gltf", "vrma", "mp4",
-                "blend", "fbx")
-MODEL_KINDS = ("gltf", "mp4", "sheet", "blend", "fbx")  # outputs that show --model ("sheet": render's stills)
-BLENDER_MODELS = (".blend", ".fbx")  # only Blender outputs read these
-
-
-@dataclass
-class OutputPlan:
-    """Outputs checked before any work: (path, kind) pairs, the model and rig they use, and every
-    input file (the model's own .bin and textures included) that no output may overwrite."""
-
-    items: list[tuple[Path, str]]
-    model: str | None = None
-    rig: str | None = None
-    inputs: tuple[Path, ...] = ()
-
-
-def plan_outputs(outputs, *, fmt: str | None = None, model=None, rig=None, inputs=(), png: str = "png") -> OutputPlan:
-    """Check every output, and the model it needs, before anything is computed or written.
-
-    Refuses unknown types, missing folders, an output that is one of the input files, and a
-    model the outputs cannot use (broken buffers, broken VRM binds, no mouth target, .vrm
-    from a model that is not a VRM), so a failure leaves nothing half written."""
-    items = [(Path(o), _output_kind(Path(o), fmt, png)) for o in outputs]
-    for path, kind in items:
-        if kind not in OUTPUT_KINDS + ("sheet",):  # (.wav: only `say` writes speech, before this)
-            raise ValueError(f"{path}: unknown output type {path.suffix!r}; use one of "
-                             ".json .csv .tsv rhubarb.json .png .TextGrid .glb .gltf .vrm .vrma .mp4 .blend .fbx")
-    files = [Path(x) for x in inputs if x]
-    if rig and Path(rig).is_file():
-        files.append(Path(rig))
-    if model:
-        files += _check_model(Path(model), rig, [(p, k) for p, k in items if k in MODEL_KINDS])
-    else:
-        from toolkit.export.gltf import check_output
-
-        for path, kind in items:
-            if kind == "gltf":
-                check_output(path)
-    for path, _ in items:
-        check_output_path(path, inputs=tuple(files))
-    return OutputPlan(items, model, rig, tuple(files))
-
-
-def _check_model(src: Path, rig, used: list[tuple[Path, str]]) -> list[Path]:
-    """The model file and the files it refers to, once the outputs in ``used`` are known to work with it."""
-    if src.suffix.lower() in BLENDER_MODELS:
-        others = [str(p) for p, k in used if k not in ("blend", "fbx")]
-        if others:
-            raise ValueError(f"{src}: a {src.suffix} model can only be written to .blend/.fbx, not to "
-                             f"{', '.join(others)}; use a .glb/.gltf/.vrm model for those")
-        if not src.is_file():
-            raise ValueError(f"{src}: model file not found")
-        return [src]
-    from toolkit.export.gltf import check_output
-    from toolkit.gltf_io import check_model, load_model
-
-    # a model no output shows is still read: its .bin and textures must not be overwritten either
-    model = check_model(src, rig) if used else load_model(src)
-    for path, kind in used:
-        if kind == "gltf":
-            check_output(path, model)
-    return [src] + model.external_files()
-
-
-def write_outputs(anim, outputs, *, fmt: str | None = None, samples=None, audio_path=None, model=None, rig=None,
-                  inputs=(), size: int = 512, compare=None) -> list[str]:
-    """Write `anim` to every output (a list of paths, chosen by extension or `fmt`, or an
-    `OutputPlan`); every output is checked before the first is written."""
-    plan = outputs if isinstance(outputs, OutputPlan) else plan_outputs(outputs, fmt=fmt, model=model, rig=rig,
-                                                                         inputs=inputs)
-    written = []
-    for path, kind in plan.items:
-        check_output_path(path, inputs=plan.inputs)  # again: files may have appeared during the work
-        report = _write_one(anim, path, kind, plan, samples=samples, audio_path=audio_path, size=size,
-                            compare=compare)
-        for line in getattr(report, "brief", lambda: [])():
-            print(line, file=sys.stderr)
-        written.append(str(path))
-    return written
-
-
-def _is_raw(path) -> bool:
-    """A headerless PCM file: only `toolkit.audio` (told its rate) can read it, so writers get its samples."""
-    from toolkit.audio import RAW_SUFFIXES
-
-    return path is not None and Path(path).suffix.lower() in RAW_SUFFIXES
-
-
-def _write_one(anim, path: Path, kind: str, plan: OutputPlan, *, samples, audio_path, size, compare):
-    """Write one output; returns the writer's report (glTF writers) or None."""
-    from toolkit.export import tracks
-
-    model, rig = plan.model, plan.rig
-    if kind == "json":
-        tracks.write_json(anim, path)
-    elif kind == "livelink":
-        tracks.write_livelink_csv(anim, path)
-    elif kind == "rhubarb-tsv":
-        tracks.write_rhubarb_tsv(anim, path)
-    elif kind == "rhubarb-json":
-        tracks.write_rhubarb_json(anim, path, sound_file=str(audio_path or ""))
-    elif kind == "png":
-        tracks.write_plot_png(anim, path, samples=samples)
-    elif kind == "sheet":
-        from toolkit.render.preview import contact_sheet
-
-        contact_sheet(anim, path, model=model, profile=rig, size=max(64, size // 2))  # tiles: half the video size
-    elif kind == "textgrid":
-        from toolkit.align import Alignment
-        from toolkit.align.textgrid import write_textgrid
-
-        al = Alignment(phonemes=anim.phonemes, words=anim.words, confidence=anim.meta.get("confidence", 1.0),
-                       method=anim.meta.get("alignment", ""), warnings=[])
-        write_textgrid(al, path, duration_s=anim.duration_s)
-    elif kind == "gltf":
-        from toolkit.export import gltf
-
-        if model:
-            return gltf.write_animated_model(anim, model, path, profile=rig)
-        return gltf.write_standalone_head(anim, path)
-    elif kind == "vrma":
-        from toolkit.export import gltf
-
-        return gltf.write_vrma(anim, path)
-    elif kind == "mp4":
-        from toolkit.render.preview import render_video
-
-        render_video(anim, path, model=model, size=size, compare=compare, profile=rig,
-                     audio=samples if samples is not None and _is_raw(audio_path) else audio_path)
-    elif kind == "blend":
-        from toolkit.export import blend
-
-        blend.write_blend(anim, path, model=model, audio=audio_path, profile=rig)
-    elif kind == "fbx":
-        from toolkit.export import blend
-
-        blend.write_fbx(anim, path, model=model, profile=rig)
-    else:
-        raise ValueError(f"{path}: cannot write output type {kind!r}")
-    return None
-
 
 # -- subcommands -------------------------------------------------------------------------------------
 
@@ -217,6 +55,7 @@ def _load_audio(args):
 
 def cmd_animate(args) -> int:
     from toolkit import pipeline
+    from toolkit.export.registry import WriteJob, plan_outputs, write_outputs
 
     text = _transcript(args)
     # outputs and model checked before the pipeline runs: a bad model fails now, not after the wait
@@ -230,7 +69,7 @@ def cmd_animate(args) -> int:
     )
     for w in anim.meta.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
-    written = write_outputs(anim, plan, samples=samples, audio_path=args.audio, size=args.size)
+    written = write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, size=args.size))
     m = anim.meta
     print(f"{args.audio}: {anim.n_frames} frames at {anim.fps:g} fps, engine {m.get('engine')}, "
           f"alignment {m.get('alignment')} (confidence {m.get('confidence')}), {m.get('compute_s')} s -> "
@@ -240,7 +79,7 @@ def cmd_animate(args) -> int:
 
 def cmd_align(args) -> int:
     from toolkit import pipeline
-    from toolkit.align.textgrid import write_textgrid
+    from toolkit.alignment.textgrid import write_textgrid
     from toolkit.files import atomic_write
 
     text = _transcript(args)
@@ -269,6 +108,7 @@ def cmd_align(args) -> int:
 def cmd_say(args) -> int:
     from toolkit import pipeline
     from toolkit.audio import write_wav
+    from toolkit.export.registry import WriteJob, plan_outputs, write_outputs
 
     outs = list(args.output)
     if len(outs) == 1 and not Path(outs[0]).suffix:  # a prefix: wav + json
@@ -282,7 +122,8 @@ def cmd_say(args) -> int:
     duration = len(speech.samples) / speech.sample_rate
     for w in wavs:
         write_wav(w, speech.samples, speech.sample_rate)
-    written = write_outputs(anim, plan, samples=speech.samples, audio_path=wavs[0] if wavs else None, size=args.size)
+    written = write_outputs(anim, plan, WriteJob(samples=speech.samples, audio_path=wavs[0] if wavs else None,
+                                                 size=args.size))
     print(f"said {args.text!r} in {args.lang}: {duration:.2f} s, {len(speech.phonemes)} phonemes -> "
           + ", ".join(wavs + written))
     return 0
@@ -290,30 +131,35 @@ def cmd_say(args) -> int:
 
 def cmd_render(args) -> int:
     from toolkit.animation import Animation
+    from toolkit.export.registry import WriteJob, plan_outputs, write_outputs
 
     # `render` makes stills of the model from .png, not plots; everything is checked before the first write
     plan = plan_outputs(args.output, model=args.model, rig=args.rig,
                         inputs=(args.animation, args.audio, args.compare), png="sheet")
     anim = Animation.load(args.animation)
     compare = Animation.load(args.compare) if args.compare else None
-    write_outputs(anim, plan, audio_path=args.audio, size=args.size, compare=compare)
+    write_outputs(anim, plan, WriteJob(audio_path=args.audio, size=args.size, compare=compare))
     return 0
 
 
 def cmd_rig(args) -> int:
-    from toolkit.gltf_io import inspect_model
+    from toolkit.gltf.inspect import inspect_model
 
     print(inspect_model(args.model, profile=args.rig))
     return 0
 
 
 def cmd_train(args) -> int:
-    from toolkit.motion import train
+    from toolkit.train import audio2face
 
-    return train.main(args.rest) or 0
+    return audio2face.main(args.rest) or 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from toolkit.engines import ENGINES
+    from toolkit.export.registry import FORMATS
+
+    OUTPUT_FORMATS = [f.name for f in FORMATS if f.suffixes]
     ap = argparse.ArgumentParser(prog="viseme", description="Speech in, 3D lip-sync curves out.")
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -332,9 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     text_args(p)
     p.add_argument("--textgrid", help="use this Praat/Montreal Forced Aligner TextGrid for timing")
     p.add_argument("-o", "--output", action="append", required=True, help="output file; repeat for several")
-    p.add_argument("--format", choices=OUTPUT_KINDS, help="output format (default: from the extension)")
+    p.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: from the extension)")
     p.add_argument("--fps", type=float, default=30, help="frames per second (24, 25, 30, 60, ...)")
-    p.add_argument("--engine", choices=("auto", "align", "neural", "hybrid"), default="auto")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="auto: hybrid with a transcript, neural without; align; neural (audio only); hybrid")
     p.add_argument("--offset-ms", type=float, default=0.0, help="shift the animation later (ms; negative: earlier)")
     p.add_argument("--intensity", type=float, default=1.0, help="mouth motion scale (1 natural, 0.5 subtle, 1.5 big)")
     p.add_argument("--jaw", type=float, help="jaw opening scale (default 1)")
@@ -396,9 +243,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # its own options (argparse's REMAINDER would not pass `--help` on)
-        from toolkit.motion import train
+        from toolkit.train import audio2face
 
-        return train.main(argv[1:]) or 0
+        return audio2face.main(argv[1:]) or 0
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, format="%(levelname)s: %(message)s")
     try:

@@ -46,10 +46,12 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit import resources
 from toolkit.animation import ARKIT_BLENDSHAPES, CHANNELS, HEAD_CHANNELS, VISEME_CHANNELS, VISEMES, Animation
+from toolkit.rotation import axis_angle_quat, quat_multiply
 from toolkit.visemes.tables import VISEME_POSES, VISEME_TO_RHUBARB
 
-RIGS_DIR = Path(__file__).resolve().parent.parent / "rigs"
+RIGS_DIR = resources.RIGS_DIR
 KINDS = ("morph", "vrm0", "vrm1")
 
 # Prefixes that say where a name comes from, not what it is.  Stripped only
@@ -69,6 +71,13 @@ _CENTER_SUFFIX = re.compile(r"\.[xX]$")
 _NODE_PREFIX = re.compile(r"^(?:[\w\- ]*?blend_?shapes?\d*|vrc|bs\d*|morphs?|shape_?keys?|targets?)\.", re.I)
 # channels that move the mouth while speaking (a rig needs one of them to lip-sync)
 _MOUTH_CHANNEL_PREFIXES = ("jaw", "mouth", "tongue")
+
+
+# Head bones, after normalize_name: "head" (Mixamo, VRoid, UE, Rigify), or ending in "head" (Bip001 Head,
+# CC_Base_Head, Character1_Head, ORG-head, J_Bip_C_Head) or head plus a centre or joint tag (Head_M,
+# headJnt, head_bone, Head01); not HeadTop_End / head_end / HeadNub, not forehead.  The glTF path and the
+# Blender (.blend/FBX) path both ask `head_bone_rank`, so they turn the same bone.
+_HEAD_BONE = re.compile(r"head(?:m|x|jnt|joint|bone|0?1)?$")
 
 
 class RigError(ValueError):
@@ -101,6 +110,18 @@ def normalize_name(name: str | None) -> str:
         return ""
     s, side = _core_name(name)
     return _SEPARATORS.sub("", s.lower()) + _SIDE_WORD[side]
+
+
+def head_bone_rank(name: str | None) -> int | None:
+    """0 for a plain "head" bone, 1 for another head-bone name, None for anything else.
+
+    >>> [head_bone_rank(n) for n in ["Head", "mixamorig:Head", "Bip001 Head", "Head_M", "HeadTop_End", "forehead"]]
+    [0, 0, 1, 1, None, None]
+    """
+    n = normalize_name(name)
+    if n == "head":
+        return 0
+    return 1 if _HEAD_BONE.search(n) and not n.endswith("forehead") else None
 
 
 def _split_prefix(name: str | None) -> tuple[str, str]:
@@ -324,6 +345,15 @@ class RigMatch:
     def n_matched(self) -> int:
         return len({k for k in self.target_keys if k})
 
+    def mixes(self) -> list[dict[str, float]]:
+        """The channel mix (the profile's scale applied) that drives each target, in target order;
+        ``{}`` for a target the profile does not drive.  Editors show and change these rows."""
+        out = []
+        for key in self.target_keys:
+            scale = self.profile.scale.get(key, 1.0) if key else 1.0
+            out.append({c: w * scale for c, w in self.profile.mix(key).items()} if key else {})
+        return out
+
     @property
     def mouth_keys(self) -> list[str]:
         """Matched keys whose targets move the mouth."""
@@ -529,24 +559,27 @@ def retarget(anim: Animation, target_names: list[str | None], profile=None, kind
     return np.clip(out, 0.0, 1.0)
 
 
+def retarget_mixes(anim: Animation, target_names: list[str | None], mixes: list[dict[str, float]],
+                   stepped: bool = False) -> np.ndarray:
+    """`retarget` with the channel mix of every target given (``{}``: not driven), e.g. mapping
+    rows a user edited by hand (the Blender add-on's list); each row drives exactly its own target.
+
+    >>> from toolkit.animation import empty_animation
+    >>> a = empty_animation(2, fps=30)
+    >>> a.values[:, a.channels.index("jawOpen")] = [0.0, 0.8]
+    >>> retarget_mixes(a, ["Mouth", "Brow"], [{"jawOpen": 0.5}, {}])[:, 0].tolist()
+    [0.0, 0.4000000059604645]
+    """
+    names = [str(n) if n else f"#{i}" for i, n in enumerate(target_names)]
+    targets = {name: mix for name, mix in zip(names, mixes) if mix}
+    if not targets:
+        raise RigError("the mapping drives no target: give at least one target a channel mix")
+    prof = Profile(name="mapping", targets=targets, stepped=stepped, min_required=0.0)
+    keys = [name if mix else None for name, mix in zip(names, mixes)]
+    return retarget(anim, names, profile=RigMatch(prof, names, keys, [], 1.0, True))
+
+
 # -- head --------------------------------------------------------------------
-def _axis_angle_quat(axis: int, angle: np.ndarray) -> np.ndarray:
-    q = np.zeros((angle.size, 4), np.float64)
-    q[:, axis] = np.sin(angle / 2)
-    q[:, 3] = np.cos(angle / 2)
-    return q
-
-
-def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product of (..., 4) quaternions stored x, y, z, w."""
-    ax, ay, az, aw = np.moveaxis(np.asarray(a, np.float64), -1, 0)
-    bx, by, bz, bw = np.moveaxis(np.asarray(b, np.float64), -1, 0)
-    return np.stack([aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw,
-                     aw * bw - ax * bx - ay * by - az * bz], axis=-1)
-
-
 def head_rotation(anim: Animation, facing: str = "+z") -> np.ndarray:
     """Head rotation per frame as quaternions (x, y, z, w) in glTF's axes (+Y up).
 
@@ -564,7 +597,7 @@ def head_rotation(anim: Animation, facing: str = "+z") -> np.ndarray:
     get = {c: (anim.channel(c).astype(np.float64) if anim.has(c) else np.zeros(anim.n_frames)) for c in HEAD_CHANNELS}
     sign = 1.0 if facing == "+z" else -1.0
     # facing +Z: +X rotation tips the face down, +Y turns it to +X (its left), -Z tilts its top to +X
-    qp = _axis_angle_quat(0, sign * get["headPitch"])
-    qy = _axis_angle_quat(1, get["headYaw"])
-    qr = _axis_angle_quat(2, -sign * get["headRoll"])
+    qp = axis_angle_quat(0, sign * get["headPitch"])
+    qy = axis_angle_quat(1, get["headYaw"])
+    qr = axis_angle_quat(2, -sign * get["headRoll"])
     return quat_multiply(quat_multiply(qy, qp), qr).astype(np.float32)

@@ -29,6 +29,7 @@ import numpy as np
 
 from toolkit.animation import VISEME_CHANNELS, VISEMES, Animation, Segment
 from toolkit.files import atomic_write, check_output_path
+from toolkit.phonemes.inventory import is_silence
 from toolkit.render.scene import DEFAULT_HEAD, FaceRenderer, Model, ModelError, load_face_model
 
 _FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf",
@@ -48,41 +49,43 @@ def load_model(model: str | Path | Model | None) -> Model:
 
 
 def model_weights(anim: Animation, model: Model, profile=None) -> np.ndarray:
-    """Morph weights per frame for every target slot of the model (frames x slots).
+    """Morph weights per frame for every target slot of the model (frames x slots); see `pose`."""
+    return pose(anim, model, profile)[0]
 
-    Goes through `toolkit.gltf_io.model_morph_weights`, so a VRM's expressions drive
-    the morph targets they bind and other characters match a rig profile (or
-    ``profile``: a name, rig JSON path or `toolkit.rigs.Profile`); slots the
-    animation does not drive keep the mesh's own weights.
 
-    >>> model_weights(anim, load_model(None)).shape          # doctest: +SKIP
-    (90, 52)
+def pose(anim: Animation, model: Model, profile=None) -> tuple[np.ndarray, np.ndarray]:
+    """The character's pose per frame: weights for every morph target slot (frames x slots) and the
+    head's turn in world axes (frames x 4 quaternions).
+
+    Both come from the character's `toolkit.gltf.drive.Performance`, so a VRM's expressions
+    drive the morph targets they bind and other characters match a rig profile (or
+    ``profile``: a name, rig JSON path or `toolkit.rigs.Profile`); slots the animation
+    does not drive keep the mesh's own weights.
+
+    >>> weights, head = pose(anim, load_model(None))         # doctest: +SKIP
+    >>> weights.shape, head.shape                            # doctest: +SKIP
+    ((90, 52), (90, 4))
     """
-    from toolkit.gltf_io import model_morph_weights
+    from toolkit import rigs
 
     out = np.repeat(model.default_weights[None, :] if model.default_weights is not None else
                     np.zeros((1, len(model.target_names)), np.float32), anim.n_frames, axis=0)
+    head = rigs.head_rotation(anim, facing=model.facing)
     if not model.target_names:
-        return out.astype(np.float32)
+        return out.astype(np.float32), head
     if model.gltf is None:   # a scene built by hand: match its slot names directly
-        from toolkit import rigs
-
         try:
-            return rigs.retarget(anim, model.target_names, profile).astype(np.float32)
+            return rigs.retarget(anim, model.target_names, profile).astype(np.float32), head
         except ValueError as e:
             raise ModelError(f"{model.source}: cannot map the animation to this character's morph targets "
                              f"({e})") from None
-    drive = model_morph_weights(anim, model.gltf, profile)
-    for node, w in drive.weights.items():
+    from toolkit.gltf.drive import perform
+
+    perf = perform(anim, model.gltf, profile)
+    for node, w in perf.weights.items():
         if node in model.slots:   # nodes outside the rendered scene have no slots
             out[:, model.slots[node]] = w
-    return out.astype(np.float32)
-
-
-def head_quats(anim: Animation, model: Model) -> np.ndarray:
-    from toolkit import rigs
-
-    return rigs.head_rotation(anim, facing=model.facing)
+    return out.astype(np.float32), perf.head_delta
 
 
 def current_labels(anim: Animation, frame: int) -> tuple[str, str, str]:
@@ -107,7 +110,7 @@ def current_labels(anim: Animation, frame: int) -> tuple[str, str, str]:
             vis = str(visemes_for(phone)[0] or "")
         except KeyError:
             vis = ""
-    return vis, phone if phone not in ("", "sil", "sp") else "-", word
+    return vis, "-" if is_silence(phone) else phone, word
 
 
 class _Painter:
@@ -145,7 +148,7 @@ class _Painter:
         span = 3.0
         x_of = lambda s: (s - (t - span / 2)) / span * width  # noqa: E731
         for seg in anim.phonemes:
-            if seg.end < t - span / 2 or seg.start > t + span / 2 or seg.label in ("", "sil", "sp"):
+            if seg.end < t - span / 2 or seg.start > t + span / 2 or is_silence(seg.label):
                 continue
             xa, xb = max(0, x_of(seg.start)), min(width - 1, x_of(seg.end))
             if xb - xa < 3:
@@ -174,8 +177,9 @@ class FrameSource:
         self.anims = [anim] + ([compare.resampled(anim.fps) if compare.fps != anim.fps else compare]
                                if compare is not None else [])
         self.model, self.size = model, int(size) // 2 * 2
-        self.weights = [model_weights(a, model, profile) for a in self.anims]
-        self.quats = [head_quats(a, model) for a in self.anims]
+        poses = [pose(a, model, profile) for a in self.anims]
+        self.weights = [w for w, _ in poses]
+        self.quats = [q for _, q in poses]
         self.n_frames = max(a.n_frames for a in self.anims)
         self.strip_h = (max(24, self.size // 7) // 2 * 2) if strip else 0
         self.width = self.size * len(self.anims)
@@ -346,7 +350,7 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
 # -- stills ---------------------------------------------------------------------------------------------
 def key_frames(anim: Animation, n: int = 8) -> list[int]:
     """n frames worth a look: the middles of spoken phonemes spread over the clip, else evenly spaced."""
-    spoken = [s for s in anim.phonemes if s.label not in ("", "sil", "sp") and s.start < anim.duration_s]
+    spoken = [s for s in anim.phonemes if not is_silence(s.label) and s.start < anim.duration_s]
     if len(spoken) >= n:
         pick = np.linspace(0, len(spoken) - 1, n).round().astype(int)
         frames = [int(round((spoken[i].start + spoken[i].end) / 2 * anim.fps)) for i in pick]

@@ -1,11 +1,11 @@
 """A face under lights, offscreen: load a glTF/VRM character, blend its morph targets, render frames.
 
-`load_face_model` turns what `toolkit.gltf_io` reads (the one glTF reader)
+`load_face_model` turns what `toolkit.gltf.read` reads (the one glTF reader)
 into a render scene: every triangle primitive placed in world space with its
 morph targets (dense numpy deltas), base colour and texture.  Each node that
 places a mesh with targets gets one weight *slot* per target
-(`FaceModel.slots`), so `model_weights` can route `gltf_io.model_morph_weights`
-(rig profiles, VRM expression binds) straight onto the scene.
+(`FaceModel.slots`), so a character's `toolkit.gltf.drive.Performance` (rig
+profiles, VRM expression binds) goes straight onto the scene.
 `FaceRenderer` keeps one pyrender scene for the whole clip and, per frame,
 blends only the targets with non-zero weight, recomputes normals and rewrites
 the vertex buffers in place, then renders with a small per-vertex Lambert +
@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit import gltf_io
 from toolkit.files import atomic_write
-from toolkit.gltf_io import ModelError  # noqa: F401  (re-exported: the renderer's errors are the reader's)
+from toolkit.gltf import read as gltf_read
+from toolkit.gltf.errors import ModelError  # noqa: F401  (re-exported: the renderer's errors are the reader's)
+from toolkit.resources import DEFAULT_HEAD  # noqa: F401  (what the renderer draws when given no model)
 
-DEFAULT_HEAD = Path(__file__).resolve().parents[2] / "assets" / "head" / "head.glb"
 
 
 # -- OpenGL platform ----------------------------------------------------------------------------
@@ -90,14 +90,14 @@ class MeshPart:
 class FaceModel:
     """A character ready to render: world-space parts, and one weight slot per morph target of
     every node that places a mesh with targets (``slots[node]`` lists that node's slots in target
-    order).  ``gltf`` is the `toolkit.gltf_io.Model` it came from; ``notes`` says what was left out."""
+    order).  ``gltf`` is the `toolkit.gltf_read.Model` it came from; ``notes`` says what was left out."""
 
     parts: list[MeshPart]
     target_names: list[str | None]
     facing: str = "+z"                      # where the face looks: "+z" (glTF, VRM 1.0) or "-z" (VRM 0.x)
     source: str = ""
     meta: dict = field(default_factory=dict)
-    gltf: gltf_io.Model | None = None
+    gltf: gltf_read.Model | None = None
     slots: dict[int, np.ndarray] = field(default_factory=dict)
     default_weights: np.ndarray | None = None   # (slots,) the meshes' own weights
     notes: list[str] = field(default_factory=list)
@@ -120,7 +120,7 @@ class FaceModel:
         return lo, hi
 
 
-Model = FaceModel   # the name this module used before; `toolkit.gltf_io.Model` is the parsed file
+Model = FaceModel   # the name this module used before; `toolkit.gltf_read.Model` is the parsed file
 
 
 def _scene_nodes(g) -> list[int]:
@@ -142,7 +142,7 @@ def _scene_nodes(g) -> list[int]:
 _UNTEXTURED_GREY = 0.5   # brightness standing in for a texture that cannot be decoded
 
 
-def _texture(gm: gltf_io.Model, material: int | None, cache: dict, notes: list[str]) -> np.ndarray | None:
+def _texture(gm: gltf_read.Model, material: int | None, cache: dict, notes: list[str]) -> np.ndarray | None:
     """The decoded base-colour image of a material, else None (with a note when one was there)."""
     _, img, _ = gm.base_color(material)
     if img is None:
@@ -162,8 +162,8 @@ def _texture(gm: gltf_io.Model, material: int | None, cache: dict, notes: list[s
     return cache[img]
 
 
-def face_model_from_gltf(gm: gltf_io.Model) -> FaceModel:
-    """The render scene of a model parsed by `toolkit.gltf_io` (see `load_face_model`)."""
+def face_model_from_gltf(gm: gltf_read.Model) -> FaceModel:
+    """The render scene of a model parsed by `toolkit.gltf.read` (see `load_face_model`)."""
     g = gm.gltf
     world = gm.world_matrices() if g.nodes else np.zeros((0, 4, 4))
     parts: list[MeshPart] = []
@@ -235,7 +235,7 @@ def face_model_from_gltf(gm: gltf_io.Model) -> FaceModel:
 
 
 def load_face_model(path: str | Path) -> FaceModel:
-    """Read a .glb/.gltf/.vrm character with `toolkit.gltf_io` and place it in world space for rendering.
+    """Read a .glb/.gltf/.vrm character with `toolkit.gltf.read` and place it in world space for rendering.
 
     Skinned meshes are taken in their bind pose.  Textures Pillow cannot decode
     (KTX2/Basis) fall back to the base colour factor, listed in ``notes``.
@@ -245,7 +245,7 @@ def load_face_model(path: str | Path) -> FaceModel:
     >>> len(m.target_names), m.facing                      # doctest: +SKIP
     (52, '+z')
     """
-    return face_model_from_gltf(gltf_io.load_model(path))
+    return face_model_from_gltf(gltf_read.load_model(path))
 
 
 

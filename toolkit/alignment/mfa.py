@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.align import Alignment
+from toolkit.alignment.result import Alignment
 
 DEFAULT_DICTIONARY = "english_us_arpa"
 DEFAULT_ACOUSTIC_MODEL = "english_us_arpa"
@@ -67,7 +67,7 @@ def align_mfa(samples: np.ndarray, sample_rate: int, words: list[str], *,
         )
     import soundfile as sf
 
-    from toolkit.align.textgrid import read_textgrid
+    from toolkit.alignment.textgrid import read_textgrid
 
     with tempfile.TemporaryDirectory(prefix="viseme-mfa-") as tmp:
         corpus, out = Path(tmp) / "corpus", Path(tmp) / "aligned"

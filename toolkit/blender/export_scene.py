@@ -1,8 +1,9 @@
 """Build a Blender scene from an animation JSON and save it as .blend or export FBX.
 
-Run by `toolkit.export.blend` in the bpy environment (``.venv-blender``)::
+Run by `toolkit.export.blend` in a Python that has bpy (``.venv-blender``, or the
+toolkit's own environment when it has bpy: ``pip install viseme-toolkit[blender]``)::
 
-    .venv-blender/bin/python blender_addon/export_scene.py --anim a.json --out scene.blend \
+    python -m toolkit.blender.export_scene --anim a.json --out scene.blend \
         [--model face.glb] [--audio speech.wav] [--profile arkit52]
 
 The model (glTF/GLB/VRM, FBX or .blend; the default head when none) is loaded,
@@ -25,18 +26,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import bpy
 
-import bpy  # noqa: E402
-
-from blender_addon import keyframes, lipsync  # noqa: E402
-from blender_addon.lipsync import LipSyncError  # noqa: E402
-
-DEFAULT_HEAD = REPO / "assets" / "head" / "head.glb"
-# Head bone names of common rigs (VRM humanoid, Mixamo, Rigify, CC, Ready Player Me)
-HEAD_BONES = ("head", "j_bip_c_head", "mixamorig:head", "def-head", "cc_base_head", "bip01 head", "bip001 head")
+from toolkit import rigs
+from toolkit.blender import keyframes, lipsync
+from toolkit.blender.lipsync import LipSyncError
+from toolkit.resources import DEFAULT_HEAD
 
 
 def load_model(path: Path | None, label: str | None = None) -> None:
@@ -129,7 +124,7 @@ def _object_for(entry: dict, used: set):
 
 
 def animate_from_drive(drive: dict, frame_start: int = 1) -> list[dict]:
-    """Key the imported glTF/VRM meshes with weights computed by `toolkit.gltf_io` (VRM binds resolved)."""
+    """Key the imported glTF/VRM meshes with weights computed by `toolkit.gltf.drive` (VRM binds resolved)."""
     import numpy as np
 
     done, used, keyed = [], set(), {}
@@ -188,7 +183,9 @@ def animate_head(anim, meshes: list[dict], frame_start: int = 1, head: dict | No
             return obj.name
     for obj in bpy.context.scene.objects:
         if obj.type == "ARMATURE":
-            bone = next((b.name for b in obj.pose.bones if b.name.lower() in HEAD_BONES), None)
+            # the best head-bone name, as the glTF path ranks them (toolkit.rigs.head_bone_rank)
+            ranked = [(r, b.name) for b in obj.pose.bones if (r := rigs.head_bone_rank(b.name)) is not None]
+            bone = min(ranked)[1] if ranked else None
             if bone:
                 lipsync.apply_head(obj, anim, frame_start, bone=bone)
                 return f"{obj.name}:{bone}"

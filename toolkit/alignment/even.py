@@ -1,16 +1,7 @@
-"""Forced alignment: timed words and IPA phonemes for speech and its transcript.
+"""Timing without acoustics: speech found by its loudness, words spread evenly over it.
 
-`align` picks the method: PocketSphinx's US-English acoustic model
-(`toolkit.align.pocketsphinx`, every language: non-English phones are mapped
-to their nearest English phone for timing), an external Montreal Forced
-Aligner (`toolkit.align.mfa`, ``method="mfa"``), or, when all else fails,
-`even_alignment`, which spreads the words over the detected speech.  Praat
-TextGrids are read and written by `toolkit.align.textgrid`;
-`toolkit.align.refine` masks noise bursts before decoding and moves phone
-boundaries to nearby spectral changes after it.
-
-An `Alignment` never hides trouble: ``confidence`` (0..1) drops and
-``warnings`` say why when words had to be squeezed, guessed or spread evenly.
+The last resort when acoustic alignment fails, and the energy voice-activity detection
+the aligners use to find pauses.
 
 Example
 -------
@@ -23,95 +14,11 @@ Example
 """
 from __future__ import annotations
 
-import sys
-import types
-from dataclasses import dataclass, field
-
 import numpy as np
 
+from toolkit.alignment.result import EVEN_CONFIDENCE, Alignment, _word_parts
 from toolkit.animation import Segment
 from toolkit.phonemes.inventory import base_symbol, is_vowel
-
-__all__ = ["Alignment", "align", "even_alignment", "speech_regions", "phone_weight", "METHODS"]
-
-METHODS = ("auto", "pocketsphinx", "mfa", "even")
-
-# Confidence given to an alignment that only spreads words evenly over speech.
-EVEN_CONFIDENCE = 0.15
-
-
-@dataclass
-class Alignment:
-    """Timed phonemes (IPA labels, "" = silence) and words, with how sure we are of them.
-
-    ``confidence`` is 0..1: 1 = every word aligned acoustically with plausible
-    durations; below ~0.5 the timing is partly guessed (see ``warnings``).
-    ``method`` names what produced it: "pocketsphinx", "textgrid", "mfa",
-    "espeak", "even".
-    """
-
-    phonemes: list[Segment]
-    words: list[Segment]
-    confidence: float
-    method: str
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def duration_s(self) -> float:
-        ends = [s.end for s in self.phonemes] + [s.end for s in self.words]
-        return max(ends) if ends else 0.0
-
-    def speech_phonemes(self) -> list[Segment]:
-        """The phonemes without silences."""
-        return [p for p in self.phonemes if p.label not in ("", "sil", "sp", "spn")]
-
-
-def _word_parts(word) -> tuple[str, list[str]]:
-    """(text, IPA phones) of a `toolkit.phonemes.g2p.Word`, a (text, phones) pair or a plain string."""
-    if isinstance(word, str):
-        return word, []
-    if isinstance(word, tuple):
-        return str(word[0]), list(word[1])
-    return str(word.text), list(getattr(word, "phones", []) or [])
-
-
-def align(samples: np.ndarray, sample_rate: int, words, lang: str = "en", *, method: str = "auto",
-          source: str = "audio") -> Alignment:
-    """Align a transcript to speech.
-
-    samples: mono float32 audio; sample_rate: its rate (resampled to 16 kHz
-    when different); words: a transcript string, or the `Word` list of
-    `toolkit.phonemes.g2p.words_to_phonemes`; source: the file name used in
-    warnings.  ``method="auto"`` uses PocketSphinx (which itself falls back to
-    `even_alignment` per chunk, with warnings, when decoding fails).
-
-    >>> import numpy as np
-    >>> al = align(np.zeros(16000, np.float32), 16000, "hello")  # doctest: +SKIP
-    """
-    if method not in METHODS:
-        raise ValueError(f"unknown alignment method {method!r}; choose one of {', '.join(METHODS)}")
-    samples = np.asarray(samples, dtype=np.float32)
-    if samples.ndim != 1:
-        raise ValueError(f"{source}: expected mono samples, got shape {samples.shape}")
-    if sample_rate != 16000:
-        from toolkit.audio import resample
-
-        samples = resample(samples, sample_rate, 16000)
-        sample_rate = 16000
-    if isinstance(words, str):
-        from toolkit.phonemes.g2p import words_to_phonemes
-
-        words = words_to_phonemes(words, lang=lang)
-    words = list(words)
-    if method == "even":
-        return even_alignment(words, len(samples) / sample_rate, samples=samples, sample_rate=sample_rate)
-    if method == "mfa":
-        from toolkit.align.mfa import align_mfa
-
-        return align_mfa(samples, sample_rate, [_word_parts(w)[0] for w in words])
-    from toolkit.align.pocketsphinx import align_pocketsphinx
-
-    return align_pocketsphinx(samples, sample_rate, words, lang=lang, source=source)
 
 
 # -- energy VAD ---------------------------------------------------------------------
@@ -250,17 +157,3 @@ def _fill_silence(phones: list[Segment], start_s: float, end_s: float, min_gap_s
     if end_s - t > min_gap_s:
         out.append(Segment("", t, end_s))
     return out
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``toolkit.align(audio, text)`` be the public one-call API (`toolkit.pipeline.align`:
-    a file or array and its transcript in, an `Alignment` out) while ``toolkit.align`` stays this
-    package; its own `align` above works on 16 kHz samples and phoneme lists."""
-
-    def __call__(self, *args, **kwargs):
-        from toolkit.pipeline import align as align_speech
-
-        return align_speech(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

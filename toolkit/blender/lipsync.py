@@ -1,7 +1,8 @@
 """Put a toolkit `Animation` onto a Blender scene: shape keys, head, sound, frame range.
 
-Shared by the add-on's Generate button and by ``viseme animate -o scene.blend``
-(`toolkit.export.blend` runs `export_scene.py`, which calls these).  Nothing
+Runs inside Blender (bpy).  Shared by the add-on's Generate button and by
+``viseme animate -o scene.blend`` (`toolkit.export.blend` runs
+`toolkit.blender.export_scene`, which calls these).  Nothing
 here knows about the UI; every failure raises `LipSyncError` with a message
 fit for Blender's status bar.
 
@@ -77,7 +78,7 @@ def text_to_mix(text: str, where: str = "mapping") -> dict[str, float]:
 
 
 def detect_mapping(names: list[str], profile: str | None = None):
-    """Best rig profile for these shape keys: ``(rows, match)``.
+    """Best rig profile for these shape keys (`toolkit.rigs`): ``(rows, match)``.
 
     ``rows`` is one ``(shape_key_name, mix)`` per shape key (mix ``{}`` when the
     profile does not drive it); ``match`` is the `toolkit.rigs.RigMatch`.
@@ -98,30 +99,18 @@ def detect_mapping(names: list[str], profile: str | None = None):
         shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
         raise LipSyncError(f"No shape key matched a known rig (keys: {shown}; closest: {closest}). "
                            "Type the channels for your keys in the mapping list")
-    prof = match.profile
-    rows = []
-    for name, k in zip(names, match.target_keys):
-        if not k:
-            rows.append((name, {}))
-            continue
-        mix = prof.targets_by_index[int(k[1:])] if k.startswith("#") else prof.targets[k]
-        scale = prof.scale.get(k, 1.0)
-        rows.append((name, {c: w * scale for c, w in mix.items()}))
-    return rows, match
+    return list(zip(names, match.mixes())), match
 
 
 def weights_for(anim, names: list[str], rows: list[tuple[str, dict]], stepped: bool = False) -> np.ndarray:
-    """Frames x shape keys weights for the (possibly hand-edited) mapping rows."""
+    """Frames x shape keys weights for the (possibly hand-edited) mapping rows (`toolkit.rigs.retarget_mixes`)."""
     from toolkit import rigs
 
-    targets = {name: mix for name, mix in rows if mix}
-    if not targets:
-        raise LipSyncError("The mapping drives no shape key: detect it again or type channels for your keys")
-    prof = rigs.load_profile({"name": "blender-mapping", "targets": targets, "stepped": stepped, "min_required": 0.0})
-    # match against the exact key names so one edited row drives exactly its own key
-    keys = [name if name in targets else None for name in names]
-    match = rigs.RigMatch(prof, list(names), keys, [], 1.0, True)
-    return rigs.retarget(anim, names, profile=match)
+    mixes = {name: mix for name, mix in rows}
+    try:
+        return rigs.retarget_mixes(anim, names, [mixes.get(n, {}) for n in names], stepped=stepped)
+    except rigs.RigError:
+        raise LipSyncError("The mapping drives no shape key: detect it again or type channels for your keys") from None
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -1,0 +1,9 @@
+"""glTF 2.0 / VRM characters, one concept per module:
+
+    read.py      a .gltf/.glb/.vrm file -> `Model` (buffers, accessors, meshes, nodes, materials)
+    vrm.py       VRM 0.x / 1.0 expressions and their morph target binds
+    scene.py     the head node and the parts that turn with it
+    drive.py     an `Animation` + a `Model` -> a `Performance` (morph weights per node, head rotation)
+    inspect.py   the `viseme rig inspect` report
+    errors.py    `ModelError`
+"""
