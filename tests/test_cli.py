@@ -23,7 +23,7 @@ def test_animate_writes_every_track_format(tmp_path, capsys):
 
     from PIL import Image
 
-    from toolkit.align.textgrid import read_textgrid
+    from toolkit.alignment.textgrid import read_textgrid
 
     outs = ["a.json", "a.csv", "m.tsv", "rhubarb.json", "a.png", "a.TextGrid"]
     rc = main(["animate", str(SAMPLE), "--transcript", str(SAMPLE_TEXT), "--fps", "24", "--engine", "align"]
