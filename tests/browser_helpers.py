@@ -25,6 +25,7 @@ class Browser:
     def __init__(self):
         self.proc = subprocess.Popen(["node", str(DRIVER)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env={**os.environ, "CHROMIUM": CHROMIUM})
+        self._blank: Path | None = None
 
     def call(self, op: str, **kw):
         self.proc.stdin.write(json.dumps({"op": op, **kw}) + "\n")
@@ -40,6 +41,18 @@ class Browser:
     def goto(self, path: Path) -> list[str]:
         """Open a page (a file) and wait until its viewer is ready; returns the errors so far."""
         return self.call("goto", url=Path(path).resolve().as_uri())["errors"]
+
+    def goto_blank(self) -> None:
+        """A fresh page with only the viewer script (`toolkit.view.page.loader_page`): window.viseme.inspect."""
+        if self._blank is None:
+            import tempfile
+
+            from toolkit.view.page import loader_page
+
+            self._blank = Path(tempfile.mkdtemp(prefix="viseme-loader-")) / "loader.html"
+            self._blank.write_text(loader_page(), encoding="utf-8")
+        errors = self.goto(self._blank)
+        assert errors == [], errors
 
     def eval(self, fn: str, arg=None):
         return self.call("eval", fn=fn, arg=arg)

@@ -116,6 +116,13 @@ def build_page(anim: Animation, model: str | Path | None = None, *, audio_path=N
     return doc, rep
 
 
+def loader_page() -> str:
+    """A page with the viewer script and no character: its ``window.viseme.inspect`` loads any
+    .glb/.vrm/.vrma with the viewer's loader (the tests check every export through it)."""
+    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>viseme loader</title></head>"
+            f"<body>\n<script>{viewer_script()}</script>\n</body></html>\n")
+
+
 def write_page(anim: Animation, path: str | Path, model=None, *, audio_path=None, samples=None, profile=None,
                title: str | None = None):
     """Write the page to ``path`` atomically; returns the glTF writer's report."""
