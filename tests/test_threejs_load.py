@@ -14,7 +14,6 @@ import pytest
 
 from gltf_helpers import MODELS, read_clip, rpm_avatar, speech_anim, vrm0_model, vrm1_model
 from toolkit.export import gltf as G
-from toolkit.gltf.read import load_model
 
 VRM1_BINDS = {"aa": [{"node": 2, "index": 0, "weight": 1.0}], "blink": [{"node": 2, "index": 1, "weight": 1.0}],
               "ou": [{"node": 2, "index": 2, "weight": 0.5}]}

@@ -289,6 +289,7 @@ async function startViewer(data) {
     if (audio) audio.pause();
     clock.offset = now();
     clock.playing = false;
+    show(now());  // the face stops exactly where the sound did
   }
   ui.button.onclick = () => (playing() ? pause() : play());
   ui.scrub.oninput = () => seek(ui.scrub.value);
