@@ -34,17 +34,30 @@ if [ -n "$(echo $missing)" ]; then
 fi
 
 # -- the toolkit's virtual environment ---------------------------------------
+# .venv is the development environment: the toolkit (editable) with every extra the tests use
+# (render, train, test).  The core install that `pip install viseme-toolkit` gives needs none of them.
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import toolkit, torch, pocketsphinx, pyrender, OpenGL, pytest, meshopt, yaml, srt, webvtt" 2>/dev/null; then
+if ! .venv/bin/python -c "import toolkit, torch, scipy, pocketsphinx, pyrender, OpenGL, imageio_ffmpeg, pytest, meshopt, hatchling, yaml, srt, webvtt" 2>/dev/null; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/pip install -q --upgrade pip
   # torch pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls gigabytes of CUDA
   .venv/bin/pip install -q "torch==2.13.0"
-  .venv/bin/pip install -q -e ".[neural,render,test]"
+  .venv/bin/pip install -q -e ".[render,train,test]"
   # pyrender pins an old PyOpenGL; 3.1.10 is the one that works with OSMesa here
   .venv/bin/pip install -q "PyOpenGL==3.1.10"
+fi
+# -- the core install's wheels (tests/test_package.py installs the toolkit's wheel from them, offline) --
+# every dependency of the core install, downloaded once into build/wheelhouse (gitignored)
+if [ ! -f build/wheelhouse/.complete ]; then
+  echo "setup: downloading the core install's wheels into build/wheelhouse"
+  mkdir -p build/wheelhouse
+  .venv/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" \
+    > build/wheelhouse/requirements.txt
+  # `pip wheel`, not `download`: some dependencies (g2p-en's `distance`) are published as sources only
+  .venv/bin/pip wheel -q -w build/wheelhouse -r build/wheelhouse/requirements.txt hatchling
+  touch build/wheelhouse/.complete
 fi
 
 # -- npm: glTF validator, three.js/three-vrm/esbuild (viewer bundle), playwright-core ---------
