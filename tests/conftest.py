@@ -94,3 +94,14 @@ def gltf_validator():
     fails) before doing any work, never half-way through its checks."""
     require_gltf_validator()
     return assert_valid_gltf
+
+
+# -- a real browser (Debian chromium through playwright-core), one per session ------------------------
+@pytest.fixture(scope="session")
+def browser():
+    """`tests.browser_helpers.Browser`: skips when chromium/node/playwright-core are missing (fails under CI=true)."""
+    from browser_helpers import browser_or_skip
+
+    b = browser_or_skip()
+    yield b
+    b.close()
