@@ -275,15 +275,19 @@ def _richest_weights(anim: Animation, model: Model) -> Performance:
     return perf
 
 
-def _add_fills(anim: Animation, model: Model, perf: Performance, prof: rigs.Profile) -> None:
-    """Drive the mesh targets ``prof`` names beside what ``perf`` drives already (one target, one driver)."""
+def _matched_meshes(anim: Animation, model: Model, prof: rigs.Profile):
+    """(mesh, its match to ``prof``, its weights frames x targets) for every placed mesh ``prof`` matches."""
     for m in model.meshes:
         if not m.n_targets or not m.nodes:
             continue
         mm = rigs.match_one(prof, m.target_names)
-        if not mm.n_matched:
-            continue
-        w = rigs.retarget(anim, m.target_names, mm)
+        if mm.n_matched:
+            yield m, mm, rigs.retarget(anim, m.target_names, mm)
+
+
+def _add_fills(anim: Animation, model: Model, perf: Performance, prof: rigs.Profile) -> None:
+    """Drive the mesh targets ``prof`` names beside what ``perf`` drives already (one target, one driver)."""
+    for m, mm, w in _matched_meshes(anim, model, prof):
         for node in m.nodes:
             idx = [i for i, k in enumerate(mm.target_keys) if k and i not in perf.driven.get(node, [])]
             if not idx:
@@ -298,14 +302,8 @@ def _add_fills(anim: Animation, model: Model, perf: Performance, prof: rigs.Prof
 def _morph_name_weights(anim: Animation, model: Model, prof) -> Performance:
     union = target_names_of(model)
     weights, driven, matches = {}, {}, []
-    for m in model.meshes:
-        if not m.n_targets or not m.nodes:
-            continue
-        mm = rigs.match_one(prof, m.target_names)
-        if not mm.n_matched:
-            continue
+    for m, mm, w in _matched_meshes(anim, model, prof):
         matches.append(mm)
-        w = rigs.retarget(anim, m.target_names, mm)
         idx = [i for i, k in enumerate(mm.target_keys) if k]
         full = np.repeat(m.default_weights[None, :], anim.n_frames, axis=0)
         full[:, idx] = w[:, idx]
