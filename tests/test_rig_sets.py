@@ -125,7 +125,7 @@ def test_a_set_that_cannot_close_the_lips_never_wins(tmp_path, monkeypatch):
 def test_profiles_know_their_closure_target(tmp_path):
     profs = {p.name: p for p in rigs.load_profiles()}
     assert profs["arkit52"].closure == ["mouthClose"] and profs["oculus15"].closure == ["viseme_PP"]
-    assert profs["vroid"].closure == ["Fcl_MTH_Close"] and profs["livelinkface"].closure == ["MouthClose"]
+    assert profs["vroid"].closure == ["Fcl_MTH_Close"] and profs["readyplayerme"].closure == ["viseme_PP"]
     assert profs["vrm1"].closure == [] and profs["flame"].closure == []
     # a rig file that does not say: the targets mixing viseme_PP or mouthClose
     assert rigs.load_profile({"targets": {"Lips": {"viseme_PP": 1.0}, "Jaw": "jawOpen"}}).closure == ["Lips"]

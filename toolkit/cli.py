@@ -4,7 +4,9 @@
     viseme align speech.wav --transcript speech.txt -o speech.TextGrid
     viseme say "Guten Morgen" --lang de -o hello
     viseme render out.json --audio speech.wav -o out.mp4
+    viseme view avatar.vrm --animation out.json --audio speech.wav -o talk.html
     viseme rig inspect avatar.glb
+    viseme live --vmc
     viseme train
 """
 from __future__ import annotations
@@ -69,7 +71,7 @@ def cmd_animate(args) -> int:
     )
     for w in anim.meta.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
-    written = write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, size=args.size))
+    written = write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, size=args.size, text=text))
     m = anim.meta
     print(f"{args.audio}: {anim.n_frames} frames at {anim.fps:g} fps, engine {m.get('engine')}, "
           f"alignment {m.get('alignment')} (confidence {m.get('confidence')}), {m.get('compute_s')} s -> "
@@ -123,7 +125,7 @@ def cmd_say(args) -> int:
     for w in wavs:
         write_wav(w, speech.samples, speech.sample_rate)
     written = write_outputs(anim, plan, WriteJob(samples=speech.samples, audio_path=wavs[0] if wavs else None,
-                                                 size=args.size))
+                                                 size=args.size, text=args.text))
     print(f"said {args.text!r} in {args.lang}: {duration:.2f} s, {len(speech.phonemes)} phonemes -> "
           + ", ".join(wavs + written))
     return 0
@@ -142,11 +144,50 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_view(args) -> int:
+    from toolkit import pipeline
+    from toolkit.animation import Animation
+    from toolkit.export.registry import WriteJob, plan_outputs, write_outputs
+    from toolkit.view import page, serve
+
+    if not args.animation and not args.audio:
+        raise ValueError("viseme view: give --animation anim.json, --audio speech.wav, or both")
+    text = _transcript(args)
+    # the page, its model and the inputs checked before any work
+    plan = plan_outputs([args.output] if args.output else [], fmt="html", model=args.model, rig=args.rig,
+                        inputs=(args.animation, args.audio, args.transcript))
+    if args.model and not args.output:
+        from toolkit.gltf.drive import check_model
+
+        check_model(args.model, args.rig)
+    samples = _load_audio(args)
+    if args.animation:
+        anim = Animation.load(args.animation)
+    else:
+        anim = pipeline.animate(samples, text, sample_rate=16000, source=args.audio, lang=args.lang, fps=args.fps)
+    if args.output:
+        write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, text=text))
+        print(f"wrote {args.output}: open it in a browser (works offline)")
+        return 0
+    doc, _ = page.build_page(anim, args.model, audio_path=args.audio, samples=samples, profile=args.rig)
+    serve.serve(doc, args.serve, announce=lambda line: print(line, flush=True))
+    return 0
+
+
 def cmd_rig(args) -> int:
     from toolkit.gltf.inspect import inspect_model
 
     print(inspect_model(args.model, profile=args.rig))
     return 0
+
+
+def cmd_live(args) -> int:
+    from toolkit.live import run_live
+
+    return run_live(args.input, realtime=args.realtime, fps=args.fps, vmc=args.vmc, livelink=args.livelink, ws=args.ws,
+                    names=args.names, subject=args.subject, vmc_head=args.vmc_head, rate_hz=args.rate, seed=args.seed,
+                    intensity=args.intensity, blinks=not args.no_blinks, head_motion=not args.no_head,
+                    show_devices=args.list_devices)
 
 
 def cmd_train(args) -> int:
@@ -222,6 +263,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", help="a second animation JSON shown side by side")
     p.set_defaults(func=cmd_render)
 
+    p = sub.add_parser("view", help="the character talking in a web page (three.js; -o page.html or --serve PORT)")
+    p.add_argument("model", nargs="?", help="character (.glb/.gltf/.vrm); default: the toolkit's head")
+    p.add_argument("--animation", help="animation JSON to play (viseme animate ... -o anim.json)")
+    p.add_argument("--audio", help="speech audio: the page's sound, and what is animated without --animation")
+    text_args(p)
+    p.add_argument("--fps", type=float, default=30, help="frames per second when animating --audio")
+    p.add_argument("--rig", help="rig profile name or .json file for the model (default: detected)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--output", help="the page to write (.html), self-contained: open it from disk")
+    where.add_argument("--serve", type=int, metavar="PORT", help="serve the page on http://127.0.0.1:PORT/ instead")
+    p.set_defaults(func=cmd_view)
+
     p = sub.add_parser("rig", help="rig tools")
     rs = p.add_subparsers(dest="rig_command", required=True)
     pi = rs.add_parser("inspect", help="list morph targets and the matching rig profile")
@@ -229,6 +282,29 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--rig", help="show how this rig profile (name or .json file) maps the model, "
                                   "instead of the automatic match")
     pi.set_defaults(func=cmd_rig)
+
+    p = sub.add_parser("live", help="live lip sync: microphone, file or stdin -> VMC / Live Link Face / WebSocket")
+    p.add_argument("--input", default="mic", help="mic, mic:NAME (or mic:INDEX), a file, or - (s16le mono PCM on stdin)")
+    p.add_argument("--realtime", action="store_true", help="play a file or stdin at real-time pace (pauses in stdin "
+                   "become silence)")
+    p.add_argument("--rate", type=int, default=16000, help="sample rate of the PCM on stdin (default 16000)")
+    p.add_argument("--fps", type=float, default=60, help="frames per second sent (default 60)")
+    p.add_argument("--vmc", nargs="?", const="127.0.0.1:39539", metavar="HOST:PORT",
+                   help="send VMC protocol (VSeeFace, VMagicMirror, Warudo, VNyan); default 127.0.0.1:39539")
+    p.add_argument("--vmc-head", action="store_true", help="also send the head rotation as /VMC/Ext/Bone/Pos Head")
+    p.add_argument("--livelink", nargs="?", const="127.0.0.1:11111", metavar="HOST:PORT",
+                   help="send Live Link Face packets (Unreal); default 127.0.0.1:11111")
+    p.add_argument("--subject", default="viseme", help="Live Link subject name (default viseme)")
+    p.add_argument("--ws", nargs="?", const="127.0.0.1:8765", metavar="[HOST:]PORT",
+                   help="serve JSON frames over WebSocket (web pages); default 127.0.0.1:8765")
+    p.add_argument("--names", default="vrm0", help="vrm0 | vrm1 | arkit | oculus | a rig profile name or RIG.json "
+                   "(the names VMC and WebSocket frames use; default vrm0)")
+    p.add_argument("--list-devices", action="store_true", help="list the microphones and exit")
+    p.add_argument("--intensity", type=float, default=1.0, help="mouth motion scale (1 natural)")
+    p.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion")
+    p.add_argument("--no-blinks", action="store_true")
+    p.add_argument("--no-head", action="store_true", help="no head motion")
+    p.set_defaults(func=cmd_live)
 
     p = sub.add_parser("train", help="train the neural audio-to-face model", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

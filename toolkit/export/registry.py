@@ -40,6 +40,7 @@ class WriteJob:
     audio_path: str | None = None
     size: int = 512
     compare: Animation | None = None
+    text: str | None = None  # the transcript as typed: captions keep its spelling and punctuation
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Format:
     write: Callable[[Animation, Path, WriteJob], object]
     shows_model: bool = False
     help: str = ""
+    needs: tuple[str, ...] = ()  # Python modules the writer needs (from an extra), checked before any work
+    extra: str = ""              # the extra that installs them
 
 
 # -- the writers (imported when used: `import toolkit` stays quick) ---------------------------------
@@ -125,6 +128,36 @@ def _mp4(anim, path, job):
                  audio=job.samples if raw and job.samples is not None else job.audio_path)
 
 
+def _html(anim, path, job):
+    from toolkit.view.page import write_page
+
+    return write_page(anim, path, model=job.model, audio_path=job.audio_path, samples=job.samples, profile=job.rig)
+
+
+def _unity(anim, path, job):
+    from toolkit.export import unity
+
+    return unity.write_unity_anim(anim, path, model=job.model, profile=job.rig)
+
+
+def _godot(anim, path, job):
+    from toolkit.export import godot
+
+    return godot.write_godot_animation(anim, path, model=job.model, profile=job.rig)
+
+
+def _srt(anim, path, job):
+    from toolkit.export import captions
+
+    captions.write_srt(anim, path, text=job.text)
+
+
+def _vtt(anim, path, job):
+    from toolkit.export import captions
+
+    captions.write_vtt(anim, path, text=job.text)
+
+
 def _blend(anim, path, job):
     from toolkit.export import blend
 
@@ -142,14 +175,22 @@ FORMATS: list[Format] = [
     Format("json", (".json",), _json, help="animation JSON (every channel, phonemes, words)"),
     Format("livelink", (".csv",), _livelink, help="Live Link Face / ARKit CSV (Unreal)"),
     Format("rhubarb-tsv", (".tsv",), _rhubarb_tsv, help="Rhubarb Lip Sync TSV mouth cues"),
-    Format("png", (".png",), _plot, help="curves over the waveform"),
-    Format("sheet", (), _sheet, shows_model=True, help="contact sheet of key frames (viseme render -o x.png)"),
+    Format("png", (".png",), _plot, help="curves over the waveform", needs=("matplotlib",)),
+    Format("sheet", (), _sheet, shows_model=True, help="contact sheet of key frames (viseme render -o x.png)",
+           needs=("pyrender", "OpenGL"), extra="render"),
     Format("textgrid", (".textgrid",), _textgrid, help="Praat TextGrid of words and phonemes"),
     Format("gltf", (".glb", ".gltf", ".vrm"), _gltf, shows_model=True, help="the character (or default head), talking"),
     Format("vrma", (".vrma",), _vrma, help="VRM Animation: expression tracks + head"),
-    Format("mp4", (".mp4",), _mp4, shows_model=True, help="preview video with sound"),
-    Format("blend", (".blend",), _blend, shows_model=True, help="Blender scene with the sound"),
-    Format("fbx", (".fbx",), _fbx, shows_model=True, help="FBX with the shape-key animation baked"),
+    Format("mp4", (".mp4",), _mp4, shows_model=True, help="preview video with sound",
+           needs=("pyrender", "OpenGL", "imageio_ffmpeg"), extra="render"),
+    Format("blend", (".blend",), _blend, shows_model=True, help="Blender scene with the sound", extra="blender"),
+    Format("fbx", (".fbx",), _fbx, shows_model=True, help="FBX with the shape-key animation baked", extra="blender"),
+    Format("html", (".html", ".htm"), _html, shows_model=True,
+           help="web page: the character talking with its sound (three.js, works offline)"),
+    Format("unity", (".anim",), _unity, shows_model=True, help="Unity AnimationClip: blend shapes + head rotation"),
+    Format("godot", (".tres",), _godot, shows_model=True, help="Godot 4 Animation: blend shapes + head rotation"),
+    Format("srt", (".srt",), _srt, help="captions (SubRip) from the aligned words"),
+    Format("vtt", (".vtt",), _vtt, help="captions (WebVTT) from the aligned words"),
 ]
 BY_NAME = {f.name: f for f in FORMATS}
 
@@ -188,12 +229,14 @@ def plan_outputs(outputs, *, fmt: str | None = None, model=None, rig=None, input
     model the outputs cannot use (broken buffers, broken VRM binds, no mouth target, .vrm
     from a model that is not a VRM), so a failure leaves nothing half written."""
     items = [(Path(o), format_for(o, fmt, png)) for o in outputs]
+    for path, f in items:
+        _check_installed(path, f)
     files = [Path(x) for x in inputs if x]
     if rig and Path(rig).is_file():
         files.append(Path(rig))
     if model:
         files += _check_model(Path(model), rig, [(p, f) for p, f in items if f.shows_model])
-    else:
+    elif any(f.name == "gltf" for _, f in items):
         from toolkit.export.gltf import check_output
 
         for path, f in items:
@@ -202,6 +245,23 @@ def plan_outputs(outputs, *, fmt: str | None = None, model=None, rig=None, input
     for path, _ in items:
         check_output_path(path, inputs=tuple(files))
     return OutputPlan(items, model, rig, tuple(files))
+
+
+def _check_installed(path: Path, f: Format) -> None:
+    """Refuse an output whose writer needs what this install lacks, naming the extra that adds it."""
+    import importlib.util
+
+    missing = [m for m in f.needs if importlib.util.find_spec(m) is None]
+    if missing:
+        how = f"pip install 'viseme-toolkit[{f.extra}]'" if f.extra else f"pip install {' '.join(missing)}"
+        raise ValueError(f"{path}: writing {f.name} needs {', '.join(missing)}, which is not installed: {how}")
+    if f.extra == "blender":
+        from toolkit.export.blend import blender_python
+
+        try:
+            blender_python()
+        except RuntimeError as e:
+            raise ValueError(f"{path}: {e}") from None
 
 
 def _check_model(src: Path, rig, used: list[tuple[Path, Format]]) -> list[Path]:
