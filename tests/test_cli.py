@@ -191,7 +191,7 @@ def test_animate_with_a_glb_model_closes_the_lips_on_every_m(tmp_path, capsys, g
     err = capsys.readouterr().err
     assert rc == 0, err
     # the write reports: the profile, the meshes driven, the head bone
-    assert "talk.glb: morph target names -> profile readyplayerme" in err and "drives node #4 Wolf3D_Head" in err
+    assert "talk.glb: morph target names -> profile arkit52" in err and "drives node #4 Wolf3D_Head" in err
     assert "head rotation: node #0 mixamorig:Head" in err and "talk.vrma: VRM Animation" in err
     gltf_validator(outs["glb"])
     gltf_validator(outs["vrma"])
@@ -201,15 +201,17 @@ def test_animate_with_a_glb_model_closes_the_lips_on_every_m(tmp_path, capsys, g
     m, clip = read_clip(outs["glb"])
     head = node_index(m, "Head")
     w = clip[(head, "weights")][1]
-    pp = m.meshes[m.doc["nodes"][head]["mesh"]].target_names.index("viseme_PP")
+    names = m.meshes[m.doc["nodes"][head]["mesh"]].target_names
+    press, jaw, close = names.index("mouthPressLeft"), names.index("jawOpen"), names.index("mouthClose")
     vm, vclip = read_clip(outs["vrma"])
     pre = vm.doc["extensions"]["VRMC_vrm_animation"]["expressions"]["preset"]
     aa = vclip[(pre["aa"]["node"], "translation")][1][:, 0]
     assert len(aa) == len(w) == len(d["values"]) + 1
     for ph in ms:
         frames = np.arange(int(ph["start"] * d["fps"]), int(np.ceil(ph["end"] * d["fps"])) + 1)
-        closed = frames[np.argmax(w[frames, pp])]
-        assert w[closed, pp] > 0.9, ph  # lips shut during the /m/
+        closed = frames[np.argmax(w[frames, press])]
+        assert w[closed, press] > 0.4, ph  # lips pressed during the /m/
+        assert w[closed, jaw] - w[closed, close] < 0.02, ph  # and whatever the jaw opens, sealed
         assert aa[closed] < 0.05, ph  # and the VRM Animation's open vowel off there
     assert aa.max() > 0.5  # (it does open elsewhere)
 
@@ -280,8 +282,9 @@ def test_outputs_never_overwrite_the_models_own_files(tmp_path, capsys, monkeypa
 def test_rig_inspect(tmp_path, capsys):
     assert main(["rig", "inspect", str(rpm_avatar(tmp_path))]) == 0
     out = capsys.readouterr().out
-    assert "Wolf3D_Head" in out and "rig (morph target names): profile readyplayerme" in out
-    assert "animates: morph target names -> profile readyplayerme" in out and "mixamorig:Head" in out
+    assert "Wolf3D_Head" in out and "rig (morph target names): profile arkit52" in out
+    assert "animates: morph target names -> profile arkit52" in out and "mixamorig:Head" in out
+    assert "* arkit52 (morph)" in out and "- readyplayerme (morph)" in out
     b = Builder()
     b.node(name="Blob", mesh=b.mesh(None, None, n_targets=3))
     blob = b.save(tmp_path / "blob.gltf")

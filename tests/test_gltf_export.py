@@ -35,7 +35,7 @@ def test_glb_drives_every_face_mesh_and_the_head_bone(tmp_path, gltf_validator):
     out = tmp_path / "talking.glb"
     rep = G.write_animated_model(a, src, out)
     assert digest(src) == before
-    assert "readyplayerme" in rep.via and len(rep.driven) == 2 and "mixamorig:Head" in rep.head_node
+    assert "arkit52" in rep.via and len(rep.driven) == 2 and "mixamorig:Head" in rep.head_node
     gltf_validator(out)
     m, clip = read_clip(out)
     head, teeth = node_index(m, "Head"), node_index(m, "Teeth")
@@ -44,13 +44,13 @@ def test_glb_drives_every_face_mesh_and_the_head_bone(tmp_path, gltf_validator):
     assert interp == "LINEAR" and len(t) == a.n_frames + 1
     assert t[-1] == pytest.approx(a.duration_s)  # the clip lasts as long as the audio
     names = m.meshes[m.doc["nodes"][head]["mesh"]].target_names
-    pp, aa, jaw = names.index("viseme_PP"), names.index("viseme_aa"), names.index("jawOpen")
-    assert w[PP, pp].min() > 0.99 and w[:15, pp].max() < 0.01  # lips closed during the /m/
-    assert w[:15, aa].min() > 0.99 and w[PP, aa].max() < 0.01
-    assert np.all(w[:, jaw] == 0)  # RPM: visemes move the mouth, the ARKit jaw is not added on top
+    press, jaw = names.index("mouthPressLeft"), names.index("jawOpen")
+    assert w[PP, press].min() == pytest.approx(0.45) and w[PP, jaw].max() < 0.01  # lips pressed during the /m/
+    assert w[:15, jaw].min() == pytest.approx(0.65) and w[:15, press].max() < 0.01
+    assert np.all(w[:, :15] == 0)  # ARKit moves the mouth, the visemes are not added on top
     assert w[40, names.index("eyeBlinkLeft")] == pytest.approx(1.0)
     tw = clip[(teeth, "weights")][1]
-    assert tw[PP, RPM_VIS.index("viseme_PP")].min() > 0.99  # the teeth follow the same visemes
+    assert tw[:15, len(RPM_VIS)].min() == pytest.approx(0.65) and np.all(tw[:, :15] == 0)  # teeth: the same jaw
     # the rest of the model is untouched: same meshes, skins, accessors before ours
     src_m = load_model(src)
     assert m.doc["meshes"] == src_m.doc["meshes"] and m.doc["skins"] == src_m.doc["skins"]
@@ -362,7 +362,9 @@ def test_inspect_lists_targets_profile_and_missing(tmp_path):
     src = rpm_avatar(tmp_path)
     text = inspect_model(src)
     for want in ["Wolf3D_Head", "Wolf3D_Teeth", "primitive 1", "viseme_PP", "readyplayerme", "head rotation node",
-                 "mixamorig:Head", "animates: morph target names -> profile readyplayerme"]:
+                 "mixamorig:Head", "animates: morph target names -> profile arkit52",
+                 "* arkit52 (morph): 52 targets, closes the lips (mouthClose)",
+                 "- readyplayerme (morph): 39 targets, closes the lips (viseme_PP)", "fewer mouth shapes (14 < 28)"]:
         assert want in text, want
     b = Builder()
     b.node(name="F", mesh=b.mesh("F", ["jawOpen", "eyeBlink_L", "eyeBlink_R", "mouthClose", "mouthFunnel",
