@@ -471,8 +471,8 @@ def _align_piece(dec, samples, entries, t0, t1, source, warnings) -> tuple[_Chun
     if ch is None:
         msg = f"{where}: the aligner found no path through the transcript; words spread evenly over the speech"
     else:
-        msg = (f"transcript does not seem to match audio {where}: {ch.squeezed:.0%} of the phones were squeezed "
-               f"to the minimum length; words spread evenly over the speech")
+        msg = (f"{where}: the transcript does not seem to match the audio ({ch.squeezed:.0%} of the phones were "
+               f"squeezed to the minimum length); words spread evenly over the speech")
     warnings.append(msg)
     regions = [(a + t0, b + t0) for a, b in speech_regions(seg, SAMPLE_RATE)] if len(seg) else None
     ev = even_alignment([(e.text, e.phones) for e in entries], t1, regions or [(t0, t1)])
