@@ -150,6 +150,73 @@ def _resample_poly(x: np.ndarray, up: int, down: int, beta: float, block: int = 
     return out
 
 
+class StreamResampler:
+    """`resample` block by block (a microphone's or a pipe's audio), with the same filter and the
+    same output: outputs whose filter has heard its input come out at once (0.6 ms of delay at
+    48 or 44.1 kHz), `flush` gives the rest.
+
+    >>> r = StreamResampler(48000)
+    >>> x = np.random.default_rng(0).standard_normal(48000)
+    >>> y = np.concatenate([r(x[i:i + 480]) for i in range(0, 48000, 480)] + [r.flush()])
+    >>> y.shape, bool(np.abs(y - resample(x, 48000, 16000)).max() < 1e-6)
+    ((16000,), True)
+    """
+
+    def __init__(self, sr_in: int, sr_out: int = TARGET_RATE, beta: float = 8.0) -> None:
+        g = gcd(int(sr_in), int(sr_out))
+        self.sr_in, self.sr_out = int(sr_in), int(sr_out)
+        self.up, self.down = int(sr_out) // g, int(sr_in) // g
+        h, self._delay = _lowpass(self.up, self.down, beta)
+        self._taps = -(-len(h) // self.up)
+        phases = np.zeros(self._taps * self.up)
+        phases[:len(h)] = h
+        self._weights = phases.reshape(self._taps, self.up).T[:, ::-1]
+        self._buf = np.zeros(self._taps)       # input samples from absolute index _start on (zeros before 0)
+        self._start = -self._taps
+        self._n_in = 0                         # input samples received
+        self._k = 0                            # next output sample
+
+    @property
+    def passthrough(self) -> bool:
+        return self.up == self.down
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The output samples this block completes (float32)."""
+        x = np.asarray(x, np.float64).reshape(-1)
+        if self.passthrough:
+            return x.astype(np.float32)
+        self._buf = np.concatenate([self._buf, x])
+        self._n_in += x.size
+        # output k needs input up to (k * down + delay) // up
+        k_end = (self._n_in * self.up - self._delay + self.down - 1) // self.down if self._n_in else 0
+        return self._emit(max(self._k, k_end))
+
+    def flush(self) -> np.ndarray:
+        """The last outputs (the input's end padded with silence), as `resample` gives them."""
+        if self.passthrough:
+            return np.zeros(0, np.float32)
+        self._buf = np.concatenate([self._buf, np.zeros(self._taps + 1)])
+        return self._emit(int(round(self._n_in * self.sr_out / self.sr_in)))
+
+    def _emit(self, k_end: int) -> np.ndarray:
+        ks = range(self._k, k_end)
+        out = np.empty(len(ks))
+        if len(ks):
+            windows = np.lib.stride_tricks.sliding_window_view(self._buf, self._taps)
+            for j in range(min(self.up, len(ks))):
+                newest, phase = divmod(ks[j] * self.down + self._delay, self.up)
+                first = newest - self._taps + 1 - self._start
+                count = len(range(j, len(ks), self.up))
+                rows = windows[first: first + self.down * (count - 1) + 1: self.down]
+                out[j::self.up] = rows @ self._weights[phase]
+            self._k = k_end
+        # keep what the next output's filter still needs
+        keep_from = (self._k * self.down + self._delay) // self.up - self._taps + 1
+        drop = max(0, keep_from - self._start)
+        self._buf, self._start = self._buf[drop:], self._start + drop
+        return out.astype(np.float32)
+
+
 def check_not_silent(samples: np.ndarray, path: str | os.PathLike | None = None,
                      threshold_dbfs: float = SILENCE_DBFS) -> float:
     """Raise AudioError if the peak level is below `threshold_dbfs`; return the peak in dBFS.

@@ -4,6 +4,7 @@
     viseme align speech.wav --transcript speech.txt -o speech.TextGrid
     viseme say "Guten Morgen" --lang de -o hello
     viseme render out.json --audio speech.wav -o out.mp4
+    viseme view avatar.vrm --animation out.json --audio speech.wav -o talk.html
     viseme rig inspect avatar.glb
     viseme live --vmc
     viseme batch lines.csv -o out --format json,csv
@@ -80,7 +81,7 @@ def cmd_animate(args) -> int:
     )
     for w in anim.meta.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
-    written = write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, size=args.size))
+    written = write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, size=args.size, text=text))
     m = anim.meta
     print(f"{args.audio}: {anim.n_frames} frames at {anim.fps:g} fps, engine {m.get('engine')}, "
           f"alignment {m.get('alignment')} (confidence {m.get('confidence')}), {m.get('compute_s')} s -> "
@@ -134,7 +135,7 @@ def cmd_say(args) -> int:
     for w in wavs:
         write_wav(w, speech.samples, speech.sample_rate)
     written = write_outputs(anim, plan, WriteJob(samples=speech.samples, audio_path=wavs[0] if wavs else None,
-                                                 size=args.size))
+                                                 size=args.size, text=args.text))
     print(f"said {args.text!r} in {args.lang}: {duration:.2f} s, {len(speech.phonemes)} phonemes -> "
           + ", ".join(wavs + written))
     return 0
@@ -150,6 +151,36 @@ def cmd_render(args) -> int:
     anim = Animation.load(args.animation)
     compare = Animation.load(args.compare) if args.compare else None
     write_outputs(anim, plan, WriteJob(audio_path=args.audio, size=args.size, compare=compare))
+    return 0
+
+
+def cmd_view(args) -> int:
+    from toolkit import pipeline
+    from toolkit.animation import Animation
+    from toolkit.export.registry import WriteJob, plan_outputs, write_outputs
+    from toolkit.view import page, serve
+
+    if not args.animation and not args.audio:
+        raise ValueError("viseme view: give --animation anim.json, --audio speech.wav, or both")
+    text = _transcript(args)
+    # the page, its model and the inputs checked before any work
+    plan = plan_outputs([args.output] if args.output else [], fmt="html", model=args.model, rig=args.rig,
+                        inputs=(args.animation, args.audio, args.transcript))
+    if args.model and not args.output:
+        from toolkit.gltf.drive import check_model
+
+        check_model(args.model, args.rig)
+    samples = _load_audio(args)
+    if args.animation:
+        anim = Animation.load(args.animation)
+    else:
+        anim = pipeline.animate(samples, text, sample_rate=16000, source=args.audio, lang=args.lang, fps=args.fps)
+    if args.output:
+        write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, text=text))
+        print(f"wrote {args.output}: open it in a browser (works offline)")
+        return 0
+    doc, _ = page.build_page(anim, args.model, audio_path=args.audio, samples=samples, profile=args.rig)
+    serve.serve(doc, args.serve, announce=lambda line: print(line, flush=True))
     return 0
 
 
@@ -256,6 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rig", help="rig profile name or .json file for --model (default: detected)")
     p.add_argument("--compare", help="a second animation JSON shown side by side")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("view", help="the character talking in a web page (three.js; -o page.html or --serve PORT)")
+    p.add_argument("model", nargs="?", help="character (.glb/.gltf/.vrm); default: the toolkit's head")
+    p.add_argument("--animation", help="animation JSON to play (viseme animate ... -o anim.json)")
+    p.add_argument("--audio", help="speech audio: the page's sound, and what is animated without --animation")
+    text_args(p)
+    p.add_argument("--fps", type=float, default=30, help="frames per second when animating --audio")
+    p.add_argument("--rig", help="rig profile name or .json file for the model (default: detected)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--output", help="the page to write (.html), self-contained: open it from disk")
+    where.add_argument("--serve", type=int, metavar="PORT", help="serve the page on http://127.0.0.1:PORT/ instead")
+    p.set_defaults(func=cmd_view)
 
     p = sub.add_parser("rig", help="rig tools")
     rs = p.add_subparsers(dest="rig_command", required=True)

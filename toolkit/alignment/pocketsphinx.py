@@ -503,8 +503,8 @@ def _align_piece(dec, seg, entries, t0, t1, source, warnings, whole: bool = Fals
     if ch is None:
         msg = f"{where}: the aligner found no path through the transcript; words spread evenly over the speech"
     else:
-        msg = (f"transcript does not seem to match audio {where}: {ch.squeezed:.0%} of the phones were squeezed "
-               f"to the minimum length; words spread evenly over the speech")
+        msg = (f"{where}: the transcript does not seem to match the audio ({ch.squeezed:.0%} of the phones were "
+               f"squeezed to the minimum length); words spread evenly over the speech")
     warnings.append(msg)
     first = expected
     entries = entries[first:first + max(1, paced)] if open_end else entries[first:]

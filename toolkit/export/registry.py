@@ -40,6 +40,7 @@ class WriteJob:
     audio_path: str | None = None
     size: int = 512
     compare: Animation | None = None
+    text: str | None = None  # the transcript as typed: captions keep its spelling and punctuation
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,36 @@ def _mp4(anim, path, job):
                  audio=_samples(job) if raw and job.samples is not None else job.audio_path)
 
 
+def _html(anim, path, job):
+    from toolkit.view.page import write_page
+
+    return write_page(anim, path, model=job.model, audio_path=job.audio_path, samples=job.samples, profile=job.rig)
+
+
+def _unity(anim, path, job):
+    from toolkit.export import unity
+
+    return unity.write_unity_anim(anim, path, model=job.model, profile=job.rig)
+
+
+def _godot(anim, path, job):
+    from toolkit.export import godot
+
+    return godot.write_godot_animation(anim, path, model=job.model, profile=job.rig)
+
+
+def _srt(anim, path, job):
+    from toolkit.export import captions
+
+    captions.write_srt(anim, path, text=job.text)
+
+
+def _vtt(anim, path, job):
+    from toolkit.export import captions
+
+    captions.write_vtt(anim, path, text=job.text)
+
+
 def _blend(anim, path, job):
     from toolkit.export import blend
 
@@ -159,6 +190,12 @@ FORMATS: list[Format] = [
            needs=("pyrender", "OpenGL", "imageio_ffmpeg"), extra="render"),
     Format("blend", (".blend",), _blend, shows_model=True, help="Blender scene with the sound", extra="blender"),
     Format("fbx", (".fbx",), _fbx, shows_model=True, help="FBX with the shape-key animation baked", extra="blender"),
+    Format("html", (".html", ".htm"), _html, shows_model=True,
+           help="web page: the character talking with its sound (three.js, works offline)"),
+    Format("unity", (".anim",), _unity, shows_model=True, help="Unity AnimationClip: blend shapes + head rotation"),
+    Format("godot", (".tres",), _godot, shows_model=True, help="Godot 4 Animation: blend shapes + head rotation"),
+    Format("srt", (".srt",), _srt, help="captions (SubRip) from the aligned words"),
+    Format("vtt", (".vtt",), _vtt, help="captions (WebVTT) from the aligned words"),
 ]
 BY_NAME = {f.name: f for f in FORMATS}
 

@@ -32,7 +32,7 @@ from typing import Iterator
 
 import numpy as np
 
-from toolkit.audio import TARGET_RATE, load_audio
+from toolkit.audio import TARGET_RATE, StreamResampler, load_audio
 
 CHUNK_S = 0.01  # block length: 10 ms keeps a microphone's buffering well below the model's own look-ahead
 POLL_S = 0.1  # how often a waiting source looks at the stop flag
@@ -48,59 +48,6 @@ class LiveError(RuntimeError):
 class Chunk:
     samples: np.ndarray  # float32, 16 kHz mono
     arrival_s: float  # time.perf_counter() when the audio reached the input
-
-
-# -- sample-rate conversion for a stream --------------------------------------------------------------
-
-class StreamResampler:
-    """Block-by-block sample-rate conversion to 16 kHz with state carried across blocks.
-
-    An 8th-order Butterworth low-pass (0.45 x the output rate, state kept between blocks)
-    then linear interpolation: cheap enough for a microphone's pace, within 1 dB up to 6 kHz,
-    aliases above 8 kHz removed; the model's mel features weigh little above 6 kHz.  (`toolkit.audio.resample` is
-    polyphase and exact, but works on whole clips: block edges would click.)
-
-    >>> r = StreamResampler(48000)
-    >>> sum(len(r(np.zeros(480, np.float32))) for _ in range(100))
-    16000
-    """
-
-    def __init__(self, rate_in: float, rate_out: int = TARGET_RATE) -> None:
-        self.rate_in, self.rate_out = float(rate_in), int(rate_out)
-        self._step = self.rate_in / self.rate_out  # input samples per output sample
-        self._sos = None
-        if self.rate_in > self.rate_out:
-            from scipy.signal import butter
-
-            self._sos = butter(8, 0.45 * self.rate_out, fs=self.rate_in, output="sos")
-            self._zi = np.zeros((self._sos.shape[0], 2))
-        self._prev = np.zeros(0, np.float64)  # the last input sample of the previous block
-        self._pos = 0.0  # next output position, in input samples from the start of _prev
-
-    @property
-    def passthrough(self) -> bool:
-        return self.rate_in == self.rate_out
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, np.float64).reshape(-1)
-        if self.passthrough:
-            return x.astype(np.float32)
-        if self._sos is not None and x.size:
-            from scipy.signal import sosfilt
-
-            x, self._zi = sosfilt(self._sos, x, zi=self._zi)
-        buf = np.concatenate([self._prev, x])
-        if buf.size < 2:
-            self._prev = buf
-            return np.zeros(0, np.float32)
-        n = int(np.floor((buf.size - 1 - self._pos) / self._step)) + 1 if self._pos <= buf.size - 1 else 0
-        pos = self._pos + np.arange(n) * self._step
-        i0 = np.minimum(pos.astype(np.int64), buf.size - 2)
-        frac = pos - i0
-        y = buf[i0] * (1.0 - frac) + buf[i0 + 1] * frac
-        self._pos = self._pos + n * self._step - (buf.size - 1)
-        self._prev = buf[-1:]
-        return y.astype(np.float32)
 
 
 # -- a recording ------------------------------------------------------------------------------------
@@ -181,6 +128,9 @@ class StdinSource:
                 data = os.read(fd, 8192)
                 t = time.perf_counter()
                 if not data:
+                    tail = self._resample.flush()
+                    if tail.size:
+                        self._q.put((tail, t))
                     break
                 data = odd + data
                 cut = len(data) - len(data) % 2

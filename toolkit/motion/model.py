@@ -167,7 +167,7 @@ class NeuralAnimator:
         if not hasattr(samples, "read"):
             samples = self._mono16k(samples, sample_rate)
         rec = as_recording(samples)
-        s = Streamer(self, fps, seed, intensity, blinks, head_motion, keep=False)
+        s = Streamer(self, fps, seed, intensity, blinks, head_motion)
         values = np.zeros((max(1, int(round(rec.duration_s * fps))), len(CHANNELS)), np.float32)
         k = 0
         for a, b, x in rec.blocks():
@@ -220,9 +220,9 @@ class NeuralAnimator:
         return probs.argmax(axis=1)
 
     def streamer(self, fps: float = 30, seed: int = 0, intensity: float = 1.0, blinks: bool = True,
-                 head_motion: bool = True) -> "Streamer":
-        """A `Streamer` whose output equals `predict` with the same arguments."""
-        return Streamer(self, fps, seed, intensity, blinks, head_motion)
+                 head_motion: bool = True, keep: bool = False) -> "Streamer":
+        """A `Streamer` whose output equals `predict` with the same arguments (``keep``: see `Streamer`)."""
+        return Streamer(self, fps, seed, intensity, blinks, head_motion, keep)
 
 
 def _add_procedural(grid: np.ndarray, samples: np.ndarray, seed: int, blinks: bool, head_motion: bool) -> np.ndarray:
@@ -265,11 +265,12 @@ class Streamer:
     """Chunked inference: `push(chunk)` -> new output frames (n x CHANNELS) at ``fps``; `flush()` ends.
 
     The concatenated frames equal `NeuralAnimator.predict` on the whole clip
-    (same seed).  Audio must be 16 kHz mono float.
+    (same seed).  Audio must be 16 kHz mono float.  Memory stays flat however long the
+    stream runs, unless ``keep`` asks for every emitted frame (for `animation`).
     """
 
     def __init__(self, animator: NeuralAnimator, fps: float = 30, seed: int = 0, intensity: float = 1.0,
-                 blinks: bool = True, head_motion: bool = True, keep: bool = True):
+                 blinks: bool = True, head_motion: bool = True, keep: bool = False):
         self.a = animator
         self.fps = float(fps)
         self.seed = seed
@@ -282,12 +283,11 @@ class Streamer:
         self._n_samples = 0
         # loudness per 10 ms for the procedural layers, as `procedural.loudness_db` frames it
         self._aud_rem = np.zeros(0, np.float32)
-        self._loud = np.zeros(0, np.float32)
+        self._loud = np.zeros(0, np.float32)  # loudness of 100 Hz frames _n_grid on (the rest is used)
         self._n_grid = 0
         self.intensity = intensity
         self._proc = (procedural.BlinkProcess(seed) if blinks else None, procedural.HeadProcess(seed) if head_motion else None)
-        self._keep = keep  # keep what was emitted for `animation` (a caller collecting it itself does not)
-        self._frames: list[np.ndarray] = []
+        self._frames: list[np.ndarray] | None = [] if keep else None
 
     def _run(self, feats: np.ndarray) -> None:
         if feats.shape[0] == 0:
@@ -301,10 +301,9 @@ class Streamer:
         if curves.shape[0] == 0:
             return
         grid = self.a.frames_100hz(probs, curves, self.intensity)
-        db = self._loud[: grid.shape[0]]  # self._loud starts at 100 Hz frame self._n_grid
+        db, self._loud = self._loud[: grid.shape[0]], self._loud[grid.shape[0]:]
         grid = _procedural_step(grid, db, *self._proc)
         self._n_grid += grid.shape[0]
-        self._loud = self._loud[grid.shape[0]:]
         self._grid = np.concatenate([self._grid, grid])
 
     def _emit(self, final: bool) -> np.ndarray:
@@ -324,7 +323,7 @@ class Streamer:
         keep_from = max(0, min(keep_from, self._grid.shape[0] - 1))
         self._grid = self._grid[keep_from:]
         self._grid_offset += keep_from
-        if self._keep:
+        if self._frames is not None:
             self._frames.append(out)
         return out
 
@@ -352,7 +351,9 @@ class Streamer:
         return self._emit(final=True)
 
     def animation(self) -> Animation:
-        """Everything emitted so far as an `Animation`."""
+        """Everything emitted so far as an `Animation` (a streamer made with ``keep=True``)."""
+        if self._frames is None:
+            raise ValueError("this streamer keeps no frames: make it with streamer(..., keep=True)")
         vals = np.concatenate(self._frames) if self._frames else np.zeros((0, len(CHANNELS)), np.float32)
         return Animation(self.fps, list(CHANNELS), vals, meta={"engine": "neural", "seed": self.seed})
 
