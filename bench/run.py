@@ -22,7 +22,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 from bench.report import finish  # noqa: E402
 
-BENCHES = ["align", "pipeline", "multilingual", "neural", "render", "startup", "live"]  # live: a 10-minute real-time stream
+BENCHES = ["align", "pipeline", "multilingual", "neural", "render", "startup", "live", "scale"]  # live: a 10-minute real-time stream
 
 
 def main(argv: list[str] | None = None) -> int:

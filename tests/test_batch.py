@@ -117,7 +117,7 @@ def test_batch_writes_outputs_ledger_and_report_and_a_bad_line_stops_nothing(tmp
     assert "file not found" in reasons["bad/missing"] and "corrupt" in reasons["bad/corrupt"]
     assert "transcript is empty" in reasons["bad/empty"]
     ok = [r for r in lines if r["status"] == "ok"]
-    assert len(ok) == 6 and all(r["engine"] == "hybrid" and r["confidence"] > 0.7 for r in ok)
+    assert len(ok) == 6 and all(r["engine"] == "hybrid" and r["confidence"] > 0.5 for r in ok)
     assert all(r["duration_s"] > 1.0 and r["compute_s"] > 0 for r in ok)
     csv_head = (out / "report.csv").read_text().splitlines()[0]
     assert csv_head == "id,status,engine,confidence,warnings,duration_s,compute_s,audio,error"
@@ -155,6 +155,7 @@ def test_rerun_skips_unchanged_redoes_changed_and_force_redoes_all(tmp_path, voi
 def test_ledger_survives_a_record_cut_off_by_a_kill(tmp_path):
     led = Ledger(tmp_path)
     led.record({"id": "a", "key": "k", "status": "ok", "outputs": []})
+    led.close()
     with open(led.path, "a") as f:
         f.write('{"id": "b", "key": "k", "sta')  # the process died mid-write
     again = Ledger(tmp_path)

@@ -6,8 +6,8 @@ its last record says it succeeded with the same key and every output it wrote is
 a changed audio file, transcript, option, character or toolkit version changes the key, so the
 line is done again.
 
-Records are appended one line at a time (flushed and synced), so a batch killed half-way keeps
-what it finished; a record cut off by the kill is ignored.  At the end of a run the ledger is
+Records are appended one line at a time (flushed at once, synced every `SYNC_S`), so a batch
+killed half-way keeps what it finished; a record cut off by the kill is ignored.  At the end of a run the ledger is
 rewritten compactly (one record per id) through `toolkit.files.atomic_write`.
 
 Example
@@ -15,7 +15,7 @@ Example
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> led = Ledger(d)
->>> led.record({"id": "a", "key": "k1", "status": "ok", "outputs": []})
+>>> led.record({"id": "a", "key": "k1", "status": "ok", "outputs": []}); led.close()
 >>> Ledger(d).is_done("a", "k1", []), Ledger(d).is_done("a", "k2", [])
 (True, False)
 """
@@ -24,11 +24,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 FOLDER = ".viseme-batch"
 NAME = "ledger.jsonl"
 _CHUNK = 1 << 20
+# Records are flushed one by one (a killed batch keeps them) and synced to disk this often: a power
+# cut costs at most the lines of the last seconds, which the next run does again.
+SYNC_S = 2.0
 
 
 def toolkit_version() -> str:
@@ -72,6 +76,8 @@ class Ledger:
     def __init__(self, outdir: str | Path):
         self.path = Path(outdir) / FOLDER / NAME
         self.records: dict[str, dict] = {}
+        self._file = None
+        self._synced = time.monotonic()
         if self.path.is_file():
             for text in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:
@@ -88,18 +94,28 @@ class Ledger:
                     and all(Path(o).is_file() for o in outputs))
 
     def record(self, rec: dict) -> None:
-        """Add a finished line's record (appended and synced at once)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(rec, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """Add a finished line's record (appended and flushed at once; synced to disk every SYNC_S)."""
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")
+        self._file.write(json.dumps(rec, default=str) + "\n")
+        self._file.flush()
+        if time.monotonic() - self._synced > SYNC_S:
+            os.fsync(self._file.fileno())
+            self._synced = time.monotonic()
         self.records[rec["id"]] = rec
+
+    def close(self) -> None:
+        if self._file is not None:
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
 
     def compact(self) -> None:
         """Rewrite the ledger with one record per line (atomically)."""
         from toolkit.files import atomic_write
 
+        self.close()
         if self.records:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(self.path, "".join(json.dumps(r, default=str) + "\n" for r in self.records.values()))

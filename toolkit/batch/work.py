@@ -61,9 +61,10 @@ def prepare() -> None:
     if _READY:
         return
     from toolkit import pipeline
+    from toolkit.alignment.tts import synthesize
 
-    x = (0.1 * np.sin(np.arange(16000) * 0.2) * np.random.default_rng(0).random(16000)).astype(np.float32)
-    pipeline.animate(x, "hello", sample_rate=16000)  # PocketSphinx, the dictionaries, the neural model
+    sp = synthesize("Hello, this line loads the models.")
+    pipeline.animate(sp.samples, sp.text, sample_rate=sp.sample_rate)  # PocketSphinx, dictionaries, neural model
     _READY = True
 
 
