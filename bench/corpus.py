@@ -97,11 +97,19 @@ def espeak_pieces(texts: list[str], n: int, seed: int = 0) -> list[Piece]:
 
 def voice_lines(n: int, seed: int = 0, max_s: float = 6.0) -> list[Piece]:
     """``n`` short lines (about 3 s): the real clips up to ``max_s`` first, then espeak-ng
-    speaking their transcripts (or a few built-in sentences when the shared data is absent)."""
+    speaking their transcripts (or a few built-in sentences when the shared data is absent);
+    a short transcript gets a second one after it, so a line says about 40 characters or more."""
     real = [p for p in (real_pieces() if TRANSCRIBED.is_dir() else []) if p.duration_s <= max_s]
     texts = [p.text for p in real] or FALLBACK_SENTENCES
+    rng = random.Random(seed)
     lines = real[:n]
-    lines += espeak_pieces(texts, n - len(lines), seed)
+    said = []
+    for i in range(n - len(lines)):
+        text = texts[i % len(texts)].rstrip(".")
+        if len(text) < 40:
+            text += ". " + rng.choice(texts)
+        said.append(text)
+    lines += espeak_pieces(said, len(said), seed)
     return lines
 
 

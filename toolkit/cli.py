@@ -179,7 +179,8 @@ def cmd_view(args) -> int:
         write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, text=text))
         print(f"wrote {args.output}: open it in a browser (works offline)")
         return 0
-    doc, _ = page.build_page(anim, args.model, audio_path=args.audio, samples=samples, profile=args.rig)
+    doc, _ = page.build_page(anim, args.model, audio_path=args.audio, samples=samples and samples.samples(),
+                             profile=args.rig)
     serve.serve(doc, args.serve, announce=lambda line: print(line, flush=True))
     return 0
 

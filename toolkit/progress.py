@@ -18,9 +18,9 @@ import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-# Share of the work of each stage per second of audio, measured on one core (bench/bench_scale.py):
-# forced alignment dominates; the mouth is coarticulation and/or the neural model.
-WEIGHTS = {"load": 0.02, "align": 0.70, "mouth": 0.20, "life": 0.04, "write": 0.06}
+# Share of the work of each stage per second of audio, measured on one core on an hour of speech
+# (bench/bench_scale.py): forced alignment dominates.
+WEIGHTS = {"align": 0.82, "coarticulation": 0.02, "neural": 0.07, "life": 0.03, "write": 0.06}
 # Shorter jobs are done before a bar would help.
 MIN_DURATION_S = 60.0
 

@@ -25,9 +25,10 @@ pruning) before it falls back to even spreading.
 Long recordings (a `toolkit.recording.Recording` of any length) are aligned
 chunk by chunk, read one at a time: a chunk ends at a pause 4-12 s on
 (`CHUNK_S`), and its word pass uses a grammar that accepts any first words of
-the rest of the transcript, so it finds how far the speech there gets; each
-chunk is then treated as a short recording is.  Time grows linearly with the
-length and memory stays flat (see "long recordings" below).
+the rest of the transcript (starting up to `RESYNC_WORDS` early or late), so it
+finds how far the speech there gets; after trouble, chunks are planned with
+look-ahead.  Each chunk is then treated as a short recording is.  Time grows
+linearly with the length and memory stays flat (see "long recordings" below).
 
 Words are added to the decoder's dictionary with the pronunciation the
 transcript's g2p gave (`toolkit.phonemes.g2p`), so the IPA labels that come back
@@ -523,6 +524,10 @@ def _align_piece(dec, seg, entries, t0, t1, source, warnings, whole: bool = Fals
 # it finds how far the speech gets, and its hypothesis is what the phone pass aligns.  Two
 # decoding passes per stretch of audio, as for a short file, and each chunk is noise-masked and
 # refined as a short file is, so a sentence inside an hour-long file is aligned as on its own.
+# Measured on an hour of real speech and espeak-ng with known sentence times: 98.5 % of the
+# words land in their sentence (an end-open grammar alone drifts: 56 %); on a harder hour
+# (whispers, laughter, disfluent transcripts) 87 %, where the older window-by-window plan
+# with three passes got 95 % at three times the CPU.
 CHUNK_S = (4.0, 12.0)
 # Why 4-12 s: the phone pass's cost per second grows with the chunk (14 ms of CPU per second of
 # audio at 4 s, 18 at 10 s, 24 at 30 s); shorter chunks have fewer pauses to choose from.

@@ -136,7 +136,7 @@ def _mp4(anim, path, job):
 def _html(anim, path, job):
     from toolkit.view.page import write_page
 
-    return write_page(anim, path, model=job.model, audio_path=job.audio_path, samples=job.samples, profile=job.rig)
+    return write_page(anim, path, model=job.model, audio_path=job.audio_path, samples=_samples(job), profile=job.rig)
 
 
 def _unity(anim, path, job):
@@ -299,9 +299,12 @@ def write_outputs(anim: Animation, plan: OutputPlan, job: WriteJob | None = None
     job = job or WriteJob()
     job.model, job.rig = plan.model, plan.rig
     written = []
+    from toolkit import progress
+
     for path, f in plan.items:
         check_output_path(path, inputs=plan.inputs)  # again: files may have appeared during the work
         rep = f.write(anim, path, job)
+        progress.advance("write", anim.duration_s / len(plan.items))
         for line in getattr(rep, "brief", lambda: [])():
             report(line, file=sys.stderr)
         written.append(str(path))
