@@ -17,10 +17,10 @@ Three tables, each with its peer measured in the same run:
 The material (cached in ``.cache/bench_scale``; ``--fresh`` makes it again) comes from
 `bench.corpus`: the English clips of ``../shared/data/speech/transcribed`` (real speakers with
 their transcripts: read speech, conversation, disfluencies, whisper) and espeak-ng speaking
-sentences in twelve voices and five rates.  The hour-long file lays them end to end in a seeded
-order with 0.3-1.2 s pauses of room noise; espeak-ng speaks random dictionary sentences there
-(`toolkit.train.sentences`), so no sentence repeats within minutes.  The voice lines are the
-clips up to 6 s, then espeak-ng speaking their transcripts.
+their transcripts in twelve voices and five rates.  The hour-long file lays the clips and two
+espeak-ng renderings of each transcript end to end, in a seeded order that goes through all of
+them before repeating, with 0.3-1.2 s pauses of room noise.  The voice lines are the clips up to
+6 s, then espeak-ng speaking their transcripts (two joined when one is short).
 
     python -m bench.bench_scale [--minutes 60] [--lines 1000] [--only long|accuracy|batch]
 """
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import shutil
 import subprocess
@@ -40,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import accuracy
-from bench.corpus import Piece, espeak_pieces, real_pieces, voice_lines, write_long_recording
+from bench.corpus import FALLBACK_SENTENCES, espeak_pieces, real_pieces, voice_lines, write_long_recording
 from bench.report import Column, Table, finish
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,14 +110,10 @@ def long_recording(minutes: float, fresh: bool = False) -> tuple[Path, Path]:
     wav, txt = CACHE / f"long_{minutes:g}min.wav", CACHE / f"long_{minutes:g}min.txt"
     if wav.is_file() and txt.is_file() and not fresh:
         return wav, txt
-    from toolkit.train.sentences import english_words, make_sentence
-
     CACHE.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(13)
-    words = english_words(rng)
     real = real_pieces()
-    texts = [make_sentence("en", rng, words) for _ in range(max(40, int(minutes * 4)))]
-    pieces = real + espeak_pieces(texts, len(texts), seed=13)
+    texts = [p.text for p in real] or FALLBACK_SENTENCES
+    pieces = real + espeak_pieces(texts, 2 * len(texts), seed=13)
     write_long_recording(pieces, minutes * 60.0, wav, txt, seed=13)
     return wav, txt
 
