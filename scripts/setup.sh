@@ -35,7 +35,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import toolkit, torch, pocketsphinx, pyrender, OpenGL, pytest, meshopt" 2>/dev/null; then
+if ! .venv/bin/python -c "import toolkit, torch, pocketsphinx, pyrender, OpenGL, pytest, hypothesis, meshopt" 2>/dev/null; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/pip install -q --upgrade pip
   # torch pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls gigabytes of CUDA
