@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toolkit.animation import VISEMES, Animation, Segment
-from toolkit.phonemes.inventory import TIMIT_TO_IPA, is_vowel
+from toolkit.phonemes.inventory import TIMIT_TO_IPA, is_silence, is_vowel
 from toolkit.visemes.tables import VISEME_OPENNESS, main_viseme
 
 LIPS_CLOSED = 0.8
@@ -50,7 +50,7 @@ _OPEN = np.array([VISEME_OPENNESS[v] for v in VISEMES])
 
 def reference_ipa(label: str) -> str:
     """A reference label (IPA, or TIMIT/ARPAbet lower-case) as IPA; "" for silence."""
-    if label in ("", "sil", "h#", "pau", "epi"):
+    if is_silence(label):
         return ""
     return TIMIT_TO_IPA.get(label, label)
 

@@ -4,7 +4,7 @@ TIMIT's hand-aligned phones are the yardstick for phone timing.  They are for
 measurement only: nothing in the toolkit is fitted on them.
 
 Reference phones are folded the standard way (Lee & Hon 1989, 61 -> 39 labels,
-`inventory.TIMIT_FOLD_39`), a stop closure is merged with its burst (``bcl b``
+`TIMIT_FOLD_39`), a stop closure is merged with its burst (``bcl b``
 -> one ``b``; a closure without its burst, as in unreleased stops, stands for
 the stop itself), the glottal stop ``q`` is merged into the following phone
 and pauses (``h# pau epi``) are silence.  Hypothesis phones (IPA) are mapped to
@@ -30,9 +30,17 @@ import numpy as np
 import soundfile as sf
 
 from toolkit.animation import Segment
-from toolkit.phonemes.inventory import TIMIT_FOLD_39, ipa_to_arpabet
+from toolkit.phonemes.inventory import ipa_to_arpabet, is_silence
 
 TIMIT_SAMPLE_RATE = 16000
+# Scoring only (not the toolkit's business): the standard 61 -> 39 folding (Lee & Hon 1989), used when scoring against TIMIT.
+TIMIT_FOLD_39: dict[str, str] = {
+    "ao": "aa", "ax": "ah", "ax-h": "ah", "axr": "er", "hv": "hh", "ix": "ih", "el": "l",
+    "em": "m", "en": "n", "nx": "n", "eng": "ng", "zh": "sh", "ux": "uw",
+    "pcl": "sil", "tcl": "sil", "kcl": "sil", "bcl": "sil", "dcl": "sil", "gcl": "sil",
+    "h#": "sil", "pau": "sil", "epi": "sil",
+}
+
 _CLOSURES = {"bcl": "b", "dcl": "d", "gcl": "g", "pcl": "p", "tcl": "t", "kcl": "k"}
 _SILENCE_39 = "sil"
 
@@ -121,7 +129,7 @@ def transcript_words(text: str) -> list[str]:
 
 def ipa_to_timit39(label: str) -> str:
     """A hypothesis IPA phone -> the folded TIMIT label ("sil" for silence)."""
-    if label in ("", "sil", "sp", "spn"):
+    if is_silence(label):
         return _SILENCE_39
     if label == "ɾ":
         return "dx"

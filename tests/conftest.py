@@ -65,3 +65,14 @@ def assert_valid_gltf(path, inherited_from=None) -> dict:
 def gltf_validator():
     """`assert_valid_gltf` as a fixture: ``gltf_validator(path)`` -> report, failing on any error."""
     return assert_valid_gltf
+
+
+# -- a real browser (Debian chromium through playwright-core), one per session ------------------------
+@pytest.fixture(scope="session")
+def browser():
+    """`tests.browser_helpers.Browser`: skips when chromium/node/playwright-core are missing (fails under CI=true)."""
+    from browser_helpers import browser_or_skip
+
+    b = browser_or_skip()
+    yield b
+    b.close()

