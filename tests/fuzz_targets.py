@@ -255,6 +255,11 @@ _NASTY = st.one_of(st.none(), st.booleans(), st.integers(-3, 12), st.sampled_fro
     st.lists(st.integers(-1, 6), max_size=4), st.text(max_size=6))
 
 
+def _nasty(draw):
+    """A nasty value, copied: a later edit inside it must not change the constants of `_NASTY`."""
+    return copy.deepcopy(draw(_NASTY))
+
+
 def _places(node, out: list) -> list:
     """Every (container, key) in a JSON tree."""
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
@@ -277,7 +282,7 @@ def mutated_gltf(draw, seeds):
         elif op == "wrap":
             holder[key] = draw(st.sampled_from([[holder[key]], {"value": holder[key]}, str(holder[key])[:20]]))
         else:
-            holder[key] = draw(_NASTY)
+            holder[key] = _nasty(draw)
     if blob and draw(st.integers(0, 4)) == 0:  # damage the binary chunk too
         pos = draw(st.integers(0, len(blob) - 1))
         if draw(st.booleans()):
@@ -308,31 +313,35 @@ def fuzz_animation(n: int = 12):
 
 
 def check_gltf(example) -> None:
+    """The whole path a character takes: `viseme rig inspect`, the checks before any work, the
+    renderer's scene, the glTF writer (read back, no NaN), the Blender hand-over."""
     from toolkit.export.blend import gltf_drive, plain_glb
     from toolkit.export.gltf import _animate
+    from toolkit.gltf.drive import check_model
+    from toolkit.gltf.inspect import inspect_model
     from toolkit.gltf.read import load_model_bytes
     from toolkit.render.scene import face_model_from_gltf
 
-    suffix, data = example
-    name = "fuzz" + suffix
-    anim = fuzz_animation()
-    try:
-        model = load_model_bytes(data, name)
-        model.read_buffers()
+    def use(path):
+        try:
+            assert isinstance(inspect_model(path), str)
+        except ValueError as e:
+            expected_error(e, str(path))
+        model = check_model(path)
         try:
             face = face_model_from_gltf(model)       # the renderer's scene (no GL needed)
             assert all(np.all(np.isfinite(p.positions)) for p in face.parts), "non-finite vertices to render"
         except ValueError as e:
-            expected_error(e, name)
-        out, rep = _animate(model, anim, None, "viseme-talk", True, ".glb", 0.0, Path("out.glb"))
+            expected_error(e, str(path))
+        anim = fuzz_animation()
+        out, _ = _animate(model, anim, None, "viseme-talk", True, ".glb", 0.0, Path("out.glb"))
         back = load_model_bytes(out, "out.glb")
-        clip = back.doc["animations"][-1]
-        for s in clip["samplers"]:
+        for s in back.doc["animations"][-1]["samplers"]:
             assert np.all(np.isfinite(back.accessor(s["output"]))), "NaN written"
         gltf_drive(anim, model)
         plain_glb(model)
-    except ValueError as e:
-        expected_error(e, name)
+
+    read_as_file(example, use)
 
 
 # -- TextGrid: the reader and what the aligned engine does with its timing ----------------------------
@@ -508,7 +517,7 @@ def mutated_json(draw, seeds):
         if draw(st.booleans()) and isinstance(holder, dict):
             del holder[key]
         else:
-            holder[key] = draw(_NASTY)
+            holder[key] = _nasty(draw)
     return suffix, json.dumps(doc).encode("utf-8")
 
 

@@ -144,6 +144,14 @@ def test_refused_locations_are_named_before_any_work(tmp_path, capsys, monkeypat
         assert main(["animate", str(SAMPLE), "-o", out]) == 2, out
         line = _one_error_line(capsys.readouterr().err)
         assert words in line and ".part" not in line, line
+    speech = tmp_path / "speech.wav"   # an output that is the input through a link (or a hard link)
+    speech.write_bytes(SAMPLE.read_bytes())
+    (tmp_path / "link.json").symlink_to(speech)
+    os.link(speech, tmp_path / "hard.json")
+    for out in ("link.json", "hard.json"):
+        assert main(["animate", str(speech), "-o", str(tmp_path / out)]) == 2
+        assert "output path is the same as the input" in _one_error_line(capsys.readouterr().err)
+    assert speech.read_bytes() == SAMPLE.read_bytes()
     ro = tmp_path / "ro"
     ro.mkdir()
     real_access = os.access

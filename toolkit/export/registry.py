@@ -253,14 +253,12 @@ def plan_outputs(outputs, *, fmt: str | None = None, model=None, rig=None, input
     if rig and Path(rig).is_file():
         sources.append(Path(rig))
     if model:
-        sources += _check_model(Path(model), rig, [(p, f) for (p, f), t in zip(items, targets)
-                                                   if f.shows_model and not t.stream], stream_only=any(
-            f.shows_model and t.stream for (_, f), t in zip(items, targets)))
+        sources += _check_model(Path(model), rig, [(p, f) for p, f in items if f.shows_model])
     elif any(f.name == "gltf" for _, f in items):
         from toolkit.export.gltf import check_output
 
-        for (path, f), t in zip(items, targets):
-            if f.name == "gltf" and not t.stream:
+        for path, f in items:
+            if f.name == "gltf" and not files.is_stream(path):
                 check_output(path)
     for path, _ in items:
         check_output_path(path, inputs=tuple(sources))
@@ -300,9 +298,8 @@ def _check_installed(path: Path, f: Format) -> None:
             raise ValueError(f"{path}: {e}") from None
 
 
-def _check_model(src: Path, rig, used: list[tuple[Path, Format]], stream_only: bool = False) -> list[Path]:
-    """The model file and the files it refers to, once the outputs in ``used`` (and streamed ones,
-    ``stream_only``) are known to work with it."""
+def _check_model(src: Path, rig, used: list[tuple[Path, Format]]) -> list[Path]:
+    """The model file and the files it refers to, once the outputs in ``used`` are known to work with it."""
     if src.suffix.lower() in BLENDER_MODELS:
         others = [str(p) for p, f in used if f.name not in ("blend", "fbx")]
         if others:
@@ -316,9 +313,9 @@ def _check_model(src: Path, rig, used: list[tuple[Path, Format]], stream_only: b
     from toolkit.gltf.read import load_model
 
     # a model no output shows is still read: its .bin and textures must not be overwritten either
-    model = check_model(src, rig) if used or stream_only else load_model(src)
+    model = check_model(src, rig) if used else load_model(src)
     for path, f in used:
-        if f.name == "gltf":
+        if f.name == "gltf" and not files.is_stream(path):   # a stream gets GLB bytes: no file name to check
             check_output(path, model)
     return [src] + model.external_files()
 

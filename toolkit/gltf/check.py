@@ -89,6 +89,10 @@ _ENUMS = {
     ("EXT_meshopt_compression", "filter"): ("NONE", "OCTAHEDRAL", "QUATERNION", "EXPONENTIAL"),
 }
 _STRIDE = (4, 252)  # bufferView.byteStride, bytes
+# The accessor types glTF allows for each vertex attribute (name prefix for the numbered ones).
+_ATTRIBUTE_TYPES = {"POSITION": ("VEC3",), "NORMAL": ("VEC3",), "TANGENT": ("VEC4", "VEC3"), "TEXCOORD_": ("VEC2",),
+                    "COLOR_": ("VEC3", "VEC4"), "JOINTS_": ("VEC4",), "WEIGHTS_": ("VEC4",)}
+_INDEX_COMPONENTS = (5121, 5123, 5125)
 
 
 def check_document(doc, name: str) -> dict:
@@ -103,6 +107,7 @@ def check_document(doc, name: str) -> dict:
         raise ModelError(f"{name}: not a glTF 2.0 file (asset.version is {version!r})")
     _Checker(doc, name).object(doc, SCHEMA, "", "")
     _check_animation_samplers(doc, name)
+    _check_vertex_accessors(doc, name)
     return doc
 
 
@@ -191,6 +196,28 @@ def _check_animation_samplers(doc: dict, name: str) -> None:
             if ch["sampler"] >= n:
                 raise ModelError(f"{name}: malformed glTF: animations[{a}].channels[{c}].sampler is {ch['sampler']}, "
                                  f"but the animation has {n} samplers")
+
+
+def _check_vertex_accessors(doc: dict, name: str) -> None:
+    """Vertex attributes and morph targets point at accessors of their type (POSITION at a VEC3...),
+    indices at unsigned integer scalars: what the renderer and the writer take them for."""
+    acc = doc.get("accessors") or []
+    for m, mesh in enumerate(doc.get("meshes") or []):
+        for p, prim in enumerate(mesh.get("primitives") or []):
+            where = f"meshes[{m}].primitives[{p}]"
+            attrs = [(f"{where}.attributes.{k}", k, i) for k, i in prim["attributes"].items()]
+            attrs += [(f"{where}.targets[{t}].{k}", k, i) for t, tg in enumerate(prim.get("targets") or [])
+                      for k, i in tg.items()]
+            for at, key, i in attrs:
+                allowed = next((v for k, v in _ATTRIBUTE_TYPES.items() if key == k or (k.endswith("_") and
+                                                                                      key.startswith(k))), None)
+                if allowed and acc[i]["type"] not in allowed:
+                    raise ModelError(f"{name}: malformed glTF: {at} is accessor {i}, a {acc[i]['type']}; "
+                                     f"{key} needs {' or '.join(allowed)}")
+            i = prim.get("indices")
+            if i is not None and (acc[i]["type"] != "SCALAR" or acc[i]["componentType"] not in _INDEX_COMPONENTS):
+                raise ModelError(f"{name}: malformed glTF: {where}.indices is accessor {i}, which holds no "
+                                 "unsigned integer scalars")
 
 
 def _finite(x) -> bool:

@@ -191,7 +191,7 @@ def face_model_from_gltf(gm: gltf_read.Model) -> FaceModel:
         for prim in mesh.primitives:
             if "POSITION" not in prim.attributes or prim.mode not in (4, 5, 6):
                 continue
-            pos = prim.positions.astype(np.float64)
+            pos = prim.vertices().astype(np.float64)
             tri = prim.triangles()
             if len(tri) == 0:
                 continue
