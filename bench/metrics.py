@@ -171,17 +171,26 @@ def pool(scores: list[VisemeScore]) -> VisemeScore:
     )
 
 
-def stepwise_weights(segments: list[Segment], duration_s: float, fps: float = 100.0) -> np.ndarray:
-    """One-hot 'held shape' viseme curves from timed phones (how raw aligners are scored)."""
+# Held shapes are sampled every millisecond: `score_visemes` interpolates linearly between
+# rows, so a step sampled on a coarse grid would ramp over a whole frame and land half a
+# frame early (5 ms at 100 fps).
+HELD_FPS = 1000.0
+
+
+def held_weights(spans: list[tuple[str, float, float]], duration_s: float, fps: float = HELD_FPS) -> np.ndarray:
+    """One-hot curves (frames x 15) holding viseme ``v`` over each ``(v, start_s, end_s)``, rest elsewhere."""
     n = max(1, int(round(duration_s * fps)))
     w = np.zeros((n, len(VISEMES)))
     w[:, 0] = 1.0
     t = np.arange(n) / fps
-    for s in segments:
-        v = main_viseme(reference_ipa(s.label))
-        if v is None:
-            continue
-        sel = (t >= s.start) & (t < s.end)
+    for v, a, b in spans:
+        sel = (t >= a) & (t < b)
         w[sel] = 0.0
         w[sel, _VIDX[v]] = 1.0
     return w
+
+
+def stepwise_weights(segments: list[Segment], duration_s: float, fps: float = HELD_FPS) -> np.ndarray:
+    """One-hot 'held shape' viseme curves from timed phones (how raw aligners are scored)."""
+    spans = [(main_viseme(reference_ipa(s.label)), s.start, s.end) for s in segments]
+    return held_weights([sp for sp in spans if sp[0] is not None], duration_s, fps)

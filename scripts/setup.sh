@@ -62,6 +62,8 @@ if [ ! -f build/wheelhouse/.complete ]; then
 fi
 
 # -- npm: glTF validator, three.js/three-vrm/esbuild (viewer bundle), playwright-core ---------
+# The validator is a set-up dependency of the tests: in CI (CI=true) a test that needs it fails
+# when it is missing (tests/conftest.py), so setup checks below that it loads.
 # exact versions from package-lock.json (npm ci); the viewer bundle is rebuilt from them by
 # scripts/build_viewer.sh and a test checks the committed toolkit/view/viewer.bundle.js matches
 npm_ok=1
@@ -75,6 +77,10 @@ if [ -f package.json ] && [ "$npm_ok" = 0 ]; then
   else
     npm install --silent --no-audit --no-fund >/dev/null
   fi
+fi
+if [ -f package.json ] && ! node -e "import('gltf-validator').then(v => process.exit(v.default.version() ? 0 : 1), () => process.exit(1))"; then
+  echo "setup: the Khronos glTF validator (node_modules/gltf-validator) does not load; remove node_modules and run again" >&2
+  exit 1
 fi
 
 # -- Blender (bpy) environment -----------------------------------------------

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
+from conftest import missing_dependency
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "browser" / "driver.mjs"
@@ -93,8 +93,5 @@ def browser_or_skip():
     """A started Browser, or a skip (a failure under CI=true) naming what is missing."""
     missing = missing_browser_parts()
     if missing:
-        msg = "browser tests need " + ", ".join(missing) + " (make setup installs them)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing_dependency("browser tests need " + ", ".join(missing) + " (make setup installs them)")
     return Browser()

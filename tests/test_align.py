@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_espeak
 
 from toolkit.alignment import Alignment, align, even_alignment, phone_weight, speech_regions
 from toolkit.animation import Segment
@@ -71,7 +72,11 @@ def test_even_alignment_stays_in_speech_and_weights_vowels():
 
 @pytest.fixture(scope="module")
 def tts():
-    return pytest.importorskip("toolkit.alignment.tts", reason="toolkit.alignment.tts (espeak-ng synthesis) not available")
+    """espeak-ng synthesis; skips only when espeak-ng itself is not installed (conftest.require_espeak)."""
+    from toolkit.alignment import tts
+
+    require_espeak()
+    return tts
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +118,26 @@ def test_pocketsphinx_phones_match_espeak_phone_times_when_pronunciations_agree(
     # one word ("planks") is misplaced on this synthetic voice; the rest must sit tight
     assert np.median(err) < 0.012, f"median boundary error {np.median(err) * 1000:.1f} ms"
     assert np.mean(err <= 0.020) > 0.7, f"{np.mean(err <= 0.020):.0%} within 20 ms"
+
+
+def test_the_same_audio_aligns_the_same_whatever_was_aligned_before(tts):
+    """No state leaks from one call to the next (PocketSphinx's noise statistics persist across
+    utterances unless reset): a batch run, the add-on's re-runs and the CLI give one answer."""
+    rng = np.random.default_rng(3)
+
+    def recording(text, variant, noise):  # speech between pauses over a noise floor, like a microphone's
+        x = tts.synthesize(text, "en", variant=variant).samples
+        x = np.concatenate([np.zeros(4000, np.float32), x, np.zeros(4000, np.float32)])
+        return (x + rng.normal(0, noise, x.size)).astype(np.float32)
+
+    def run(x, text):
+        return [(p.label, p.start, p.end) for p in align(x, 16000, text).phonemes]
+
+    a, b = recording("dough she", None, 0.01), recording("five wives found a few fine violins", "f3", 0.1)
+    first = run(a, "dough she")
+    run(b, "five wives found a few fine violins")
+    assert run(a, "dough she") == first
+    assert run(a, "dough she") == first
 
 
 def test_transcript_mismatch_warns_and_falls_back(speech):

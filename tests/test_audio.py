@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import missing_dependency
 
 from toolkit.audio import (
     TARGET_RATE, AudioError, check_not_silent, duration_s, load_audio, resample, rms_envelope, write_wav,
@@ -266,7 +267,7 @@ def test_real_headerless_raw():
 
 def test_espeak_wav(tmp_path):
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed")
+        missing_dependency("the espeak-ng program is not installed (scripts/setup.sh installs it)")
     p = tmp_path / "say.wav"
     subprocess.run(["espeak-ng", "-w", str(p), "hello there"], check=True)
     x = load_audio(p)  # espeak writes 22050 Hz

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require_espeak
 
 from toolkit.animation import CHANNELS, VISEMES, Segment, empty_animation
 from toolkit.audio import resample
@@ -24,11 +25,11 @@ def _speechlike(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def _espeak(text: str, lang="en-us", variant=None, rate=175):
-    tts = pytest.importorskip("toolkit.alignment.tts")
-    try:
-        return tts.synthesize(text, lang=lang, rate_wpm=rate, variant=variant)
-    except RuntimeError as e:  # libespeak-ng missing
-        pytest.skip(f"espeak-ng not available: {e}")
+    """espeak-ng speech; skips only when espeak-ng itself is not installed (conftest.require_espeak)."""
+    from toolkit.alignment import tts
+
+    require_espeak()
+    return tts.synthesize(text, lang=lang, rate_wpm=rate, variant=variant)
 
 
 # -- features ---------------------------------------------------------------------------------------
@@ -258,6 +259,7 @@ def test_vocal_tract_warp_moves_formants():
 
 def test_training_loop_learns_tiny_set(tmp_path):
     pytest.importorskip("torch", reason="torch is only installed for training (`make train`)")
+    require_espeak()
     tr, va, info = T.build_dataset(tmp_path, n_train=8, n_val=2, n_aug=1, real_repeats=0, seed=0,
                                    progress=False, use_real=False)
     assert info["n_train_clips"] >= 8 and len(va) >= 2
@@ -292,30 +294,38 @@ def test_shipped_weights_small(shipped):
     assert 50_000 < shipped.n_params < 1_000_000
 
 
-def test_shipped_weights_beat_loudness_baseline_on_unseen_speech(shipped):
-    # voices (m7, f3 variants) and sentences never used in training
-    texts = ["Please bring my bag of maps to the pub by the bay.",
-             "Five of the wise owls were sitting above the old barn."]
-    hits = total = 0
-    acc_nn, acc_loud = [], []
-    for text, variant in zip(texts, ["m7", "f3"]):
-        sp = _espeak(text, variant=variant)
-        n = int(np.ceil(sp.samples.size / 160))
-        ref = T.frame_labels(T.clean_phones(sp.phonemes), n)
-        pred = shipped.viseme_track(sp.samples, sp.sample_rate)[:n]
-        acc_nn.append((pred == ref).mean())
-        db = procedural.loudness_db(sp.samples)[:n]
-        best = max(((np.where(db - db.max() > thr, VISEMES.index(v), 0) == ref).mean()
-                    for v in ("aa", "E", "ih") for thr in (-20, -30, -40)))
-        acc_loud.append(best)
-        pp = VISEMES.index("PP")
-        for s in sp.phonemes:
-            if s.label in ("p", "b", "m"):
-                total += 1
-                a, b = int(s.start * 100) - 2, int(np.ceil(s.end * 100)) + 2
-                hits += int((pred[max(0, a):b] == pp).any())
-    assert np.mean(acc_nn) > np.mean(acc_loud) + 0.15, (acc_nn, acc_loud)
-    assert hits / total >= 0.7, (hits, total)
+# espeak-ng voices the model never trained on (its validation voices, MODEL_CARD.md) and new sentences
+UNSEEN_VOICES = ("m7", "f3", "klatt2", "Alicia", "Jacky")
+UNSEEN_SENTENCES = ("Please bring my bag of maps to the pub by the bay.",
+                    "Five of the wise owls were sitting above the old barn.",
+                    "Which jewels would the chef show the young judge?",
+                    "Thank you for the fresh view of the valley.")
+
+
+def test_shipped_weights_hold_their_floor_on_unseen_voices(shipped):
+    """Its own task, as trained: the viseme of each 10 ms frame of speech from voices it never heard,
+    against espeak-ng's exact phone times; floors in bench/floors.toml [neural_unseen_voices]."""
+    import tomllib
+    from pathlib import Path
+
+    floors = tomllib.loads((Path(__file__).resolve().parents[1] / "bench" / "floors.toml").read_text())
+    floor = floors["neural_unseen_voices"]
+    acc, hits, total = [], 0, 0
+    pp = VISEMES.index("PP")
+    for variant in UNSEEN_VOICES:
+        for text in UNSEEN_SENTENCES:
+            sp = _espeak(text, variant=variant)
+            n = int(np.ceil(sp.samples.size / 160))
+            ref = T.frame_labels(T.clean_phones(sp.phonemes), n)
+            pred = shipped.viseme_track(sp.samples, sp.sample_rate)[:n]
+            acc.append((pred == ref).mean())
+            for s in sp.phonemes:
+                if s.label in ("p", "b", "m"):
+                    total += 1
+                    a, b = int(s.start * 100) - 2, int(np.ceil(s.end * 100)) + 2
+                    hits += int((pred[max(0, a):b] == pp).any())
+    assert np.mean(acc) >= floor["frame_acc"]["min"], (np.mean(acc), np.round(acc, 3))
+    assert hits / total >= floor["bilabial"]["min"], (hits, total)
 
 
 def test_shipped_weights_jaw_follows_speech(shipped):

@@ -156,9 +156,7 @@ def align(audio, text: str | None = None, *, lang: str = "en", sample_rate: int 
     ``source``: the name messages give the audio (e.g. the file an array was read from).
     """
     if textgrid is not None:
-        from toolkit.alignment.textgrid import read_textgrid
-
-        return read_textgrid(textgrid)
+        return _read_textgrid(textgrid)
     opts = Options(lang=lang, aligner=aligner)
     speech = _speech(audio, text, sample_rate, raw_rate, allow_truncated, source, opts)
     return _align_transcript(speech, text, opts)
@@ -270,32 +268,27 @@ def _timing(speech: _Speech, text, textgrid, opts: Options):
     if opts.engine == "neural" and (text or textgrid):
         return None, ["engine 'neural' ignores the transcript"]
     if textgrid is not None:
-        from toolkit.alignment.textgrid import read_textgrid
-
-        al = read_textgrid(textgrid)
-        return al, list(al.warnings) + _unknown_phones_as_silence(al, str(textgrid))
+        al = _read_textgrid(textgrid)
+        return al, list(al.warnings)
     if text:
         al = _align_transcript(speech, text, opts)
         return al, list(al.warnings)
     return None, []
 
 
-def _unknown_phones_as_silence(al, source: str) -> list[str]:
-    """A TextGrid label that is no phone the viseme table knows (an aligner's private mark, a
-    symbol outside the inventory) is shown as silence rather than stopping the job; the user is told."""
+def _read_textgrid(textgrid: str | Path):
+    """A TextGrid's timing; a phone label that is no phone (an annotator's note) is an error naming the file."""
+    from toolkit.alignment.textgrid import read_textgrid
     from toolkit.visemes.tables import visemes_for
 
-    unknown: list[str] = []
-    for i, seg in enumerate(al.phonemes):
+    al = read_textgrid(textgrid)
+    for p in al.phonemes:
         try:
-            visemes_for(seg.label)
+            visemes_for(p.label)
         except KeyError:
-            unknown.append(seg.label)
-            al.phonemes[i] = Segment("", seg.start, seg.end)
-    if not unknown:
-        return []
-    shown = ", ".join(repr(x) for x in dict.fromkeys(unknown))
-    return [f"{source}: {len(unknown)} phone(s) with no viseme shown as silence: {shown[:200]}"]
+            raise ValueError(f"{textgrid}: phone {p.label!r} at {p.start:.3f} s is not a phone (IPA, ARPAbet or "
+                             "TIMIT label expected)") from None
+    return al
 
 
 def _align_transcript(speech: _Speech, text: str | None, opts: Options):

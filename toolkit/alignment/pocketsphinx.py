@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -217,6 +218,12 @@ def _pcm(samples: np.ndarray) -> bytes:
 
 
 def _decode(dec, pcm: bytes) -> None:
+    # PocketSphinx's noise removal keeps its statistics from one utterance to the next: without
+    # this reset the same audio aligns differently depending on what came before it (PocketSphinx
+    # 5 calls start_stream deprecated and unnecessary; tests/test_align.py shows it is needed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        dec.start_stream()
     dec.start_utt()
     dec.process_raw(pcm, full_utt=True)
     dec.end_utt()
@@ -464,8 +471,8 @@ def _align_piece(dec, samples, entries, t0, t1, source, warnings) -> tuple[_Chun
     if ch is None:
         msg = f"{where}: the aligner found no path through the transcript; words spread evenly over the speech"
     else:
-        msg = (f"transcript does not seem to match audio {where}: {ch.squeezed:.0%} of the phones were squeezed "
-               f"to the minimum length; words spread evenly over the speech")
+        msg = (f"{where}: the transcript does not seem to match the audio ({ch.squeezed:.0%} of the phones were "
+               f"squeezed to the minimum length); words spread evenly over the speech")
     warnings.append(msg)
     regions = [(a + t0, b + t0) for a, b in speech_regions(seg, SAMPLE_RATE)] if len(seg) else None
     ev = even_alignment([(e.text, e.phones) for e in entries], t1, regions or [(t0, t1)])

@@ -99,7 +99,13 @@ def synthesize(
     if "+" in spec:
         spec, _, spec_variant = spec.partition("+")
         variant = variant or spec_variant
-    code = espeak.espeak_voice(spec)  # ValueError names an unknown language
+    try:
+        code = espeak.espeak_voice(spec)
+    except ValueError as e:  # say which option was wrong: a voice is not a language
+        if not voice:
+            raise
+        raise ValueError(f"unknown voice {voice!r}: espeak-ng has no such voice (a voice is a language code or "
+                         f"voice name, optionally +variant: en-gb-x-rp, de+f2; `espeak-ng --voices` lists them)") from e
     if variant is not None and variant not in list_variants():
         raise ValueError(f"synthesize: unknown voice variant {variant!r}; try one of f1..f5, m1..m7 "
                          "(`espeak-ng --voices=variant` lists them)")

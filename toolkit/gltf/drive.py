@@ -195,20 +195,30 @@ def _describe_found(model: Model) -> str:
     return "; ".join(parts) or "no morph targets and no expressions"
 
 
+def model_sets(model: Model) -> list[rigs.RigSet]:
+    """Every rig set the model carries (its mesh target names under each profile, and a VRM's bound
+    expressions), best first, with what each covers and why it won or lost (`toolkit.rigs.rank_sets`)."""
+    vrm = model.vrm
+    return rigs.rank_sets(target_names_of(model),
+                          expressions=(vrm.bound, vrm.kind) if vrm is not None and vrm.bound else None)
+
+
 def _morph_weights(anim: Animation, model: Model, profile=None) -> Performance:
     """The morph weights of `perform` (see there)."""
     if not any(m.n_targets and m.nodes for m in model.meshes):
         raise ModelError(f"{model.path}: the model has no morph targets (blendshapes), so nothing can move its face; "
                          f"found {len(model.meshes)} mesh(es): "
                          f"{', '.join(m.label for m in model.meshes) or 'none'}")
-    prof = rigs.load_profile(profile) if profile is not None else None
+    if profile is None:
+        return _richest_weights(anim, model)
+    prof = rigs.load_profile(profile)
     errors = []
-    if model.vrm is not None and (prof is None or prof.kind == model.vrm.kind):
+    if model.vrm is not None and prof.kind == model.vrm.kind:
         try:
             return _vrm_weights(anim, model, prof)
         except rigs.RigError as e:  # (a broken bind is a ModelError: reported, never worked around)
             errors.append(str(e))
-    if prof is None or prof.kind == "morph":
+    if prof.kind == "morph":
         try:
             drive = _morph_name_weights(anim, model, prof)
         except rigs.RigError as e:
@@ -223,21 +233,77 @@ def _morph_weights(anim: Animation, model: Model, profile=None) -> Performance:
                      + " ".join(e.rstrip(".") + "." for e in errors))
 
 
-def _morph_name_weights(anim: Animation, model: Model, prof) -> Performance:
-    union = target_names_of(model)
-    if prof is None:
+def _richest_weights(anim: Animation, model: Model) -> Performance:
+    """The automatic choice: the richest set drives the mouth, other sets add what it lacks
+    (`model_sets`); VRM expressions are one of the sets."""
+    sets = model_sets(model)
+    best = sets[0] if sets and sets[0].match.ok else None
+    vrm, errors = model.vrm, []
+    if vrm is not None:
+        vrm_set = next((s for s in sets if s.match.profile.kind == vrm.kind), None)
+        if not vrm.bound:
+            errors.append(f"VRM {vrm.version} expressions have no morph target binds "
+                          f"({', '.join(vrm.expressions) or 'no expressions at all'})")
+        elif not vrm_set.match.ok:
+            p = vrm_set.match.profile
+            errors.append(f"the VRM {vrm.version} expressions bound to morph targets ({', '.join(vrm.bound)}) move "
+                          f"no mouth (profile {p.name} needs one of "
+                          f"{', '.join(k for k in p.targets if p.drives_mouth(k))})")
+    if best is None:
+        union = target_names_of(model)
         if not union:
-            raise rigs.RigError("all morph targets are unnamed: give a rig file with 'targets_by_index'")
-        prof = rigs.match_profile(union).profile
-    weights, driven, matches = {}, {}, []
+            errors.append("all morph targets are unnamed: give a rig file with 'targets_by_index'")
+        else:
+            try:
+                rigs.match_profile(union)
+            except rigs.RigError as e:
+                errors.append(str(e))
+        raise ModelError(f"{model.path}: cannot drive this model. Found {_describe_found(model)}. "
+                         + " ".join(e.rstrip(".") + "." for e in errors))
+    if best.match.profile.kind != "morph":
+        perf = _vrm_match_weights(anim, model, best.match)
+        if best.fills:
+            _add_fills(anim, model, perf, best.fill_profile())
+            perf.via += "; " + "; ".join(f"{f.motion} from mesh targets by profile {f.match.profile.name}"
+                                         for f in best.fills)
+        return perf
+    perf = _morph_name_weights(anim, model, best.combined().profile)
+    perf.warnings += [f"{e.rstrip('.')}. Driving the mesh target names instead." for e in errors]
+    lost = next((s for s in sets if vrm is not None and s.match.profile.kind == vrm.kind and s.match.ok), None)
+    if lost is not None:
+        perf.via += f"; the VRM {vrm.version} expressions are not driven ({lost.why})"
+    return perf
+
+
+def _matched_meshes(anim: Animation, model: Model, prof: rigs.Profile):
+    """(mesh, its match to ``prof``, its weights frames x targets) for every placed mesh ``prof`` matches."""
     for m in model.meshes:
         if not m.n_targets or not m.nodes:
             continue
         mm = rigs.match_one(prof, m.target_names)
-        if not mm.n_matched:
-            continue
+        if mm.n_matched:
+            yield m, mm, rigs.retarget(anim, m.target_names, mm)
+
+
+def _add_fills(anim: Animation, model: Model, perf: Performance, prof: rigs.Profile) -> None:
+    """Drive the mesh targets ``prof`` names beside what ``perf`` drives already (one target, one driver)."""
+    for m, mm, w in _matched_meshes(anim, model, prof):
+        for node in m.nodes:
+            idx = [i for i, k in enumerate(mm.target_keys) if k and i not in perf.driven.get(node, [])]
+            if not idx:
+                continue
+            if node not in perf.weights:
+                perf.weights[node] = np.repeat(m.default_weights[None, :], anim.n_frames, axis=0)
+                perf.driven[node] = []
+            perf.weights[node][:, idx] = w[:, idx]
+            perf.driven[node] += idx
+
+
+def _morph_name_weights(anim: Animation, model: Model, prof) -> Performance:
+    union = target_names_of(model)
+    weights, driven, matches = {}, {}, []
+    for m, mm, w in _matched_meshes(anim, model, prof):
         matches.append(mm)
-        w = rigs.retarget(anim, m.target_names, mm)
         idx = [i for i, k in enumerate(mm.target_keys) if k]
         full = np.repeat(m.default_weights[None, :], anim.n_frames, axis=0)
         full[:, idx] = w[:, idx]
@@ -259,18 +325,25 @@ def _morph_name_weights(anim: Animation, model: Model, prof) -> Performance:
 
 
 def _vrm_weights(anim: Animation, model: Model, prof) -> Performance:
+    """A VRM's expressions through the given VRM profile."""
     vrm = model.vrm
     bound = vrm.bound
     if not bound:
         raise rigs.RigError(f"VRM {vrm.version} expressions have no morph target binds "
                             f"({', '.join(vrm.expressions) or 'no expressions at all'})")
     # a VRM's expression names are standard: use the VRM profile even if only some presets are bound
-    profiles = [prof] if prof is not None else None
-    match = rigs.match_profile(bound, profiles=profiles, kind=vrm.kind, strict=False)
+    match = rigs.match_profile(bound, profiles=[prof], kind=vrm.kind, strict=False)
     if not match.mouth_keys:
         raise rigs.RigError(f"the VRM {vrm.version} expressions bound to morph targets ({', '.join(bound)}) move "
                             f"no mouth (profile {match.profile.name} needs one of "
                             f"{', '.join(k for k in match.profile.targets if match.profile.drives_mouth(k))})")
+    return _vrm_match_weights(anim, model, match)
+
+
+def _vrm_match_weights(anim: Animation, model: Model, match: rigs.RigMatch) -> Performance:
+    """The morph weights of a VRM's bound expressions as ``match`` maps them, through their binds."""
+    vrm = model.vrm
+    bound = match.target_names
     used = [(j, name) for j, (name, key) in enumerate(zip(bound, match.target_keys)) if key]
     _check_binds(model, [name for _, name in used])
     ew = rigs.retarget(anim, bound, match)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from toolkit import rigs
 from toolkit.animation import empty_animation
-from toolkit.gltf.drive import face_nodes, perform, target_names_of
+from toolkit.gltf.drive import face_nodes, model_sets, perform, target_names_of
 from toolkit.gltf.errors import ModelError
 from toolkit.gltf.read import Model, load_model
 from toolkit.gltf.scene import find_head_node
@@ -67,15 +67,32 @@ def _inspect_vrm(model: Model) -> list[str]:
     return lines
 
 
+def _inspect_sets(model: Model) -> list[str]:
+    """Every rig set the model carries, best first, with what it covers and why it won or lost."""
+    sets = model_sets(model)
+    fit = [s for s in sets if s.match.ok]
+    lines = []
+    if fit:
+        lines.append("rig sets, best first (the mouth goes to the set that closes the lips, then shapes the most visemes, "
+                     "has the most mouth shapes, drives the most other motions, has the highest priority; other sets only add the "
+                     "motions it lacks):")
+        lines += [f"  {'*' if s is fit[0] else '-'} {s.describe()}" for s in fit]
+    near = [s for s in sets if not s.match.ok and s.match.n_matched]
+    if near:
+        lines.append("  not fitting: " + "; ".join(f"{s.match.profile.name} ({s.match.n_matched} targets, "
+                                                   f"{s.match.problem})" for s in near))
+    return lines
+
+
 def _inspect_rig(model: Model, prof) -> list[str]:
     """How the automatic match (or the profile ``prof``) maps the expressions or target names."""
     union = target_names_of(model)
-    lines = []
+    lines = [] if prof is not None else _inspect_sets(model)
     if model.vrm and model.vrm.bound and (prof is None or prof.kind == model.vrm.kind):
         m = rigs.match_profile(model.vrm.bound, profiles=[prof] if prof else None, kind=model.vrm.kind,
                                strict=False)
         # the VRM presets are standard names: any bound mouth expression is used, whatever the score
-        lines.append("rig (VRM expressions, used when a mouth expression is bound): "
+        lines.append("rig (VRM expressions, used when a mouth expression is bound and no richer set is there): "
                      + m.describe().replace(" (below threshold)", "").replace("\n", "\n  "))
     if prof is not None and prof.kind == "morph":
         for mesh in model.meshes:
@@ -86,7 +103,6 @@ def _inspect_rig(model: Model, prof) -> list[str]:
         m = rigs.match_profile(union, strict=False)
         lines.append(("rig (morph target names): " if m.ok else "no rig profile matches the target names; closest: ")
                      + m.describe().replace("\n", "\n  "))
-        lines.append("profile scores: " + ", ".join(f"{n} {s:.0%}" for n, s in m.candidates))
     elif prof is None and any(m.n_targets for m in model.meshes) and not (model.vrm and model.vrm.bound):
         lines.append("all morph targets are unnamed: map them with a rig file using 'targets_by_index'")
     return lines

@@ -45,6 +45,7 @@ import pygltflib
 
 from toolkit.gltf.check import check_document
 from toolkit.gltf.errors import ModelError
+from toolkit.gltf.materials import surface
 from toolkit.rotation import quat_to_matrix
 from toolkit.gltf.vrm import read_vrm
 
@@ -425,21 +426,10 @@ class Model:
 
     # -- materials ----------------------------------------------------------------
     def base_color(self, material: int | None) -> tuple[np.ndarray, int | None, int]:
-        """(rgba factor, image index or None, texcoord set) of a material's base colour."""
-        if material is None or material >= len(self.gltf.materials):
-            return np.ones(4, np.float32), None, 0
-        pbr = self.gltf.materials[material].pbrMetallicRoughness
-        factor = np.asarray((pbr.baseColorFactor if pbr and pbr.baseColorFactor else [1, 1, 1, 1]), np.float32)
-        tex = pbr.baseColorTexture if pbr else None
-        if tex is None or tex.index is None or tex.index >= len(self.gltf.textures):
-            return factor, None, 0
-        t = self.gltf.textures[tex.index]
-        src = t.source
-        if src is None:  # KHR_texture_basisu / EXT_texture_webp keep the image in the extension
-            for e in (t.extensions or {}).values():
-                if isinstance(e, dict) and "source" in e:
-                    src = e["source"]
-        return factor, src, tex.texCoord or 0
+        """(rgba factor, image index or None, texcoord set) of a material's base colour
+        (`toolkit.gltf.materials.surface` has the rest: texture transform, alpha, sides)."""
+        s = surface(self, material)
+        return s.color, s.image, s.texcoord
 
     def image_bytes(self, i: int) -> tuple[bytes, str]:
         img = self.gltf.images[i]
@@ -456,13 +446,16 @@ class Model:
         """Decoded base-colour texture, uint8 (h, w, 4); None without one or for formats
         Pillow cannot decode (KTX2/Basis)."""
         _, img, _ = self.base_color(material)
-        if img is None:
-            return None
+        return None if img is None else self.image_rgba(img)
+
+    def image_rgba(self, i: int) -> np.ndarray | None:
+        """Image ``i`` decoded, uint8 (h, w, 4) (PNG, JPEG, WebP...); None for formats Pillow cannot
+        decode (KTX2/Basis); ModelError for an image whose bytes cannot be read."""
         import io
 
         from PIL import Image, UnidentifiedImageError
 
-        data, _ = self.image_bytes(img)
+        data, _ = self.image_bytes(i)
         try:
             return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
         except (UnidentifiedImageError, OSError):

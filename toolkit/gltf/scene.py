@@ -82,3 +82,17 @@ def _common_ancestor(nodes: list[int], parents: list[int | None]) -> int:
     chains = [chain(n, parents) for n in nodes]
     common = set(chains[0]).intersection(*map(set, chains[1:]))
     return next((n for n in chains[0] if n in common), chains[0][-1])
+
+
+def turning_with(model, node: int) -> set[int]:
+    """``node`` and every node below it: what turns when it turns (the head bone's subtree: the head,
+    its eyes, jaw, hair bones and anything parented to them)."""
+    out, stack = set(), [node]
+    nodes = model.gltf.nodes
+    while stack:
+        n = stack.pop()
+        if n in out or not 0 <= n < len(nodes):
+            continue
+        out.add(n)
+        stack.extend(nodes[n].children or [])
+    return out
