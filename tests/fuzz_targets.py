@@ -210,7 +210,7 @@ def gltf_seeds() -> list[tuple[dict, bytes]]:
                                         "binds": [{"mesh": 0, "index": 1, "weight": 100}]}]}}}
     out.append(pack(b))
     b = Builder()
-    b.node(name="Head", mesh=b.mesh("Face", ["jawOpen", "mouthClose", "viseme_PP"], sparse=True))
+    b.node(name="Head", mesh=b.mesh("Face", ARKIT_BLENDSHAPES, sparse=True))
     png = _tiny_png()
     b.doc["images"] = [{"bufferView": b.view(png), "mimeType": "image/png"}]
     b.doc["textures"] = [{"source": 0}]
@@ -313,33 +313,35 @@ def fuzz_animation(n: int = 12):
 
 
 def check_gltf(example) -> None:
-    """The whole path a character takes: `viseme rig inspect`, the checks before any work, the
-    renderer's scene, the glTF writer (read back, no NaN), the Blender hand-over."""
+    """The whole path a character takes: `viseme rig inspect`, the renderer's scene, the Blender
+    hand-over, the checks before any work and, for a model they pass, the glTF writer (read back,
+    no NaN).  Each step may refuse the model (one line naming it), none may crash."""
     from toolkit.export.blend import gltf_drive, plain_glb
     from toolkit.export.gltf import _animate
     from toolkit.gltf.drive import check_model
     from toolkit.gltf.inspect import inspect_model
-    from toolkit.gltf.read import load_model_bytes
+    from toolkit.gltf.read import load_model, load_model_bytes
     from toolkit.render.scene import face_model_from_gltf
 
+    def scene(model):
+        face = face_model_from_gltf(model)   # no GL needed
+        assert all(np.all(np.isfinite(p.positions)) for p in face.parts), "non-finite vertices to render"
+
     def use(path):
-        try:
-            assert isinstance(inspect_model(path), str)
-        except ValueError as e:
-            expected_error(e, str(path))
+        model = load_model(path)
+        model.read_buffers()
+        for step in (lambda: inspect_model(path), lambda: scene(model), lambda: plain_glb(model)):
+            try:
+                step()
+            except ValueError as e:
+                expected_error(e, str(path))
         model = check_model(path)
-        try:
-            face = face_model_from_gltf(model)       # the renderer's scene (no GL needed)
-            assert all(np.all(np.isfinite(p.positions)) for p in face.parts), "non-finite vertices to render"
-        except ValueError as e:
-            expected_error(e, str(path))
         anim = fuzz_animation()
         out, _ = _animate(model, anim, None, "viseme-talk", True, ".glb", 0.0, Path("out.glb"))
         back = load_model_bytes(out, "out.glb")
         for s in back.doc["animations"][-1]["samplers"]:
             assert np.all(np.isfinite(back.accessor(s["output"]))), "NaN written"
         gltf_drive(anim, model)
-        plain_glb(model)
 
     read_as_file(example, use)
 

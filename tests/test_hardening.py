@@ -390,4 +390,6 @@ def test_exit_codes(tmp_path, capsys, monkeypatch):
     assert main(args) == 1
     assert "internal error: ZeroDivisionError: boom (please report it" in _one_error_line(capsys.readouterr().err)
     monkeypatch.setattr(pipeline, "animate", fail(KeyboardInterrupt()))
-    assert main(args) == 130
+    assert main(args) == 130 and "interrupted" in capsys.readouterr().err
+    monkeypatch.setattr(pipeline, "animate", fail(BrokenPipeError(32, "Broken pipe")))  # `viseme ... -o - | head`
+    assert main(args) == 141 and capsys.readouterr().err == ""

@@ -33,7 +33,8 @@ ACCESSOR_TYPES = ("SCALAR", "VEC2", "VEC3", "VEC4", "MAT2", "MAT3", "MAT4")
 # "any"; "@name" an index into the top-level array ``name``; "num*N" N numbers; [spec] a list of
 # them; {field: spec} an object ("*" stands for any key); a trailing "!" on a spec or on a field's
 # name marks a required field.
-_TEXTURE_INFO = {"index": "@textures!", "texCoord": "int"}
+_TEXTURE_INFO = {"index": "@textures!", "texCoord": "int", "extensions": {
+    "*": "obj", "KHR_texture_transform": {"offset": "num*2", "scale": "num*2", "rotation": "num", "texCoord": "int"}}}
 _BINDS_1 = [{"node": "any", "index": "any", "weight": "num"}]   # broken binds: see toolkit.gltf.vrm
 _EXPRESSION_1 = {"morphTargetBinds": _BINDS_1, "materialColorBinds": ["obj"], "textureTransformBinds": ["obj"]}
 
@@ -63,16 +64,18 @@ SCHEMA: dict = {
     "skins": [{"joints": ["@nodes"], "inverseBindMatrices": "@accessors", "skeleton": "@nodes"}],
     "images": [{"uri": "str", "bufferView": "@bufferViews", "mimeType": "str"}],
     "textures": [{"source": "@images", "sampler": "@samplers", "extensions": {"*": {"source": "@images"}}}],
-    "materials": [{"pbrMetallicRoughness": {"baseColorFactor": "num*4", "baseColorTexture": _TEXTURE_INFO},
-                   "doubleSided": "bool", "alphaMode": "str"}],
+    "materials": [{"name": "str", "pbrMetallicRoughness": {"baseColorFactor": "num*4", "baseColorTexture": _TEXTURE_INFO},
+                   "doubleSided": "bool", "alphaMode": "str", "alphaCutoff": "num", "extensions": {"*": "obj"}}],
     "animations": [{"name": "str", "channels": [{"sampler": "int!", "target!": {"node": "@nodes", "path": "str!"}}],
                     "samplers": [{"input": "@accessors!", "output": "@accessors!", "interpolation": "str"}]}],
-    "samplers": ["obj"],
+    "samplers": [{"wrapS": "int", "wrapT": "int", "magFilter": "int", "minFilter": "int"}],
     "cameras": ["obj"],
     "extensions": {
         "VRMC_vrm": {"humanoid": {"humanBones": {"*": {"node": "@nodes!"}}},
                      "expressions": {"preset": {"*": _EXPRESSION_1}, "custom": {"*": _EXPRESSION_1}}},
         "VRM": {"humanoid": {"humanBones": [{"bone": "str", "node": "@nodes"}]},
+                "materialProperties": [{"name": "str", "shader": "str", "floatProperties": {"*": "num"},
+                                        "vectorProperties": {"*": ["num"]}, "tagMap": {"*": "str"}}],
                 "blendShapeMaster": {"blendShapeGroups": [{
                     "name": "str", "presetName": "str", "materialValues": ["obj"],
                     "binds": [{"mesh": "any", "index": "any", "weight": "num"}]}]}},
@@ -214,10 +217,19 @@ def _check_vertex_accessors(doc: dict, name: str) -> None:
                 if allowed and acc[i]["type"] not in allowed:
                     raise ModelError(f"{name}: malformed glTF: {at} is accessor {i}, a {acc[i]['type']}; "
                                      f"{key} needs {' or '.join(allowed)}")
+            counts = {acc[i]["count"] for _, _, i in attrs}
+            if len(counts) > 1:   # glTF: one count for every attribute and morph target of a primitive
+                raise ModelError(f"{name}: malformed glTF: {where}: its attributes and morph targets have "
+                                 f"different vertex counts ({', '.join(map(str, sorted(counts)))})")
             i = prim.get("indices")
             if i is not None and (acc[i]["type"] != "SCALAR" or acc[i]["componentType"] not in _INDEX_COMPONENTS):
                 raise ModelError(f"{name}: malformed glTF: {where}.indices is accessor {i}, which holds no "
                                  "unsigned integer scalars")
+    for k, skin in enumerate(doc.get("skins") or []):
+        i = skin.get("inverseBindMatrices")
+        if i is not None and acc[i]["type"] != "MAT4":
+            raise ModelError(f"{name}: malformed glTF: skins[{k}].inverseBindMatrices is accessor {i}, a "
+                             f"{acc[i]['type']}; it needs MAT4")
 
 
 def _finite(x) -> bool:
