@@ -11,7 +11,7 @@ TARGETS = {
     "audio": (check_audio, lambda: mutated_bytes(audio_seeds()), 60),
     "gltf": (check_gltf, lambda: mutated_gltf(gltf_seeds()), 60),
     "textgrid": (check_textgrid, lambda: mutated_textgrid(textgrid_seeds()), 100),
-    "text": (check_text, transcripts, 100),
+    "text": (check_text, transcripts, 60),
     "options": (check_options, option_values, 150),
     "animation_json": (check_animation_json, lambda: mutated_json(animation_json_seeds()), 100),
     "rig": (check_rig, lambda: mutated_json(rig_seeds()), 100),
