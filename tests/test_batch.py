@@ -169,11 +169,10 @@ def test_qa_warnings_name_what_to_check(tmp_path):
     sp = synthesize("Bob made a map of Paris.")
     write_wav(tmp_path / "clipped.wav", np.clip(sp.samples * 40, -1, 1))
     write_wav(tmp_path / "quiet.wav", sp.samples * 0.01)
-    write_wav(tmp_path / "short.wav", sp.samples[:8000])
+    write_wav(tmp_path / "short.wav", sp.samples)
     table = _table(tmp_path, ["clipped\tclipped.wav\tBob made a map of Paris.",
                               "quiet\tquiet.wav\tBob made a map of Paris.",
-                              "short\tshort.wav\tBob made a map of Paris and a very long story about the zorblax "
-                              "frumious bandersnatch it met in the deep dark wood that night.",
+                              "short\tshort.wav\tBob made a map of Paris, and a map of Rome.",
                               "oov\tclipped.wav\tBob made a map of Qwertzland."])
     res = run_batch(table, tmp_path / "out", jobs=1)
     warn = {r["id"]: " | ".join(r["warnings"]) for r in res.rows}

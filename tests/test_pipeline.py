@@ -88,7 +88,7 @@ def test_deterministic(espeak_speech, espeak_wav):
 
 
 def test_mismatched_transcript_warns_and_still_animates(espeak_wav):
-    text = "Completely different words that nobody said in this recording at all today"
+    text = "Completely different words today"  # (as long as the speech: far longer is refused, see test_hardening)
     anim = pipeline.animate(str(espeak_wav), text, engine="align")
     assert anim.meta["warnings"], "a transcript that does not match must warn"
     assert anim.meta["confidence"] < 0.5

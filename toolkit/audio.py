@@ -22,12 +22,15 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
+import sys
 import warnings
+from contextlib import contextmanager
 from math import gcd
 from pathlib import Path
 
 import numpy as np
 
+from toolkit.checks import allowed, in_range
 from toolkit.files import atomic_write
 
 TARGET_RATE = 16000
@@ -40,6 +43,10 @@ RAW_FORMATS: dict[str, tuple[str, float]] = {
     "f32le": ("<f4", 1.0), "f32be": (">f4", 1.0), "f64le": ("<f8", 1.0),
 }
 RAW_SUFFIXES = (".raw", ".pcm")
+# Sample rates a headerless file may be read at: telephone-band 8 kHz recordings and below down to
+# 1 kHz (nothing speech-like lower), up to the 768 kHz of studio converters.
+RAW_RATE_LIMITS_HZ = (1000, 768_000)
+RATE_LIMITS_HZ = RAW_RATE_LIMITS_HZ  # the same for any audio: a header saying 3 Hz is broken, not slow speech
 
 # Below this peak level a recording counts as silence (16-bit dither is ~-90 dBFS,
 # a quiet but real recording peaks well above -40 dBFS).
@@ -78,10 +85,13 @@ def load_audio(
     else:
         if sample_rate is None:
             raise AudioError("load_audio: an array needs its sample_rate (e.g. sample_rate=16000)")
+        if not in_range(sample_rate, *RATE_LIMITS_HZ):
+            raise AudioError(f"array: sample_rate must be {allowed(*RATE_LIMITS_HZ)} (Hz), got {sample_rate!r}")
         samples, sr, source = _as_float(np.asarray(path_or_array), "array"), int(sample_rate), "array"
         samples = _to_frames_by_channels(samples)
-    if sr <= 0:
-        raise AudioError(f"{source}: invalid sample rate {sr}")
+    if not RATE_LIMITS_HZ[0] <= sr <= RATE_LIMITS_HZ[1]:
+        raise AudioError(f"{source}: unsupported sample rate {sr} Hz (speech audio has "
+                         f"{RATE_LIMITS_HZ[0]:g} to {RATE_LIMITS_HZ[1]:g} Hz)")
     if samples.shape[0] == 0:
         raise AudioError(f"{source}: the audio has zero length (no samples)")
     if not np.all(np.isfinite(samples)):
@@ -304,20 +314,68 @@ def _read_file(path: Path, raw_rate, raw_format, raw_channels, allow_truncated: 
 
     import soundfile as sf
 
+    _refuse_text(path)
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        sf_error = str(e).replace(f"Error opening {str(path)!r}: ", "")
+        with _quiet_native_stderr():
+            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, MemoryError) as e:
+        sf_error = str(e).replace(f"Error opening {str(path)!r}: ", "").strip()
+        if "does not exist" in sf_error or "possibly a pipe" in sf_error:  # what libsndfile says of unknown data
+            sf_error = "format not recognised"
         try:
             return _read_ffmpeg(path), TARGET_RATE
         except AudioError as ff:
             raise AudioError(
-                f"{path}: unsupported, truncated or corrupt audio file "
-                f"(libsndfile: {sf_error.strip()}; ffmpeg: {ff.args[0]})"
+                f"{path}: not audio, or a truncated, corrupt or unsupported audio file "
+                f"(libsndfile: {sf_error}; ffmpeg: {ff.args[0]})"
             ) from None
     if path.suffix.lower() in (".wav", ".wave"):
         _check_wav_truncated(path, size, allow_truncated)
     return data, int(sr)
+
+
+# Starts of the containers libsndfile and ffmpeg read.  A file that starts with none of them and reads
+# as text is a transcript or a note saved under an audio name: refused as text, before decoders that
+# print noise about it.  (SPHERE's and AMR's headers are text themselves.)
+_AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"BW64", b"FORM", b"fLaC", b"OggS", b"ID3", b".snd", b"NIST_1A",
+                b"caff", b"wvpk", b"#!AMR", b"MAC ", b"TTA1", b"\x1a\x45\xdf\xa3", b"\x30\x26\xb2\x75")
+
+
+def _refuse_text(path: Path) -> None:
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head.startswith(_AUDIO_MAGIC) or head[4:8] == b"ftyp":
+        return
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # a multi-byte character cut at the end of the sample is still text
+            return
+        text = head[: e.start].decode("utf-8")
+    printable = sum(c.isprintable() or c in "\t\n\r" for c in text)
+    if text.strip() and printable >= 0.97 * len(text):
+        first = " ".join(text.split())[:40]
+        raise AudioError(f"{path}: not audio: the file holds text ({first!r}{'...' if len(text) > 40 else ''})")
+
+
+@contextmanager
+def _quiet_native_stderr():
+    """Native decoders (libsndfile's mpg123) print notes on stderr about data they cannot parse; the
+    error message raised afterwards says what matters, so those notes are dropped."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _read_raw(path: Path, raw_rate, raw_format: str, raw_channels: int) -> np.ndarray:
@@ -326,6 +384,10 @@ def _read_raw(path: Path, raw_rate, raw_format: str, raw_channels: int) -> np.nd
             f"{path}: headerless PCM has no sample rate; pass raw_rate (e.g. raw_rate=16000, "
             f"raw_format='s16le')"
         )
+    if not in_range(raw_rate, *RAW_RATE_LIMITS_HZ, whole=True):
+        raise AudioError(f"{path}: raw_rate must be {allowed(*RAW_RATE_LIMITS_HZ, whole=True)} (Hz), got {raw_rate!r}")
+    if not in_range(raw_channels, 1, 64, whole=True):
+        raise AudioError(f"{path}: raw_channels must be {allowed(1, 64, whole=True)}, got {raw_channels!r}")
     if raw_format not in RAW_FORMATS:
         raise AudioError(f"{path}: unknown raw_format {raw_format!r}; use one of {sorted(RAW_FORMATS)}")
     dtype, scale = RAW_FORMATS[raw_format]

@@ -26,19 +26,33 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from toolkit import progress  # noqa: E402
-from toolkit.files import check_output_path  # noqa: E402
+from toolkit import cleanup, progress  # noqa: E402
+from toolkit.arguments import Number, parse_args  # noqa: E402
+from toolkit.files import STDOUT, check_output_path, output_target  # noqa: E402
 
 # -- subcommands -------------------------------------------------------------------------------------
 
 def _transcript(args) -> str | None:
+    """The transcript (--text or --transcript), None without one; an empty one is refused: an empty
+    variable in a script (--text "$T") must not quietly turn into an audio-only animation."""
     if getattr(args, "transcript", None):
-        p = Path(args.transcript)
-        try:
-            return p.read_text(encoding="utf-8-sig").strip()
-        except (OSError, UnicodeDecodeError) as e:
-            raise ValueError(f"{p}: cannot read transcript ({e})") from None
-    return getattr(args, "text", None)
+        from toolkit.phonemes.text import read_transcript
+
+        text = read_transcript(args.transcript)
+        if not text.strip():
+            raise ValueError(f"{args.transcript}: the transcript file is empty; give the words spoken, or leave "
+                             "--transcript out to animate from the audio alone")
+        return text.strip()
+    text = getattr(args, "text", None)
+    if text is not None and not text.strip():
+        raise ValueError("--text is empty; give the words spoken, or leave --text out to animate from the audio "
+                         "alone (the neural engine)")
+    return text
+
+
+def _summary_stream(outputs) -> object:
+    """Where the one-line summary goes: stdout, unless an output is streamed there."""
+    return sys.stderr if any(output_target(o).stdout for o in outputs) else sys.stdout
 
 
 def _params(args):
@@ -85,7 +99,7 @@ def cmd_animate(args) -> int:
     m = anim.meta
     print(f"{args.audio}: {anim.n_frames} frames at {anim.fps:g} fps, engine {m.get('engine')}, "
           f"alignment {m.get('alignment')} (confidence {m.get('confidence')}), {m.get('compute_s')} s -> "
-          + ", ".join(written))
+          + ", ".join(written), file=_summary_stream(args.output))
     return 0
 
 
@@ -95,6 +109,8 @@ def cmd_align(args) -> int:
     from toolkit.files import atomic_write
 
     text = _transcript(args)
+    if sum(output_target(o).stdout for o in args.output) > 1:
+        raise ValueError("only one output can go to standard output ('-')")
     for o in args.output:
         check_output_path(Path(o), inputs=(args.audio, args.transcript))
     samples = _load_audio(args)
@@ -109,7 +125,7 @@ def cmd_align(args) -> int:
         json.dump(doc, sys.stdout, indent=1, ensure_ascii=False)
         print()
     for o in args.output:
-        if o.lower().endswith(".textgrid"):
+        if o.lower().endswith(".textgrid") and o != STDOUT:
             duration = len(samples) / 16000
             write_textgrid(al, o, duration_s=duration)
         else:
@@ -123,7 +139,7 @@ def cmd_say(args) -> int:
     from toolkit.export.registry import WriteJob, plan_outputs, write_outputs
 
     outs = list(args.output)
-    if len(outs) == 1 and not Path(outs[0]).suffix:  # a prefix: wav + json
+    if len(outs) == 1 and not Path(outs[0]).suffix and not output_target(outs[0]).stream:  # a prefix: wav + json
         outs = [outs[0] + ".wav", outs[0] + ".json"]
     wavs = [o for o in outs if o.lower().endswith(".wav")]
     for o in wavs:
@@ -137,7 +153,7 @@ def cmd_say(args) -> int:
     written = write_outputs(anim, plan, WriteJob(samples=speech.samples, audio_path=wavs[0] if wavs else None,
                                                  size=args.size, text=args.text))
     print(f"said {args.text!r} in {args.lang}: {duration:.2f} s, {len(speech.phonemes)} phonemes -> "
-          + ", ".join(wavs + written))
+          + ", ".join(wavs + written), file=_summary_stream(outs))
     return 0
 
 
@@ -146,7 +162,7 @@ def cmd_render(args) -> int:
     from toolkit.export.registry import WriteJob, plan_outputs, write_outputs
 
     # `render` makes stills of the model from .png, not plots; everything is checked before the first write
-    plan = plan_outputs(args.output, model=args.model, rig=args.rig,
+    plan = plan_outputs(args.output, fmt=args.format, model=args.model, rig=args.rig,
                         inputs=(args.animation, args.audio, args.compare), png="sheet")
     anim = Animation.load(args.animation)
     compare = Animation.load(args.compare) if args.compare else None
@@ -222,20 +238,31 @@ def cmd_train(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from toolkit.audio import RAW_RATE_LIMITS_HZ
     from toolkit.engines import ENGINES
     from toolkit.export.registry import FORMATS
+    from toolkit.pipeline import LIMITS
+    from toolkit.render import SIZE_LIMITS_PX
 
     OUTPUT_FORMATS = [f.name for f in FORMATS if f.suffixes]
-    ap = argparse.ArgumentParser(prog="viseme", description="Speech in, 3D lip-sync curves out.")
-    ap.add_argument("-v", "--verbose", action="store_true")
+    ap = argparse.ArgumentParser(prog="viseme", description="Speech in, 3D lip-sync curves out.",
+                                 epilog="exit status: 0 done, 2 failed (bad input or usage, a missing program or "
+                                        "device: one line naming it), 1 internal error, 129/130/143 stopped by "
+                                        "SIGHUP/SIGINT/SIGTERM")
+    ap.add_argument("-v", "--verbose", action="store_true", help="debug messages; tracebacks for errors")
     sub = ap.add_subparsers(dest="command", required=True)
+    fps = Number(*LIMITS["fps"][:2], unit=" (frames per second)")
+    intensity = Number(*LIMITS["intensity"][:2])
+    seed = Number(*LIMITS["seed"][:2], whole=True)
+    size = Number(*SIZE_LIMITS_PX, whole=True, unit=" (pixels)")
 
     def text_args(p):
         g = p.add_mutually_exclusive_group()
         g.add_argument("--text", help="transcript as a string")
-        g.add_argument("--transcript", help="transcript file (UTF-8 text)")
+        g.add_argument("--transcript", help="transcript file (UTF-8, or UTF-16 with a byte order mark)")
         p.add_argument("--lang", default="en", help="language (espeak-ng code: en, de, fr, es, ...)")
-        p.add_argument("--raw-rate", type=int, help="sample rate of headerless .raw/.pcm audio (s16le mono)")
+        p.add_argument("--raw-rate", type=Number(*RAW_RATE_LIMITS_HZ, whole=True, unit=" (Hz)"),
+                       help="sample rate of headerless .raw/.pcm audio (s16le mono)")
         p.add_argument("--allow-truncated", action="store_true",
                        help="animate what a truncated WAV file holds instead of refusing it")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (shown on a terminal for long audio)")
@@ -244,19 +271,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("audio", help="speech audio: wav, flac, ogg, opus, mp3, raw")
     text_args(p)
     p.add_argument("--textgrid", help="use this Praat/Montreal Forced Aligner TextGrid for timing")
-    p.add_argument("-o", "--output", action="append", required=True, help="output file; repeat for several")
+    p.add_argument("-o", "--output", action="append", required=True,
+                   help="output file; repeat for several; '-' writes to standard output (JSON, or --format)")
     p.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: from the extension)")
-    p.add_argument("--fps", type=float, default=30, help="frames per second (24, 25, 30, 60, ...)")
+    p.add_argument("--fps", type=fps, default=30, help="frames per second (24, 25, 30, 60, ...)")
     p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="auto: hybrid with a transcript, neural without; align; neural (audio only); hybrid")
-    p.add_argument("--offset-ms", type=float, default=0.0, help="shift the animation later (ms; negative: earlier)")
-    p.add_argument("--intensity", type=float, default=1.0, help="mouth motion scale (1 natural, 0.5 subtle, 1.5 big)")
-    p.add_argument("--jaw", type=float, help="jaw opening scale (default 1)")
-    p.add_argument("--anticipation-ms", type=float, help="how early visemes start (default 120)")
+    p.add_argument("--offset-ms", type=Number(*LIMITS["offset_ms"][:2], unit=" (ms)"), default=0.0,
+                   help="shift the animation later (ms; negative: earlier)")
+    p.add_argument("--intensity", type=intensity, default=1.0,
+                   help="mouth motion scale (1 natural, 0.5 subtle, 1.5 big)")
+    p.add_argument("--jaw", type=Number(*JAW_SCALE), help="jaw opening scale (default 1)")
+    p.add_argument("--anticipation-ms", type=Number(*ANTICIPATION_MS, unit=" (ms)"),
+                   help="how early visemes start (default 120)")
     p.add_argument("--model", help="character to animate (.glb/.gltf/.vrm) for model outputs")
     p.add_argument("--rig", help="rig profile name (see rigs/) or a rig .json file; default: detected")
-    p.add_argument("--size", type=int, default=512, help="video size in pixels (.mp4; contact sheet tiles are half)")
-    p.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion")
+    p.add_argument("--size", type=size, default=512, help="video size in pixels (.mp4; contact sheet tiles are half)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for blinks and head motion")
     p.add_argument("--no-blinks", action="store_true")
     p.add_argument("--no-head", action="store_true", help="no head motion")
     p.set_defaults(func=cmd_animate)
@@ -264,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("align", help="timed words and phonemes (JSON or TextGrid)")
     p.add_argument("audio")
     text_args(p)
-    p.add_argument("-o", "--output", action="append", default=[], help=".json or .TextGrid (default: print JSON)")
+    p.add_argument("-o", "--output", action="append", default=[],
+                   help=".json or .TextGrid (default, or '-': print JSON)")
     p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("say", help="speak text with espeak-ng: wav + exactly timed animation")
@@ -272,19 +304,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", default="en")
     p.add_argument("--voice", help="espeak-ng voice or variant, e.g. en+f3")
     p.add_argument("-o", "--output", action="append", required=True,
-                   help="a prefix (writes PREFIX.wav and PREFIX.json) or files by extension")
-    p.add_argument("--fps", type=float, default=30)
-    p.add_argument("--intensity", type=float, default=1.0)
-    p.add_argument("--size", type=int, default=512)
-    p.add_argument("--seed", type=int, default=0)
+                   help="a prefix (writes PREFIX.wav and PREFIX.json) or files by extension; '-': JSON to stdout")
+    p.add_argument("--fps", type=fps, default=30)
+    p.add_argument("--intensity", type=intensity, default=1.0)
+    p.add_argument("--size", type=size, default=512)
+    p.add_argument("--seed", type=seed, default=0)
     p.set_defaults(func=cmd_say)
 
     p = sub.add_parser("render", help="animation JSON -> preview video")
     p.add_argument("animation")
-    p.add_argument("-o", "--output", action="append", required=True)
+    p.add_argument("-o", "--output", action="append", required=True,
+                   help="output file (.mp4, .png contact sheet, any animate format); '-': standard output")
+    p.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: from the extension)")
     p.add_argument("--model")
     p.add_argument("--audio")
-    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--size", type=size, default=512)
     p.add_argument("--rig", help="rig profile name or .json file for --model (default: detected)")
     p.add_argument("--compare", help="a second animation JSON shown side by side")
     p.set_defaults(func=cmd_render)
@@ -294,11 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--animation", help="animation JSON to play (viseme animate ... -o anim.json)")
     p.add_argument("--audio", help="speech audio: the page's sound, and what is animated without --animation")
     text_args(p)
-    p.add_argument("--fps", type=float, default=30, help="frames per second when animating --audio")
+    p.add_argument("--fps", type=fps, default=30, help="frames per second when animating --audio")
     p.add_argument("--rig", help="rig profile name or .json file for the model (default: detected)")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("-o", "--output", help="the page to write (.html), self-contained: open it from disk")
-    where.add_argument("--serve", type=int, metavar="PORT", help="serve the page on http://127.0.0.1:PORT/ instead")
+    where.add_argument("--serve", type=Number(0, 65535, whole=True, unit=" (a TCP port; 0: any free one)"),
+                       metavar="PORT", help="serve the page on http://127.0.0.1:PORT/ instead")
     p.set_defaults(func=cmd_view)
 
     p = sub.add_parser("rig", help="rig tools")
@@ -313,8 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default="mic", help="mic, mic:NAME (or mic:INDEX), a file, or - (s16le mono PCM on stdin)")
     p.add_argument("--realtime", action="store_true", help="play a file or stdin at real-time pace (pauses in stdin "
                    "become silence)")
-    p.add_argument("--rate", type=int, default=16000, help="sample rate of the PCM on stdin (default 16000)")
-    p.add_argument("--fps", type=float, default=60, help="frames per second sent (default 60)")
+    p.add_argument("--rate", type=Number(4000, 192000, whole=True, unit=" (Hz)"), default=16000,
+                   help="sample rate of the PCM on stdin (default 16000)")
+    p.add_argument("--fps", type=fps, default=60, help="frames per second sent (default 60)")
     p.add_argument("--vmc", nargs="?", const="127.0.0.1:39539", metavar="HOST:PORT",
                    help="send VMC protocol (VSeeFace, VMagicMirror, Warudo, VNyan); default 127.0.0.1:39539")
     p.add_argument("--vmc-head", action="store_true", help="also send the head rotation as /VMC/Ext/Bone/Pos Head")
@@ -326,8 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--names", default="vrm0", help="vrm0 | vrm1 | arkit | oculus | a rig profile name or RIG.json "
                    "(the names VMC and WebSocket frames use; default vrm0)")
     p.add_argument("--list-devices", action="store_true", help="list the microphones and exit")
-    p.add_argument("--intensity", type=float, default=1.0, help="mouth motion scale (1 natural)")
-    p.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion")
+    p.add_argument("--intensity", type=intensity, default=1.0, help="mouth motion scale (1 natural)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for blinks and head motion")
     p.add_argument("--no-blinks", action="store_true")
     p.add_argument("--no-head", action="store_true", help="no head motion")
     p.set_defaults(func=cmd_live)
@@ -356,8 +392,26 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+# --jaw scales the jaw's loudness gains (coarticulation.JAW_GAIN_LIMITS holds the result);
+# --anticipation-ms is CoarticulationParams.anticipation_s (0 to 0.5 s) in milliseconds
+JAW_SCALE = (0.0, 3.0)
+ANTICIPATION_MS = (0.0, 500.0)
+
+# Exit status (README, "Exit codes"): every failure the user can act on is 2 (argparse's own code for
+# usage), a bug 1, a signal 128 + its number.
+EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"warning: {message}", file=sys.stderr)
+
+
+def _one_line(e: BaseException) -> str:
+    """An error's first line (a KeyError's without its quotes); what follows (a program's own
+    output, e.g. Blender's) is left to -v."""
+    lines = [ln.strip() for ln in str(e.args[0] if isinstance(e, KeyError) and e.args else e).splitlines()
+             if ln.strip()] or [type(e).__name__]
+    return lines[0].rstrip(":") + (" (-v shows the details)" if len(lines) > 1 else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,22 +420,47 @@ def main(argv: list[str] | None = None) -> int:
         from toolkit.train import audio2face
 
         return audio2face.main(argv[1:]) or 0
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parse_args(parser, argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, format="%(levelname)s: %(message)s")
     try:
-        with warnings.catch_warnings():
+        with cleanup.handle_signals(), warnings.catch_warnings():
             # the toolkit's warnings (a truncated file, a texture left out) as plain lines, not source locations
             warnings.showwarning = _show_warning
             with progress.showing(False if getattr(args, "quiet", False) else None):
                 return args.func(args)
-    except (ValueError, OSError, RuntimeError, KeyError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"viseme: error: {msg}", file=sys.stderr)
+    except (ValueError, KeyError, OSError, RuntimeError) as e:
+        # the input, an option, a path, a device, a program the job needs (Blender, ffmpeg, mfa,
+        # espeak-ng): something the user can act on, said in one line (-v: all of it, and the traceback)
+        if isinstance(e, BrokenPipeError):
+            return _pipe_closed()
+        print(f"viseme: error: {e if args.verbose else _one_line(e)}", file=sys.stderr)
         if args.verbose:
             raise
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt as e:   # a signal (see toolkit.cleanup), or Ctrl-C where no handler could be set
+        if isinstance(e, cleanup.Interrupted):
+            cleanup.stop_children()
+        cleanup.remove_temporaries()
+        print(f"viseme: {e.args[0] if e.args else 'interrupted'}; nothing half-written was left", file=sys.stderr)
+        return getattr(e, "exit_code", 130)
+    except Exception as e:  # a bug: one line, the details with -v
+        print(f"viseme: internal error: {type(e).__name__}: {_one_line(e)} (please report it; run with -v for "
+              "the details)", file=sys.stderr)
+        if args.verbose:
+            raise
+        return EXIT_FAILED
+
+
+def _pipe_closed() -> int:
+    """The program reading standard output stopped reading (`viseme ... -o - | head`): quietly, like `cat`."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error when Python flushes
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 128 + 13
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ True
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import time
 from dataclasses import dataclass, fields
@@ -27,6 +26,7 @@ import numpy as np
 from toolkit import audio as audio_io
 from toolkit import engines, progress
 from toolkit.animation import Animation, Segment
+from toolkit.checks import check_number
 from toolkit.motion.procedural import add_life
 from toolkit.recording import Recording, open_recording
 from toolkit.visemes.coarticulation import CoarticulationParams
@@ -35,6 +35,16 @@ log = logging.getLogger("toolkit")
 
 ENGINES = engines.ENGINES
 MIN_ALIGN_CONFIDENCE = engines.MIN_ALIGN_CONFIDENCE
+
+# The allowed range of each numeric option, (low, high, whole number); the command line's argument
+# types read the same table.  Beyond +-10 s an offset moves the mouth out of any short clip.
+LIMITS = {"fps": (1, 240, False), "intensity": (0, 3, False), "offset_ms": (-10_000, 10_000, False),
+          "seed": (0, 2**32 - 1, True)}
+# Speaking-rate sanity check (`_check_speaking_rate`): conversational English runs 10-15 phonemes a
+# second and very fast speech about 20; a transcript that would need more than this to fit the audio
+# belongs to other audio (or the audio was cut), and aligning it would only spread words at random.
+MAX_PHONEMES_PER_S = 25.0
+NORMAL_PHONEMES_PER_S = 12.0
 
 
 @dataclass(frozen=True)
@@ -63,11 +73,17 @@ class Options:
     def __post_init__(self) -> None:
         from toolkit.alignment import METHODS
 
-        _check_number("fps", self.fps, 1, 240)
-        _check_number("intensity", self.intensity, 0, 3)
-        _check_number("offset_ms", self.offset_ms, -10_000, 10_000)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
+        for name, (lo, hi, whole) in LIMITS.items():
+            check_number(name, getattr(self, name), lo, hi, whole)
+        if not isinstance(self.lang, str) or not self.lang.strip():
+            raise ValueError(f"lang must be a language code such as 'en' or 'de', got {self.lang!r}")
+        if self.voice is not None and not isinstance(self.voice, str):
+            raise ValueError(f"voice must be an espeak-ng voice name or None, got {self.voice!r}")
+        if self.params is not None and not isinstance(self.params, CoarticulationParams):
+            raise ValueError(f"params must be a CoarticulationParams, got {type(self.params).__name__}")
+        for name in ("blinks", "head_motion"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.aligner not in METHODS:
@@ -80,12 +96,6 @@ class Options:
         if unknown:
             raise TypeError(f"unknown argument(s) {', '.join(unknown)}; animate() takes {', '.join(sorted(names))}")
         return cls(**kwargs)
-
-
-def _check_number(name: str, value, lo: float, hi: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be a number from {lo:g} to {hi:g}, got {value!r}")
 
 
 # -- the algorithm -----------------------------------------------------------------------------------
@@ -108,8 +118,11 @@ def animate(audio=None, text: str | None = None, *, sample_rate: int | None = No
     """
     opts = Options.of(options)
     t0 = time.perf_counter()
+    text, notes = _transcript_text(text, audio)
     speech = _speech(audio, text, sample_rate, raw_rate, allow_truncated, source, opts)
-    timing, notes = _timing(speech, text, textgrid, opts)
+    _check_offset(opts.offset_ms, speech)
+    timing, timing_notes = _timing(speech, text, textgrid, opts)
+    notes += timing_notes
     params = engines.coarticulation_params(opts.params, opts.intensity)
     engine, why = engines.choose(opts.engine, timing, lambda: animator or _neural(), params=params,
                                  seed=opts.seed, source=speech.name)
@@ -162,7 +175,7 @@ def stream(chunks, *, sample_rate: int = 16000, fps: float = 30, intensity: floa
     >>> for frames in stream(mic_chunks(), fps=60):     # doctest: +SKIP
     ...     send_to_engine(frames)
     """
-    Options(fps=fps, intensity=intensity, seed=seed)  # the same checks as animate's
+    Options(fps=fps, intensity=intensity, seed=seed, blinks=blinks, head_motion=head_motion)  # animate's checks
     if sample_rate != audio_io.TARGET_RATE:
         raise ValueError(f"stream needs {audio_io.TARGET_RATE} Hz chunks, got {sample_rate} Hz "
                          "(resample the source, or use animate() on a whole clip)")
@@ -185,6 +198,25 @@ def shift(anim: Animation, offset_s: float) -> Animation:
 
 
 # -- the steps ----------------------------------------------------------------------------------------
+def _transcript_text(text, audio) -> tuple[str | None, list[str]]:
+    """The transcript, or None; an empty one with audio means audio only, and the user is told."""
+    if text is not None and not isinstance(text, str):
+        raise ValueError(f"text must be a string (the transcript) or None, got {type(text).__name__}")
+    if text is not None and not text.strip():
+        if audio is None:
+            raise ValueError("nothing to animate: the text is empty and there is no audio")
+        return None, ["the transcript is empty: animated from the audio alone (neural engine)"]
+    return text, []
+
+
+def _check_offset(offset_ms: float, speech: "_Speech") -> None:
+    """An offset as long as the audio shifts every movement out of the clip: refused, naming both."""
+    duration_s = len(speech.samples) / audio_io.TARGET_RATE
+    if abs(offset_ms) / 1000.0 >= duration_s:
+        raise ValueError(f"offset_ms {offset_ms:g} shifts the whole animation out of {speech.name}, which lasts "
+                         f"{duration_s:.2f} s; use an offset shorter than the audio")
+
+
 @dataclass
 class _Speech:
     """The audio being animated: 16 kHz mono, read block by block (a `toolkit.recording.Recording`:
@@ -283,6 +315,7 @@ def _align_transcript(speech: _Speech, text: str | None, opts: Options):
     words = words_to_phonemes(text, lang=opts.lang)
     if not words:
         raise ValueError(f"{speech.name}: the transcript has no words to align: {text!r}")
+    _check_speaking_rate(sum(len(w.phones) for w in words), speech)
     method = opts.aligner
     if method == "auto":
         method = "mfa" if shutil.which("mfa") else "pocketsphinx"
@@ -295,6 +328,18 @@ def _align_transcript(speech: _Speech, text: str | None, opts: Options):
             method = "pocketsphinx"
     return alignment.align(speech.samples, audio_io.TARGET_RATE, words, lang=opts.lang, method=method,
                            source=speech.name)
+
+
+def _check_speaking_rate(n_phonemes: int, speech: _Speech) -> None:
+    """Refuse a transcript the audio cannot hold even spoken very fast (`MAX_PHONEMES_PER_S`), naming
+    both durations; a few phonemes of slack keep very short clips (one word) out of it."""
+    duration_s = len(speech.samples) / audio_io.TARGET_RATE
+    if n_phonemes > MAX_PHONEMES_PER_S * duration_s + 4:
+        raise ValueError(
+            f"{speech.name}: the transcript is far longer than the audio: its {n_phonemes} phonemes take about "
+            f"{n_phonemes / NORMAL_PHONEMES_PER_S:.1f} s at a normal speaking rate and at least "
+            f"{n_phonemes / MAX_PHONEMES_PER_S:.1f} s spoken very fast, but the audio lasts {duration_s:.2f} s; "
+            "is it the transcript of this recording?")
 
 
 def _neural():

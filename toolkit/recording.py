@@ -28,7 +28,6 @@ Example
 from __future__ import annotations
 
 import os
-import tempfile
 import weakref
 from math import gcd
 from pathlib import Path
@@ -195,11 +194,17 @@ def _open_raw(path: Path, raw_rate: int, raw_format: str, raw_channels: int) -> 
 
 
 def _converted(blocks: Iterator[np.ndarray], sample_rate: int, name: str) -> Recording:
-    """Resample mono blocks to 16 kHz into a temporary float32 file; a Recording reading it."""
-    fd, tmp = tempfile.mkstemp(prefix="viseme-rec-", suffix=".f32")
+    """Resample mono blocks to 16 kHz into a temporary float32 file; a Recording reading it (the file
+    goes when the recording is closed or collected, or the command is interrupted: `toolkit.cleanup`)."""
+    from contextlib import ExitStack
+
+    from toolkit.cleanup import temp_file
+
+    stack = ExitStack()
+    tmp = str(stack.enter_context(temp_file(prefix="viseme-rec-", suffix=".f32")))
     n = 0
     try:
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "wb") as out:
             rs = StreamResampler(sample_rate)
             for block in blocks:
                 y = rs.push(block)
@@ -209,16 +214,16 @@ def _converted(blocks: Iterator[np.ndarray], sample_rate: int, name: str) -> Rec
             out.write(y.astype("<f4").tobytes())
             n += len(y)
     except BaseException:
-        os.unlink(tmp)
+        stack.close()
         raise
     if n == 0:
-        os.unlink(tmp)
+        stack.close()
         raise AudioError(f"{name}: the audio has zero length (no samples)")
 
     def read(a: int, b: int) -> np.ndarray:
         return np.fromfile(tmp, dtype="<f4", count=b - a, offset=4 * a)
 
-    return Recording(n, read, name, cleanup=lambda: Path(tmp).unlink(missing_ok=True))
+    return Recording(n, read, name, cleanup=stack.close)
 
 
 def _check(rec: Recording) -> None:

@@ -38,6 +38,7 @@ Example
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -212,8 +213,8 @@ def _parse_mix(value, where: str) -> dict[str, float]:
         raise RigError(f"{where}: a mix must be a channel name or an object of channel weights, got {value!r}")
     mix: dict[str, float] = {}
     for ch, w in value.items():
-        if not isinstance(w, (int, float)):
-            raise RigError(f"{where}: weight of {ch!r} must be a number, got {w!r}")
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w):
+            raise RigError(f"{where}: weight of {ch!r} must be a finite number, got {w!r}")
         if ch.startswith("rhubarb:"):
             # a Rhubarb/Preston Blair shape = every viseme the viseme table gives that shape
             shape = ch.split(":", 1)[1]
@@ -231,6 +232,16 @@ def _parse_mix(value, where: str) -> dict[str, float]:
 
 
 def _profile_from_dict(d: dict, path: str, search: tuple[Path, ...]) -> Profile:
+    try:
+        return _profile_fields(d, path, search)
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as e:
+        if isinstance(e, RigError):
+            raise
+        # a field of the wrong type ("targets": [...], "priority": null): one line naming the file
+        raise RigError(f"{path}: malformed rig profile ({type(e).__name__}: {e})") from None
+
+
+def _profile_fields(d: dict, path: str, search: tuple[Path, ...]) -> Profile:
     if not isinstance(d, dict):
         raise RigError(f"{path}: a rig profile must be a JSON object")
     unknown = set(d) - _PROFILE_FIELDS
@@ -261,6 +272,8 @@ def _profile_from_dict(d: dict, path: str, search: tuple[Path, ...]) -> Profile:
     if kind not in KINDS:
         raise RigError(f"{path}: kind must be one of {KINDS}, got {kind!r}")
     scale = {str(k): float(v) for k, v in (d.get("scale") or {}).items()}
+    if not all(math.isfinite(v) for v in scale.values()):
+        raise RigError(f"{path}: scale values must be finite numbers")
     for k in scale:
         if k not in targets:
             raise RigError(f"{path}: scale names {k!r}, which is not one of the profile's targets")
@@ -324,7 +337,7 @@ def _load_profile_cached(name_or_path: str, search: tuple[Path, ...]) -> Profile
         p = hits[0]
     try:
         d = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, RecursionError) as e:   # unreadable, not UTF-8, not JSON
         raise RigError(f"{p}: cannot read rig profile ({e})") from None
     return _profile_from_dict(d, str(p), search)
 

@@ -22,28 +22,19 @@ Example
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 from toolkit.alignment.result import Alignment
 from toolkit.animation import Segment
 from toolkit.phonemes.inventory import ARPABET_TO_IPA, TIMIT_TO_IPA, arpabet_to_ipa, is_silence, split_ipa
+from toolkit.phonemes.text import decode_text
 
 
 
 class TextGridError(ValueError):
     """A file that is not a readable TextGrid; the message names the file."""
-
-
-def _decode(raw: bytes) -> str:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
 
 
 # Tokens of the Praat text format: strings ("" escapes a quote), numbers, and the
@@ -69,22 +60,20 @@ def read_tiers(path: str | Path) -> tuple[float, float, dict[str, list[Segment]]
     """(xmin, xmax, {tier name: intervals}) of a TextGrid (point tiers are skipped)."""
     path = Path(path)
     try:
-        text = _decode(path.read_bytes())
+        text = decode_text(path.read_bytes(), str(path), fallback="latin-1")  # old Praat files: Latin-1
     except OSError as e:
         raise TextGridError(f"{path}: cannot read ({e.strerror or e})") from None
+    except ValueError as e:
+        raise TextGridError(f"{e}; not a Praat TextGrid") from None
     if 'ooTextFile' not in text[:200] or "TextGrid" not in text[:200]:
         raise TextGridError(f"{path}: not a Praat TextGrid (no 'ooTextFile'/'TextGrid' header)")
     toks = _tokens(text)
     # everything up to the object class ("ooTextFile", "TextGrid") is header
     toks = toks[toks.index("TextGrid") + 1:] if "TextGrid" in toks[:3] else toks
     try:
-        i = 0
         xmin, xmax = float(toks[0]), float(toks[1])
-        i = 2
-        if toks[i] == "<absent>":
-            return xmin, xmax, {}
-        i += 1  # <exists>
-        n_tiers = int(toks[i])
+        i = 3  # after <exists> or <absent>
+        n_tiers = 0 if toks[2] == "<absent>" else int(toks[i])
         i += 1
         tiers: dict[str, list[Segment]] = {}
         for _ in range(n_tiers):
@@ -102,9 +91,28 @@ def read_tiers(path: str | Path) -> tuple[float, float, dict[str, list[Segment]]
                 tiers[key] = segs
             else:  # TextTier: time, mark
                 i += 2 * n
-        return xmin, xmax, tiers
-    except (IndexError, ValueError, TypeError) as e:
+    except (IndexError, ValueError, TypeError, OverflowError) as e:
         raise TextGridError(f"{path}: malformed TextGrid ({type(e).__name__}: {e})") from None
+    _check_times(path, xmin, xmax, tiers)
+    return xmin, xmax, tiers
+
+
+# A TextGrid longer than this is broken, not a recording (a day of speech: far beyond any take).
+MAX_TEXTGRID_S = 86_400.0
+
+
+def _check_times(path: Path, xmin: float, xmax: float, tiers: dict[str, list[Segment]]) -> None:
+    """Times must be finite, within a day, and intervals must not end before they start."""
+    def bad(t: float) -> bool:
+        return not math.isfinite(t) or abs(t) > MAX_TEXTGRID_S
+
+    if bad(xmin) or bad(xmax) or xmax < xmin:
+        raise TextGridError(f"{path}: malformed TextGrid: the grid runs from {xmin:g} to {xmax:g} s")
+    for name, segs in tiers.items():
+        for j, seg in enumerate(segs, 1):
+            if bad(seg.start) or bad(seg.end) or seg.end < seg.start:
+                raise TextGridError(f"{path}: malformed TextGrid: interval {j} of tier {name!r} runs from "
+                                    f"{seg.start:g} to {seg.end:g} s")
 
 
 def phone_to_ipa(label: str) -> str:

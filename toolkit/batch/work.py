@@ -27,9 +27,6 @@ import numpy as np
 # Below this alignment confidence a line is worth a look (the engine falls back to the audio
 # alone only below `toolkit.engines.MIN_ALIGN_CONFIDENCE`).
 QA_MIN_CONFIDENCE = 0.7
-# A transcript needs at least this long per phone (fast speech, ~20 phones/s): more phones than the
-# audio holds at that pace means the text is longer than what was recorded.
-FAST_PHONE_S = 0.05
 NEAR_SILENT_DBFS = -35.0  # peak level below which a recording is nearly silent
 QUIET_SPEECH_SHARE = 0.1  # ... or when the energy VAD finds speech in less than this share of it
 CLIP_LEVEL = 0.999  # a sample this close to full scale is clipped
@@ -104,7 +101,8 @@ def failed_row(task: Task, error: str) -> dict:
 
 def qa_warnings(rec, text: str | None, lang: str, anim) -> list[str]:
     """What a person should check in this line (see the module notes)."""
-    from toolkit.alignment.even import phone_weight, speech_regions
+    from toolkit.alignment.even import speech_regions
+    from toolkit.pipeline import NORMAL_PHONEMES_PER_S
 
     out = []
     peak, clipped, speech_s = 0.0, 0, 0.0
@@ -129,8 +127,8 @@ def qa_warnings(rec, text: str | None, lang: str, anim) -> list[str]:
         if guessed:
             out.append(f"out-of-dictionary words (pronunciation guessed): {', '.join(guessed[:8])}"
                        f"{' ...' if len(guessed) > 8 else ''}")
-        need_s = FAST_PHONE_S * sum(phone_weight(p) for w in words for p in w.phones)
-        if need_s > rec.duration_s:
-            out.append(f"transcript longer than the audio: its {sum(len(w.phones) for w in words)} phones need "
-                       f"{need_s:.1f} s even said fast, the audio is {rec.duration_s:.1f} s")
+        n = sum(len(w.phones) for w in words)
+        if n / NORMAL_PHONEMES_PER_S > rec.duration_s:  # (far longer: the pipeline refused the line)
+            out.append(f"transcript longer than the audio: its {n} phonemes take about "
+                       f"{n / NORMAL_PHONEMES_PER_S:.1f} s at a normal pace, the audio is {rec.duration_s:.1f} s")
     return out

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import bpy
@@ -198,10 +196,10 @@ def animate_head(anim, meshes: list[dict], frame_start: int = 1, head: dict | No
 
 
 def save(out: Path, audio: Path | None) -> None:
-    """Write the .blend or .fbx through a temporary file in the same folder."""
+    """Write the .blend or .fbx to ``out``: a temporary file `toolkit.export.blend` made beside the
+    user's output (it renames or streams it there once complete, and removes it on failure)."""
     suffix = out.suffix.lower()
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".part" + suffix, dir=out.parent)
-    os.close(fd)
+    tmp = str(out)
     try:
         if suffix == ".blend":
             bpy.context.preferences.filepaths.save_version = 0  # no .blend1 next to the temp file
@@ -217,8 +215,6 @@ def save(out: Path, audio: Path | None) -> None:
                 use_mesh_modifiers=False)
         else:
             raise LipSyncError(f"{out}: unsupported output type {suffix!r} (use .blend or .fbx)")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

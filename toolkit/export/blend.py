@@ -29,12 +29,12 @@ import copy
 import json
 import os
 import subprocess
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from toolkit import cleanup, files
 from toolkit.animation import Animation
 from toolkit.files import check_output_path
 
@@ -201,10 +201,13 @@ def _run(anim, out_path, suffix, *, model, audio, profile, timeout_s) -> dict:
     if model is not None and Path(model).suffix.lower() not in MODEL_SUFFIXES:
         raise ValueError(f"{model}: unsupported model type (use {', '.join(MODEL_SUFFIXES)})")
     py = blender_python()
-    with tempfile.TemporaryDirectory(prefix="viseme-blend-") as tmp:
+    # Blender writes into a temporary folder (its own '@' temporary files included), and the finished
+    # file is then renamed or streamed to the output by toolkit.files' rules (links, modes, devices)
+    with cleanup.temp_dir(prefix="viseme-blend-") as tmp:
         anim_json = Path(tmp) / "animation.json"
         anim_json.write_text(json.dumps(anim.to_dict(), separators=(",", ":")), encoding="utf-8")
-        cmd = [str(py), "-m", "toolkit.blender.export_scene", "--anim", str(anim_json), "--out", str(out.resolve())]
+        done = Path(tmp) / ("scene" + suffix)
+        cmd = [str(py), "-m", "toolkit.blender.export_scene", "--anim", str(anim_json), "--out", str(done)]
         notes = _model_args(anim, Path(model), profile, Path(tmp), cmd) if model is not None else []
         if audio is not None:
             cmd += ["--audio", str(Path(audio).resolve())]
@@ -215,6 +218,8 @@ def _run(anim, out_path, suffix, *, model, audio, profile, timeout_s) -> dict:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, cwd=tmp)
         except subprocess.TimeoutExpired:
             raise BlenderError(f"{out}: Blender export took longer than {timeout_s:.0f} s") from None
+        if r.returncode == 0 and done.is_file():
+            files.publish(done, out)
     if r.returncode == 2:
         msg = next((ln[7:] for ln in r.stderr.splitlines() if ln.startswith("ERROR: ")), r.stderr.strip()[-500:])
         raise ValueError(msg)
@@ -224,7 +229,7 @@ def _run(anim, out_path, suffix, *, model, audio, profile, timeout_s) -> dict:
         summary = json.loads(r.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         raise BlenderError(f"{out}: Blender export printed no summary:\n{r.stdout[-1000:]}") from None
-    summary["warnings"] = notes
+    summary["out"], summary["warnings"] = str(out), notes
     for note in notes:  # the callers (the CLI among them) print Python warnings on stderr
         warnings.warn(note, stacklevel=3)
     return summary

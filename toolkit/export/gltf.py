@@ -125,7 +125,7 @@ class _Doc:
         self.align(4)
         self.doc["buffers"][0] = {k: v for k, v in self.doc["buffers"][0].items() if k != "uri"}
         self.doc["buffers"][0]["byteLength"] = len(self.blob)
-        js = json.dumps(self.doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        js = _json_bytes(self.doc, separators=(",", ":"))
         js += b" " * (-len(js) % 4)
         total = 12 + 8 + len(js) + (8 + len(self.blob) if self.blob else 0)
         out = [struct.pack("<4sII", b"glTF", 2, total), struct.pack("<II", len(js), 0x4E4F534A), js]
@@ -138,7 +138,15 @@ class _Doc:
         self.doc["buffers"][0]["byteLength"] = len(self.blob)
         self.doc["buffers"][0]["uri"] = "data:application/octet-stream;base64," + base64.b64encode(
             bytes(self.blob)).decode("ascii")
-        return json.dumps(self.doc, indent=1, ensure_ascii=False).encode("utf-8")
+        return _json_bytes(self.doc, indent=1)
+
+
+def _json_bytes(doc: dict, **fmt) -> bytes:
+    """The document as UTF-8 JSON; NaN or infinity (which JSON cannot hold) is an error, not a broken file."""
+    try:
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, **fmt).encode("utf-8")
+    except ValueError:
+        raise ValueError("the glTF document would hold NaN or infinite numbers; nothing was written") from None
 
 
 def _merge_buffers(model: Model, warnings: list[str]) -> _Doc:
@@ -227,8 +235,7 @@ def _check_anim(anim: Animation) -> None:
         raise TypeError(f"expected an Animation, got {type(anim).__name__}")
     if anim.n_frames < 1:
         raise ValueError("the animation has no frames")
-    if not np.all(np.isfinite(anim.values)):
-        raise ValueError("the animation has NaN or infinite values")
+    anim.check_finite()
 
 
 def _check_out(out: Path, suffixes: tuple[str, ...], inputs: list[Path]) -> None:
@@ -269,7 +276,10 @@ def _animate(model: Model, anim: Animation, profile, clip_name: str, head: bool,
         "name": clip_name, **_samplers_and_channels(perf, d, t_acc),
         "extras": {"generator": GENERATOR, "fps": anim.fps, "duration_s": anim.duration_s,
                    "rig": perf.match.profile.name if perf.match else None}})
-    data = d.glb_bytes() if out_suffix in (".glb", ".vrm") else d.gltf_bytes()
+    try:
+        data = d.glb_bytes() if out_suffix in (".glb", ".vrm") else d.gltf_bytes()
+    except ValueError as e:
+        raise ModelError(f"{model.path}: {e}") from None
     rep = WriteReport(str(out), len(data), anim.n_frames, anim.duration_s, perf.via, perf.describe_driven(),
                       perf.head_label, warnings, time.perf_counter() - t0)
     return data, rep
@@ -279,6 +289,9 @@ def _samplers_and_channels(perf: Performance, d: _Doc, t_acc: int) -> dict:
     """One glTF sampler + channel per track of the performance (nodes sharing weights share an accessor)."""
     samplers, channels, shared = [], [], {}
     for track in perf.tracks():
+        if not np.all(np.isfinite(track.values)):
+            raise ModelError(f"{perf.model.path}: cannot animate node {perf.node_name(track.node)!r}: its rest "
+                             "transform (or a parent's) is degenerate (a zero or non-finite scale)")
         if track.path == "rotation":
             _trs_from_matrix(d.doc["nodes"][track.node])
         key = id(track.values)

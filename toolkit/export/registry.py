@@ -16,6 +16,7 @@ Example
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from toolkit import cleanup, files
 from toolkit.animation import Animation
 from toolkit.files import check_output_path
 
@@ -56,6 +58,7 @@ class Format:
     help: str = ""
     needs: tuple[str, ...] = ()  # Python modules the writer needs (from an extra), checked before any work
     extra: str = ""              # the extra that installs them
+    binary: bool = False  # bytes a terminal must not print (`-o -` on a terminal is refused for these)
 
 
 # -- the writers (imported when used: `import toolkit` stays quick) ---------------------------------
@@ -180,16 +183,19 @@ FORMATS: list[Format] = [
     Format("json", (".json",), _json, help="animation JSON (every channel, phonemes, words)"),
     Format("livelink", (".csv",), _livelink, help="Live Link Face / ARKit CSV (Unreal)"),
     Format("rhubarb-tsv", (".tsv",), _rhubarb_tsv, help="Rhubarb Lip Sync TSV mouth cues"),
-    Format("png", (".png",), _plot, help="curves over the waveform", needs=("matplotlib",)),
+    Format("png", (".png",), _plot, help="curves over the waveform", needs=("matplotlib",), binary=True),
     Format("sheet", (), _sheet, shows_model=True, help="contact sheet of key frames (viseme render -o x.png)",
-           needs=("pyrender", "OpenGL"), extra="render"),
+           needs=("pyrender", "OpenGL"), extra="render", binary=True),
     Format("textgrid", (".textgrid",), _textgrid, help="Praat TextGrid of words and phonemes"),
-    Format("gltf", (".glb", ".gltf", ".vrm"), _gltf, shows_model=True, help="the character (or default head), talking"),
-    Format("vrma", (".vrma",), _vrma, help="VRM Animation: expression tracks + head"),
+    Format("gltf", (".glb", ".gltf", ".vrm"), _gltf, shows_model=True, help="the character (or default head), talking",
+           binary=True),
+    Format("vrma", (".vrma",), _vrma, help="VRM Animation: expression tracks + head", binary=True),
     Format("mp4", (".mp4",), _mp4, shows_model=True, help="preview video with sound",
-           needs=("pyrender", "OpenGL", "imageio_ffmpeg"), extra="render"),
-    Format("blend", (".blend",), _blend, shows_model=True, help="Blender scene with the sound", extra="blender"),
-    Format("fbx", (".fbx",), _fbx, shows_model=True, help="FBX with the shape-key animation baked", extra="blender"),
+           needs=("pyrender", "OpenGL", "imageio_ffmpeg"), extra="render", binary=True),
+    Format("blend", (".blend",), _blend, shows_model=True, help="Blender scene with the sound", extra="blender",
+           binary=True),
+    Format("fbx", (".fbx",), _fbx, shows_model=True, help="FBX with the shape-key animation baked",
+           extra="blender", binary=True),
     Format("html", (".html", ".htm"), _html, shows_model=True,
            help="web page: the character talking with its sound (three.js, works offline)"),
     Format("unity", (".anim",), _unity, shows_model=True, help="Unity AnimationClip: blend shapes + head rotation"),
@@ -201,19 +207,29 @@ BY_NAME = {f.name: f for f in FORMATS}
 
 
 def format_for(path: str | Path, name: str | None = None, png: str = "png") -> Format:
-    """The format of an output: ``name`` when given, else its ending (``png`` says what a .png is)."""
+    """The format of an output: ``name`` when given, else its ending (``png`` says what a .png is);
+    standard output (``-``), a device or a FIFO without a known ending gets animation JSON."""
     path = Path(path)
     if name:
         if name not in BY_NAME:
             raise ValueError(f"unknown output format {name!r}; use one of {', '.join(BY_NAME)}")
-        return BY_NAME[name]
+        return BY_NAME[png] if name == "png" else BY_NAME[name]
     lower = path.name.lower()
     for f in FORMATS:  # in table order: "x_rhubarb.json" is Rhubarb's before it is any .json
         if any(lower.endswith(s) for s in f.suffixes):
             return BY_NAME[png] if f.name == "png" else f
+    if files.is_stream(path):
+        return BY_NAME["json"]
+    files.output_target(path)  # a folder says so, not "unknown output type ''"
     known = " ".join(s for f in FORMATS for s in f.suffixes)
     what = repr(path.suffix) if path.suffix else "(the name has no file ending)"
     raise ValueError(f"{path}: unknown output type {what}; use one of {known}")
+
+
+def _file_suffix(f: Format) -> str:
+    """The file ending a format is written with (a streamed output is first written to a temporary
+    file of that type; the contact sheet is a .png)."""
+    return (f.suffixes or BY_NAME["png"].suffixes)[0]
 
 
 @dataclass
@@ -233,23 +249,41 @@ def plan_outputs(outputs, *, fmt: str | None = None, model=None, rig=None, input
     Refuses unknown types, missing folders, an output that is one of the input files, and a
     model the outputs cannot use (broken buffers, broken VRM binds, no mouth target, .vrm
     from a model that is not a VRM), so a failure leaves nothing half written."""
+    targets = [files.output_target(o) for o in outputs]  # a folder, a read-only place: named first
     items = [(Path(o), format_for(o, fmt, png)) for o in outputs]
+    _check_targets(targets, [f for _, f in items])
     for path, f in items:
         _check_installed(path, f)
-    files = [Path(x) for x in inputs if x]
+    sources = [Path(x) for x in inputs if x]
     if rig and Path(rig).is_file():
-        files.append(Path(rig))
+        sources.append(Path(rig))
     if model:
-        files += _check_model(Path(model), rig, [(p, f) for p, f in items if f.shows_model])
+        sources += _check_model(Path(model), rig, [(p, f) for p, f in items if f.shows_model])
     elif any(f.name == "gltf" for _, f in items):
         from toolkit.export.gltf import check_output
 
         for path, f in items:
-            if f.name == "gltf":
+            if f.name == "gltf" and not files.is_stream(path):
                 check_output(path)
     for path, _ in items:
-        check_output_path(path, inputs=tuple(files))
-    return OutputPlan(items, model, rig, tuple(files))
+        check_output_path(path, inputs=tuple(sources))
+    return OutputPlan(items, model, rig, tuple(sources))
+
+
+def _check_targets(targets: list[files.Target], formats: list[Format]) -> None:
+    """One output per file, at most one on standard output, and no binary data on a terminal."""
+    seen: dict[str, str] = {}
+    for t in targets:
+        key = str(t.real) if t.real is not None else "<stdout>" if t.stdout else os.path.realpath(t.path)
+        if key in seen:
+            what = "standard output" if key == "<stdout>" else key
+            raise ValueError(f"{t.path}: two outputs would write {what} ({seen[key]} and {t.path}); "
+                             "give each output its own file")
+        seen[key] = str(t.path)
+    for t, f in zip(targets, formats):
+        if f.binary and t.stream and files.is_terminal(t.path):
+            raise ValueError(f"{t.label}: is a terminal and {f.name} is binary data; redirect it "
+                             f"(-o - > out{_file_suffix(f)}) or pipe it into a program, or give a file name")
 
 
 def _check_installed(path: Path, f: Format) -> None:
@@ -286,7 +320,7 @@ def _check_model(src: Path, rig, used: list[tuple[Path, Format]]) -> list[Path]:
     # a model no output shows is still read: its .bin and textures must not be overwritten either
     model = check_model(src, rig) if used else load_model(src)
     for path, f in used:
-        if f.name == "gltf":
+        if f.name == "gltf" and not files.is_stream(path):   # a stream gets GLB bytes: no file name to check
             check_output(path, model)
     return [src] + model.external_files()
 
@@ -298,14 +332,30 @@ def write_outputs(anim: Animation, plan: OutputPlan, job: WriteJob | None = None
     (stderr by default)."""
     job = job or WriteJob()
     job.model, job.rig = plan.model, plan.rig
+    anim.check_finite()  # no output may hold a NaN or an infinity, whatever made the animation
     written = []
     from toolkit import progress
 
     for path, f in plan.items:
         check_output_path(path, inputs=plan.inputs)  # again: files may have appeared during the work
-        rep = f.write(anim, path, job)
+        if files.output_target(path).stream:
+            rep = _write_stream(anim, path, f, job)
+        else:
+            rep = f.write(anim, path, job)
         progress.advance("write", anim.duration_s / len(plan.items))
         for line in getattr(rep, "brief", lambda: [])():
             report(line, file=sys.stderr)
         written.append(str(path))
     return written
+
+
+def _write_stream(anim: Animation, path: Path, f: Format, job: WriteJob):
+    """Standard output, a device or a FIFO: the writer makes a temporary file of its type, whose
+    bytes are then streamed there (`toolkit.files.publish`)."""
+    with cleanup.temp_dir() as folder:
+        tmp = folder / ("out" + _file_suffix(f))
+        rep = f.write(anim, tmp, job)
+        files.publish(tmp, path)
+    if hasattr(rep, "out_path"):
+        rep.out_path = str(path)
+    return rep

@@ -30,6 +30,8 @@ ROWS_PER_WRITE = 2000
 def write_json(anim: Animation, path: str | Path) -> None:
     """The documented animation JSON (see README, "Animation JSON"): the bytes of
     ``json.dumps(anim.to_dict(), separators=(",", ":"))``, written ROWS_PER_WRITE frames at a time."""
+    anim.check_finite()
+
     def write(tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             for part in _json_parts(anim):
@@ -41,7 +43,7 @@ def write_json(anim: Animation, path: str | Path) -> None:
 def _json_parts(anim: Animation):
     from toolkit.animation import JSON_FORMAT
 
-    dump = lambda x: json.dumps(x, separators=(",", ":"))  # noqa: E731
+    dump = lambda x: json.dumps(x, separators=(",", ":"), allow_nan=False)  # noqa: E731
     head = {"format": JSON_FORMAT, "fps": anim.fps, "duration": anim.duration_s, "channels": list(anim.channels)}
     yield dump(head)[:-1] + ',"values":['
     for k in range(0, anim.n_frames, ROWS_PER_WRITE):
@@ -87,6 +89,7 @@ def livelink_table(anim: Animation) -> np.ndarray:
 
 def write_livelink_csv(anim: Animation, path: str | Path) -> None:
     """Apple ARKit / Live Link Face CSV (Timecode, BlendShapeCount, 61 curves) that Unreal imports."""
+    anim.check_finite()
     table = livelink_table(anim)
     row = "%s," + str(len(LIVELINK_CURVES)) + "".join([",%.6g"] * len(LIVELINK_CURVES))
 
@@ -135,6 +138,7 @@ def rhubarb_cues(anim: Animation, min_cue_s: float = 0.04) -> list[dict]:
 
 def write_rhubarb_tsv(anim: Animation, path: str | Path) -> None:
     """Rhubarb's TSV: one `start<TAB>shape` line per cue, closing with X at the end."""
+    anim.check_finite()
     cues = rhubarb_cues(anim)
     lines = [f"{c['start']:.2f}\t{c['value']}" for c in cues]
     lines.append(f"{anim.duration_s:.2f}\tX")
@@ -143,6 +147,7 @@ def write_rhubarb_tsv(anim: Animation, path: str | Path) -> None:
 
 def write_rhubarb_json(anim: Animation, path: str | Path, sound_file: str = "") -> None:
     """Rhubarb's JSON: `{"metadata": {...}, "mouthCues": [{start, end, value}]}`."""
+    anim.check_finite()
     doc = {
         "metadata": {"soundFile": sound_file or anim.meta.get("audio", ""), "duration": round(anim.duration_s, 2)},
         "mouthCues": rhubarb_cues(anim),

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pygltflib
 
+from toolkit.gltf.check import check_document
 from toolkit.gltf.errors import ModelError
 from toolkit.gltf.materials import surface
 from toolkit.rotation import quat_to_matrix
@@ -92,7 +93,7 @@ class Primitive:
     def indices(self) -> np.ndarray:
         """Vertex indices as stored (uint32); 0..n-1 for a non-indexed primitive."""
         if self.indices_accessor is None:
-            return np.arange(len(self.positions), dtype=np.uint32)
+            return np.arange(len(self.vertices()), dtype=np.uint32)
         return self.model.accessor(self.indices_accessor).astype(np.uint32).reshape(-1)
 
     def triangles(self) -> np.ndarray:
@@ -110,12 +111,24 @@ class Primitive:
 
     def target_deltas(self, attribute: str = "POSITION") -> np.ndarray:
         """(targets, vertices, 3) float32 displacements; zeros where a target lacks the attribute."""
-        n = len(self.positions)
+        n = len(self.vertices())
         out = np.zeros((len(self.targets), n, 3), np.float32)
         for t, tgt in enumerate(self.targets):
             if attribute in tgt:
-                out[t] = self.model.accessor(tgt[attribute]).astype(np.float32).reshape(n, 3)
+                d = self.model.accessor(tgt[attribute]).astype(np.float32)
+                if d.size != n * 3:
+                    raise ModelError(f"{self.model.path}: mesh #{self.mesh} primitive {self.index}: morph target {t} "
+                                     f"moves {d.size // 3} vertices, the primitive has {n}")
+                out[t] = d.reshape(n, 3)
         return out
+
+    def vertices(self) -> np.ndarray:
+        """The positions, which a primitive that is drawn or morphed must have (ModelError without)."""
+        pos = self.positions
+        if pos is None or pos.ndim != 2 or pos.shape[1] != 3:
+            raise ModelError(f"{self.model.path}: mesh #{self.mesh} primitive {self.index} has no "
+                             f"{'POSITION attribute' if pos is None else 'VEC3 positions'}")
+        return pos
 
 
 @dataclass
@@ -276,6 +289,14 @@ class Model:
     def accessor(self, i: int) -> np.ndarray:
         """Accessor ``i`` as an array (count,) or (count, k); normalized integers become floats."""
         self._check_geometry_extensions()
+        try:
+            return self._accessor(i)
+        except (ValueError, TypeError, OverflowError, MemoryError) as e:
+            if isinstance(e, ModelError):
+                raise
+            raise ModelError(f"{self.path}: accessor #{i} is broken ({e})") from None
+
+    def _accessor(self, i: int) -> np.ndarray:
         try:
             acc = self.gltf.accessors[i]
         except IndexError:
@@ -492,9 +513,17 @@ def _parse_glb(data: bytes, source: str) -> tuple[dict, bytes | None]:
     if js is None:
         raise ModelError(f"{source}: GLB has no JSON chunk")
     try:
-        return json.loads(js.decode("utf-8")), bin_chunk
-    except (UnicodeDecodeError, ValueError) as e:
+        return _json(js.decode("utf-8")), bin_chunk
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ModelError(f"{source}: GLB JSON chunk is broken ({e})") from None
+
+
+def _json(text: str):
+    """JSON as the standard has it: NaN and Infinity (which Python would accept) are errors."""
+    def constant(name):
+        raise ValueError(f"{name} is not a JSON number")
+
+    return json.loads(text, parse_constant=constant)
 
 
 def load_model_bytes(data: bytes, name: str = "<model>", base_dir: Path | None = None) -> Model:
@@ -504,13 +533,11 @@ def load_model_bytes(data: bytes, name: str = "<model>", base_dir: Path | None =
         is_glb = True
     else:
         try:
-            doc = json.loads(data.decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError) as e:
+            doc = _json(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
             raise ModelError(f"{name}: neither a GLB nor glTF JSON ({e})") from None
         bin_chunk, is_glb = None, False
-    if not isinstance(doc, dict) or not str((doc.get("asset") or {}).get("version", "")).startswith("2"):
-        raise ModelError(f"{name}: not a glTF 2.0 file (asset.version is "
-                         f"{(doc.get('asset') or {}).get('version') if isinstance(doc, dict) else None!r})")
+    check_document(doc, name)  # types, indices and enums of every field read below: one line, not a traceback
     try:
         with warnings.catch_warnings():  # dataclasses_json warns about optional fields left out
             warnings.simplefilter("ignore")

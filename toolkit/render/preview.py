@@ -18,9 +18,9 @@ Example
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
-import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -28,7 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.animation import VISEME_CHANNELS, VISEMES, Animation, Segment
+from toolkit.checks import allowed, in_range
+from toolkit import cleanup, files
 from toolkit.files import atomic_write, check_output_path
+from toolkit.render import SIZE_LIMITS_PX
 from toolkit.phonemes.inventory import is_silence
 from toolkit.render.scene import DEFAULT_HEAD, FaceRenderer, Model, ModelError, load_face_model
 
@@ -223,12 +226,12 @@ def _produce(make_source, q: queue.Queue, stop: threading.Event) -> None:
             src.close()
 
 
-def _audio_track(audio, folder: Path) -> tuple[Path, bool]:
-    """Where ffmpeg reads the speech from, and whether that is a temporary file to remove.
+def _audio_track(audio, temps: contextlib.ExitStack) -> Path:
+    """Where ffmpeg reads the speech from.
 
     A file ffmpeg can decode is used as it is, so the preview keeps its own sample rate and
     channels; a 16 kHz float array, or a headerless PCM file (which only `toolkit.audio` can read),
-    becomes a temporary 16 kHz WAV."""
+    becomes a temporary 16 kHz WAV (removed when ``temps`` closes)."""
     from toolkit.audio import RAW_SUFFIXES, TARGET_RATE, load_audio, write_wav
 
     if isinstance(audio, (str, os.PathLike)):
@@ -238,11 +241,9 @@ def _audio_track(audio, folder: Path) -> tuple[Path, bool]:
         # an unreadable file fails here, with toolkit.audio's message naming it; a cut-off one
         # was refused or allowed when the animation was made, and ffmpeg muxes what is there
         load_audio(audio, allow_truncated=True)
-        return Path(os.path.abspath(audio)), False
+        return Path(os.path.abspath(audio))
     x = np.asarray(audio, np.float32)
-    fd, tmp = tempfile.mkstemp(prefix=".viseme-audio.", suffix=".wav", dir=folder)
-    os.close(fd)
-    return write_wav(tmp, x, TARGET_RATE), True
+    return write_wav(temps.enter_context(cleanup.temp_file(prefix=".viseme-audio.", suffix=".wav")), x, TARGET_RATE)
 
 
 def _audio_params(audio: Path, duration_s: float) -> list[str]:
@@ -274,20 +275,32 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
 
     >>> render_video(anim, "preview.mp4", audio="speech.wav", size=256)   # doctest: +SKIP
     """
-    import imageio_ffmpeg
-
     out = check_output_path(out_path, inputs=(audio if isinstance(audio, (str, os.PathLike)) else None,
                                               model if isinstance(model, (str, os.PathLike)) else None))
     if anim.n_frames == 0:
         raise ValueError(f"{out}: the animation has no frames")
+    if not in_range(size, *SIZE_LIMITS_PX, whole=True):
+        raise ValueError(f"{out}: size must be {allowed(*SIZE_LIMITS_PX, whole=True)} (pixels), got {size!r}")
     mdl = load_model(model)
-    if size < 16 or size > 4096:
-        raise ValueError(f"{out}: size must be between 16 and 4096 pixels, got {size}")
-    folder = out.parent if str(out.parent) else Path(".")
     n_frames = max(anim.n_frames, compare.resampled(anim.fps).n_frames if compare is not None else 0)
-    wav, wav_is_temp = _audio_track(audio, folder) if audio is not None else (None, False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part.mp4", dir=folder)
-    os.close(fd)
+    with contextlib.ExitStack() as temps:   # the speech as a WAV, the video until it is complete
+        wav = _audio_track(audio, temps) if audio is not None else None
+        tmp = temps.enter_context(files.temp_beside(out, ".mp4"))
+        _encode(anim, mdl, tmp, wav, n_frames, size, strip, compare, profile, antialias, progress, crf, preset,
+                label=out.name)
+        files.publish(tmp, out)
+    return out
+
+
+class _Abandon(BaseException):
+    """Thrown into imageio-ffmpeg's writer to make it kill ffmpeg at once (its output is discarded)."""
+
+
+def _encode(anim, mdl, tmp: Path, wav: Path | None, n_frames: int, size, strip, compare, profile, antialias,
+            progress: bool, crf: int, preset: str, label: str) -> None:
+    """Render every frame in a worker thread and pipe it into one ffmpeg writing ``tmp``."""
+    import imageio_ffmpeg
+
     q: queue.Queue = queue.Queue(maxsize=6)
     stop = threading.Event()
     worker = threading.Thread(target=_produce, daemon=True, name="viseme-render",
@@ -301,7 +314,7 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
             raise meta
         w, h, n = meta
         writer = imageio_ffmpeg.write_frames(
-            tmp, (w, h), fps=anim.fps, codec="libx264", pix_fmt_out="yuv420p", quality=None,
+            str(tmp), (w, h), fps=anim.fps, codec="libx264", pix_fmt_out="yuv420p", quality=None,
             macro_block_size=2, ffmpeg_log_level="error",
             output_params=["-preset", preset, "-crf", str(crf), "-movflags", "+faststart"]
             + (_audio_params(wav, n_frames / anim.fps) if wav else []),
@@ -311,7 +324,7 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
             from tqdm import tqdm
 
             # disable=None: no bar when stderr is not a terminal (logs, CI)
-            bar = tqdm(total=n, unit="frame", desc=f"render {out.name}", leave=False, disable=None)
+            bar = tqdm(total=n, unit="frame", desc=f"render {label}", leave=False, disable=None)
         while True:
             kind, item = q.get()
             if kind == "frame":
@@ -322,10 +335,8 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
                 raise item
             else:
                 break
-        writer.close()
+        writer.close()   # ffmpeg finishes the file
         writer = None
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
     finally:
         stop.set()
         while worker.is_alive():   # unblock a worker waiting on a full queue
@@ -335,16 +346,11 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
                 pass
         if bar is not None:
             bar.close()
-        if writer is not None:   # failed half way: stop ffmpeg before removing its file
+        if writer is not None:   # failed or interrupted half way: stop ffmpeg now, its file is removed
             try:
-                writer.close()
-            except Exception:
+                writer.throw(_Abandon())
+            except (_Abandon, StopIteration, Exception):
                 pass
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if wav_is_temp and os.path.exists(wav):
-            os.unlink(wav)
-    return out
 
 
 # -- stills ---------------------------------------------------------------------------------------------

@@ -248,7 +248,7 @@ def face_model_from_gltf(gm: gltf_read.Model) -> FaceModel:
             tri = prim.triangles()
             if len(tri) == 0:
                 continue
-            if int(tri.max()) >= len(prim.positions):
+            if int(tri.max()) >= len(prim.vertices()):
                 raise ModelError(f"{gm.path}: {mesh.label} primitive {prim.index} indexes vertex {int(tri.max())} "
                                  f"but has {len(prim.positions)} vertices (broken indices)")
             # the bind pose: skinned vertices through their joints x inverse bind matrices, others

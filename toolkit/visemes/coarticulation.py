@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from toolkit.checks import check_number
 from toolkit.animation import ARKIT_BLENDSHAPES, CHANNELS, VISEMES, Animation, Segment
 from toolkit.phonemes.inventory import is_silence
 from toolkit.visemes.tables import CLOSURE_VISEMES, CONTACT_VISEMES, VISEME_POSES, visemes_for
@@ -81,6 +82,27 @@ class CoarticulationParams:
             "SS": 0.7, "nn": 0.55, "RR": 0.8, "aa": 0.85, "E": 0.75, "ih": 0.75, "oh": 0.9, "ou": 1.0,
         }
     )
+
+    def __post_init__(self) -> None:
+        # a NaN or a negative time here would reach every frame of every output: refused by name
+        for name, (lo, hi) in PARAM_LIMITS.items():
+            check_number(name, getattr(self, name), lo, hi)
+        jaw = self.jaw_gain_range
+        if not isinstance(jaw, (tuple, list)) or len(jaw) != 2:
+            raise ValueError(f"jaw_gain_range must be (low, high), got {jaw!r}")
+        for k in (0, 1):
+            check_number(f"jaw_gain_range[{k}]", jaw[k], *JAW_GAIN_LIMITS)
+        if jaw[0] > jaw[1]:
+            raise ValueError(f"jaw_gain_range must be (low, high) with low <= high, got {jaw!r}")
+        for v, w in dict(self.strength).items():
+            check_number(f"strength[{v!r}]", w, 0, 2)
+
+
+# The range of each timing constant above (seconds, or a share of a phone; intensity 1 = natural).
+PARAM_LIMITS = {"lead_s": (-0.2, 0.2), "anticipation_s": (0.0, 0.5), "carryover_s": (0.0, 0.5),
+                "min_hold_s": (0.0, 0.5), "min_pause_s": (0.0, 2.0), "closure_share": (0.0, 1.0),
+                "plateau_share": (0.0, 1.0), "intensity": (0.0, 3.0)}
+JAW_GAIN_LIMITS = (0.0, 5.0)
 
 
 DEFAULT_PARAMS = CoarticulationParams()
