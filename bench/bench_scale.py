@@ -176,8 +176,14 @@ def long_table(minutes: float, fresh: bool) -> Table:
     # raw PocketSphinx: its forced alignment of the whole file in one utterance, as its own tools do
     r = measured([PY, "-c", _RAW_PS, str(wav), str(txt)], timeout_s=RAW_PS_TIMEOUT_S, memory_gb=RAW_PS_MEMORY_GB)
     done = r["rc"] == 0 and "phones" in r["out"] and "phones -1" not in r["out"]
-    why = ("finished" if done else f"did not finish: {'over ' + str(RAW_PS_TIMEOUT_S) + ' s' if r['timed_out'] else ''}"
-           f"{'' if r['timed_out'] else (r['err'].strip().splitlines() or ['exit ' + str(r['rc'])])[-1][:120]}")
+    if done:
+        why = "finished"
+    elif r["timed_out"]:
+        why = f"did not finish in {RAW_PS_TIMEOUT_S:g} s"
+    elif r["rc"] == 0:
+        why = "gave up: no alignment (the decoder found no path through the hour)"
+    else:
+        why = "failed: " + (r["err"].strip().splitlines() or [f"exit {r['rc']}"])[-1][:120]
     print(f"raw PocketSphinx on the same file: {why}; CPU {r['cpu_s']:.1f} s, peak RSS {r['rss_mb']:.0f} MB")
     table.add("raw PocketSphinx 100 frames/s, whole file" + ("" if done else " (did not finish)"), "peer",
               cpu_s=r["cpu_s"], rss_mb=r["rss_mb"], wall_s=r["wall_s"], speed_x=dur / max(r["cpu_s"], 1e-9))
