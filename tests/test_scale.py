@@ -123,6 +123,29 @@ def test_neural_model_streamed_equals_offline(monkeypatch, minute_clip):
     np.testing.assert_allclose(streamed.values, offline.values, atol=1e-4)
 
 
+def test_hybrid_refined_block_by_block_in_place_equals_the_whole_clip(monkeypatch, minute_clip):
+    """The hybrid mix of a long recording (the network's frames blended block by block into the
+    pipeline's own animation, no copy) equals the mix of the whole clip into a copy; the copy leaves
+    its input alone."""
+    from toolkit.motion import model
+    from toolkit.visemes.coarticulation import animate_phonemes
+
+    path, _, laid = minute_clip
+    phones = [Segment(p.label, p.start + t, p.end + t) for t, sp in laid for p in sp.phonemes if p.label]
+    rec = open_recording(path)
+    aligned = animate_phonemes(phones, rec.duration_s, 30, audio=rec)
+    before = aligned.values.copy()
+    animator = model.NeuralAnimator.load()
+    monkeypatch.setattr(model, "STREAM_FROM_S", 1e6)
+    whole = animator.refine(aligned, rec.samples(), 16000, seed=3)
+    np.testing.assert_array_equal(aligned.values, before)
+    monkeypatch.setattr(model, "STREAM_FROM_S", 10.0)
+    blocks = animator.refine(aligned, rec, 16000, seed=3, in_place=True)
+    assert blocks is aligned and blocks.meta["refined_by"] == "neural"
+    np.testing.assert_allclose(blocks.values, whole.values, atol=1e-4)
+    assert np.abs(whole.values - before).max() > 0.05  # the network did move the jaw and lips
+
+
 def test_chunked_alignment_equals_the_whole_file_within_tolerance(monkeypatch, minute_clip):
     """A minute of speech aligned chunk by chunk against the same minute aligned in one piece, and both
     against espeak-ng's exact word times."""

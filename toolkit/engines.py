@@ -84,7 +84,7 @@ class Hybrid:
 
     def mouth(self, samples: np.ndarray, timing, fps: float) -> Animation:
         aligned = Aligned(self.params).mouth(samples, timing, fps)
-        return self.model.refine(aligned, samples, TARGET_RATE, seed=self.seed)
+        return self.model.refine(aligned, samples, TARGET_RATE, seed=self.seed, in_place=True)  # our own copy
 
 
 def choose(requested: str, timing, neural: Callable[[], object | None], *,

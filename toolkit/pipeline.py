@@ -127,7 +127,8 @@ def animate(audio=None, text: str | None = None, *, sample_rate: int | None = No
     engine, why = engines.choose(opts.engine, timing, lambda: animator or _neural(), params=params,
                                  seed=opts.seed, source=speech.name)
     mouth = engine.mouth(speech.samples, timing, opts.fps)
-    anim = add_life(mouth, speech.samples, seed=opts.seed, blinks=opts.blinks, head_motion=opts.head_motion)
+    anim = add_life(mouth, speech.samples, seed=opts.seed, blinks=opts.blinks, head_motion=opts.head_motion,
+                    in_place=True)  # the engine's animation is ours: no hour-long copies
     anim = shift(anim, opts.offset_ms / 1000.0)
     return _with_meta(anim, speech, timing, engine.name, notes + why, opts, t0)
 

@@ -161,48 +161,80 @@ class NeuralAnimator:
 
     def _predict_streamed(self, samples, sample_rate, fps, seed, intensity, blinks, head_motion) -> Animation:
         """`predict` of a long recording: a `Streamer` fed one block at a time (the same curves, flat memory)."""
-        from toolkit import progress
+        rec = self._recording(samples, sample_rate)
+        values = np.zeros((max(1, int(round(rec.duration_s * fps))), len(CHANNELS)), np.float32)
+        for k, rows in self._streamed_rows(rec, fps, seed, intensity, blinks, head_motion):
+            values[k:k + len(rows)] = rows
+        return Animation(fps, list(CHANNELS), values, meta={"engine": "neural", "seed": seed})
+
+    def _recording(self, samples, sample_rate: int):
         from toolkit.recording import as_recording
 
-        if not hasattr(samples, "read"):
-            samples = self._mono16k(samples, sample_rate)
-        rec = as_recording(samples)
+        return as_recording(samples if hasattr(samples, "read") else self._mono16k(samples, sample_rate))
+
+    def _streamed_rows(self, rec, fps, seed, intensity, blinks, head_motion):
+        """(first frame, frames) of `predict` as a `Streamer` makes them, one block of ``rec`` at a time."""
+        from toolkit import progress
+
         s = Streamer(self, fps, seed, intensity, blinks, head_motion)
-        values = np.zeros((max(1, int(round(rec.duration_s * fps))), len(CHANNELS)), np.float32)
         k = 0
         for a, b, x in rec.blocks():
             rows = s.push(x)
-            values[k:k + len(rows)] = rows
+            yield k, rows
             k += len(rows)
             progress.advance("neural", (b - a) / SAMPLE_RATE)
-        rows = s.flush()
-        values[k:k + len(rows)] = rows
-        return Animation(fps, list(CHANNELS), values, meta={"engine": "neural", "seed": seed})
+        yield k, s.flush()
+
+    def _mouth_rows(self, samples, sample_rate: int, fps: float, seed: int):
+        """(first frame, frames) of `predict` without blinks or head motion: all at once for a short
+        clip, block by block for a long recording (never the hour's frames at once)."""
+        from toolkit.recording import Recording
+
+        if len(samples) > STREAM_FROM_S * sample_rate or (isinstance(samples, Recording) and samples.array is None):
+            yield from self._streamed_rows(self._recording(samples, sample_rate), fps, seed, 1.0, False, False)
+        else:
+            yield 0, self.predict(samples, sample_rate, fps=fps, seed=seed, blinks=False, head_motion=False).values
 
     def refine(self, aligned: Animation, samples: np.ndarray, sample_rate: int = SAMPLE_RATE, seed: int = 0,
-               weight: float = 0.5) -> Animation:
+               weight: float = 0.5, in_place: bool = False) -> Animation:
         """Hybrid: keep the aligned visemes (their timing comes from the transcript) and mix in what
         the audio shows: jaw and lip channels are blended with the network's (``weight`` = its share);
-        lip closures of the alignment are kept.
+        lip closures of the alignment are kept.  ``in_place``: blend into ``aligned`` itself (the
+        pipeline's own animation) instead of a copy; the network's frames are mixed block by block,
+        so a long recording's animation exists once.
         """
-        neural = self.predict(samples, sample_rate, fps=aligned.fps, seed=seed, blinks=False, head_motion=False)
-        n = aligned.n_frames
-        nv = neural.values
-        if nv.shape[0] < n:
-            nv = np.concatenate([nv, np.repeat(nv[-1:], n - nv.shape[0], axis=0)])
-        out = aligned
         mouth = [c for c in self.curve_channels if c not in VISEME_CHANNELS and aligned.has(c)]
+        out = aligned if in_place else Animation(aligned.fps, list(aligned.channels), aligned.values.copy(),
+                                                 list(aligned.phonemes), list(aligned.words), dict(aligned.meta))
+        n = out.n_frames
         if mouth:
-            a = aligned.select(mouth).values
-            b = nv[:n, [CHANNELS.index(c) for c in mouth]]
-            mixed = (1 - weight) * a + weight * b
-            if aligned.has("viseme_PP"):
-                # where the transcript says the lips close, they close: no blending there
-                closed = np.clip(aligned.channel("viseme_PP") * 2 - 0.6, 0, 1)[:, None]
-                mixed = closed * a + (1 - closed) * mixed
-            out = out.with_channels(mouth, mixed)
+            cols = [out.channels.index(c) for c in mouth]
+            net_cols = [CHANNELS.index(c) for c in mouth]
+            pp = out.channel("viseme_PP") if out.has("viseme_PP") else None
+            last, k = None, 0
+            for k, rows in self._mouth_rows(samples, sample_rate, out.fps, seed):
+                if len(rows):
+                    last = rows[-1:]
+                    self._blend(out, rows[: max(0, n - k)], k, cols, net_cols, pp, weight)
+                k += len(rows)
+            if k < n and last is not None:  # the network ended a frame early: its last frame holds
+                self._blend(out, np.repeat(last, n - k, axis=0), k, cols, net_cols, pp, weight)
         out.meta = {**aligned.meta, "refined_by": "neural"}
         return out
+
+    @staticmethod
+    def _blend(out: Animation, rows: np.ndarray, k: int, cols, net_cols, pp, weight: float) -> None:
+        """Frames k.. of ``out``'s mouth channels mixed with the network's ``rows`` (in place)."""
+        if not len(rows):
+            return
+        sl = slice(k, k + len(rows))
+        a = out.values[sl][:, cols]
+        mixed = (1 - weight) * a + weight * rows[:, net_cols]
+        if pp is not None:
+            # where the transcript says the lips close, they close: no blending there
+            closed = np.clip(pp[sl] * 2 - 0.6, 0, 1)[:, None]
+            mixed = closed * a + (1 - closed) * mixed
+        out.values[sl, cols] = mixed
 
     @staticmethod
     def _mono16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -171,35 +171,49 @@ def _loudness_for(anim: Animation, samples, sample_rate: int) -> np.ndarray:
 
 
 def add_blinks(anim: Animation, audio: np.ndarray | None = None, sample_rate: int = 16000, seed: int = 0,
-               rate_per_min: float = 15.0) -> Animation:
-    """Add seeded eye blinks (eyeBlinkLeft/Right, max'ed with what is there); pauses in ``audio`` attract them."""
+               rate_per_min: float = 15.0, *, in_place: bool = False) -> Animation:
+    """Add seeded eye blinks (eyeBlinkLeft/Right, max'ed with what is there); pauses in ``audio`` attract them.
+    ``in_place``: see `add_life`."""
     curve = BlinkProcess(seed, rate_per_min).step(_loudness_for(anim, audio, sample_rate))
     v = _to_anim_rate(curve[:, None], anim)[:, 0]
     old = [anim.channel(c) if anim.has(c) else np.zeros(anim.n_frames, np.float32) for c in BLINK_CHANNELS]
-    return anim.with_channels(BLINK_CHANNELS, np.stack([np.maximum(o, v) for o in old], axis=1))
+    return _set_channels(anim, BLINK_CHANNELS, np.stack([np.maximum(o, v) for o in old], axis=1), in_place)
 
 
 def add_head_motion(anim: Animation, samples: np.ndarray | None, sample_rate: int = 16000, seed: int = 0,
-                    amount: float = 1.0) -> Animation:
-    """Add prosody-following head rotation (headPitch/Yaw/Roll, radians) to what is there."""
+                    amount: float = 1.0, *, in_place: bool = False) -> Animation:
+    """Add prosody-following head rotation (headPitch/Yaw/Roll, radians) to what is there.
+    ``in_place``: see `add_life`."""
     curves = HeadProcess(seed, amount).step(_loudness_for(anim, samples, sample_rate))
     v = _to_anim_rate(curves, anim)
     old = np.stack([anim.channel(c) if anim.has(c) else np.zeros(anim.n_frames, np.float32)
                     for c in HEAD_CHANNELS], axis=1)
-    return anim.with_channels(HEAD_CHANNELS, old + v)
+    return _set_channels(anim, HEAD_CHANNELS, old + v, in_place)
+
+
+def _set_channels(anim: Animation, names: list[str], values: np.ndarray, in_place: bool) -> Animation:
+    """``anim.with_channels`` (a new animation), or, ``in_place`` and where ``anim`` has every channel,
+    the values written into ``anim`` itself: an hour-long animation is then never copied."""
+    if not (in_place and all(anim.has(n) for n in names)):
+        return anim.with_channels(names, values)
+    for j, n in enumerate(names):
+        anim.values[:, anim.channels.index(n)] = values[:, j]
+    return anim
 
 
 def add_life(anim: Animation, samples: np.ndarray | None, sample_rate: int = 16000, *, seed: int = 0,
-             blinks: bool = True, head_motion: bool = True) -> Animation:
+             blinks: bool = True, head_motion: bool = True, in_place: bool = False) -> Animation:
     """Blinks and prosody-driven head motion on top of a mouth: the one place every engine gets them.
 
     Seeded, so the same input gives the same output; pauses in ``samples`` attract blinks
-    and its loudness accents nod the head."""
+    and its loudness accents nod the head.  ``in_place``: write the curves into ``anim`` (when it
+    has the channels, as the pipeline's animations do) instead of a copy; the pipeline's
+    hour-long recordings keep one frames x channels array, not one per layer."""
     from toolkit import progress
 
     if blinks:
-        anim = add_blinks(anim, samples, sample_rate, seed=seed)
+        anim = add_blinks(anim, samples, sample_rate, seed=seed, in_place=in_place)
     if head_motion:
-        anim = add_head_motion(anim, samples, sample_rate, seed=seed)
+        anim = add_head_motion(anim, samples, sample_rate, seed=seed, in_place=in_place)
     progress.advance("life", anim.duration_s)
     return anim
