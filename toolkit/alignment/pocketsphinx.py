@@ -26,8 +26,9 @@ Long recordings (a `toolkit.recording.Recording` of any length) are aligned
 chunk by chunk, read one at a time: a chunk ends at a pause 4-12 s on
 (`CHUNK_S`), and its word pass uses a grammar that accepts any first words of
 the rest of the transcript (starting up to `RESYNC_WORDS` early or late), so it
-finds how far the speech there gets; after trouble, chunks are planned with
-look-ahead.  Each chunk is then treated as a short recording is.  Time grows
+finds how far the speech there gets; after trouble that reach widens, so a
+chunk that lost its place finds it again.  Each chunk is then treated as a short
+recording is.  Time grows
 linearly with the length and memory stays flat (see "long recordings" below).
 
 Words are added to the decoder's dictionary with the pronunciation the
@@ -51,6 +52,7 @@ Example
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import threading
 import warnings
@@ -85,6 +87,10 @@ SINGLE_PASS_S = 30.0  # recordings up to this length are aligned in one piece
 # 1e-60 starts to lose words in the noise (bench/bench_align.py).
 DECODER_SETTINGS = dict(lm=None, beam=1e-80, wbeam=1e-60, pbeam=1e-80, bestpath=False,
                         frate=FRATE, ds=2, topn=5, loglevel="FATAL")
+# The retry at RETRY_FRATE is the last try before even spreading and runs only where the first
+# pass failed: it keeps the wider beams (at 1e-80 it misses the path of fast espeak-ng speech that
+# 1e-100 finds, tests/test_align.py).
+RETRY_BEAMS = dict(beam=1e-120, wbeam=1e-100, pbeam=1e-120)
 # Above this share of phones at the minimum length a chunk counts as a transcript mismatch
 # (the decoder crushed words it could not find).  Matching speech stays well below.
 SQUEEZED_MISMATCH = 0.45
@@ -156,6 +162,7 @@ def _decoder(frate: int = FRATE):
     settings = dict(DECODER_SETTINGS, frate=frate)
     if frate <= 100:
         settings["ds"] = 1  # at 100 frames/s every frame is scored
+        settings.update(RETRY_BEAMS)
     return Decoder(**settings)
 
 
@@ -310,32 +317,6 @@ def _grammar(dec, entries: list[_Entry], open_end: bool, starts: int) -> None:
     fsg = dec.create_fsg("chunk", 0, n, trans)
     dec.add_fsg("chunk", fsg)
     dec.activate_search("chunk")
-
-
-def _prefix_words(dec, samples: np.ndarray, entries: list[_Entry]) -> list[tuple[int, float, float]] | None:
-    """How far into ``entries`` the speech in ``samples`` gets: (word index, start_s, end_s) of each word found."""
-    n, frate = len(entries), int(dec.config["frate"])
-    trans = [(k, k + 1, 1.0, e.name) for k, e in enumerate(entries)] + [(k, n, 1.0) for k in range(1, n)]
-    try:
-        fsg = dec.create_fsg("prefix", 0, n, trans)
-        dec.add_fsg("prefix", fsg)
-        dec.activate_search("prefix")
-        _decode(dec, _pcm(samples))
-        if dec.hyp() is None:
-            return None
-        segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()]
-    except RuntimeError:
-        return None
-    out, k = [], 0
-    for word, a, b in segs:
-        base = word.split("(")[0]
-        if base in _FILLERS or not base.startswith(("p_", "v_")):
-            continue
-        if k >= n or base != entries[k].name:
-            return None
-        out.append((k, a / frate + frame_offset_s(frate), (b + 1) / frate + frame_offset_s(frate)))
-        k += 1
-    return out
 
 
 def _weight(e: _Entry) -> float:
@@ -524,29 +505,28 @@ def _align_piece(dec, seg, entries, t0, t1, source, warnings, whole: bool = Fals
 # it finds how far the speech gets, and its hypothesis is what the phone pass aligns.  Two
 # decoding passes per stretch of audio, as for a short file, and each chunk is noise-masked and
 # refined as a short file is, so a sentence inside an hour-long file is aligned as on its own.
-# Measured on an hour of real speech and espeak-ng with known sentence times: 98.5 % of the
-# words land in their sentence (an end-open grammar alone drifts: 56 %); on a harder hour
-# (whispers, laughter, disfluent transcripts) 87 %, where the older window-by-window plan
-# with three passes got 95 % at three times the CPU.
 CHUNK_S = (4.0, 12.0)
 # Why 4-12 s: the phone pass's cost per second grows with the chunk (14 ms of CPU per second of
 # audio at 4 s, 18 at 10 s, 24 at 30 s); shorter chunks have fewer pauses to choose from.
 MIN_CUT_PAUSE_S = 0.25  # a pause the VAD finds must be this long to cut in (stop closures are shorter)
 # A grammar that may end anywhere sometimes lets a chunk take the next sentence's first words, or
 # stop a few words early; the next chunk may start up to this many words before or after where the
-# last one stopped (the words it takes again, or leaves behind, move to the chunk before).  Without
+# last one stopped (the words it takes again, or leaves behind, move to the chunks before).  Without
 # this, a chunk that starts off its audio drifts further off: it must squeeze words it cannot find.
 RESYNC_WORDS = 10
-# After trouble (a chunk that failed, squeezed more than TROUBLE_SQUEEZED of its phones, or had to
-# resync), chunks are planned with look-ahead (`_planned`): slower (a third decoding pass over a
-# window), safer where the transcript and the audio part ways, until one squeezes no more than
-# CLEAN_SQUEEZED (a clean chunk squeezes ~5 %).
+# Trouble (a chunk that failed, squeezed more than TROUBLE_SQUEEZED of its phones, or had to
+# resync) means the transcript position may be off by more than that: each troubled chunk in a
+# row doubles the reach of the next one's start, up to MAX_RESYNC_WORDS, so a file whose text got
+# ahead of (or behind) its audio finds its place again instead of staying lost.  Measured on an
+# hour of real speech and espeak-ng with many repeated phrases: a fixed reach of 10 lost its place
+# for good after 35 minutes; a look-ahead pass over 24 s windows (the plan before) stayed lost
+# as well, at 1.5x the CPU.  A wider reach costs little: the grammar's start arcs are cheap.
 TROUBLE_SQUEEZED = 0.25
-CLEAN_SQUEEZED = 0.12
-LOOKAHEAD_WINDOW_S = 24.0
-CUT_FROM = 0.4  # the look-ahead cut lies in the window's latter part ...
-LOOKAHEAD_S = 2.0  # ... with found words this long after it
+MAX_RESYNC_WORDS = 80
 PAD_S = 0.3  # audio read beyond each end of a chunk: noise masking and edge refinement see its context
+# The decoder needs only some silence around a chunk's speech: a longer pause at its edges (the
+# chunk ends in the middle of the longest pause) is left out of both passes, beyond this much.
+EDGE_SILENCE_S = 0.4
 VAD_BLOCK_S = 60.0  # the energy VAD adapts its threshold per block this long
 
 
@@ -565,38 +545,33 @@ def _speech_regions(rec) -> list[tuple[float, float]]:
 
 def _pick_cut(pauses: list[tuple[float, float]], t0: float, duration: float) -> float | None:
     """Where the chunk starting at t0 ends: the middle of the longest pause CHUNK_S into the rest
-    (else the longest within SINGLE_PASS_S); None when there is none."""
+    (else the longest within SINGLE_PASS_S); None when there is none.  ``pauses`` are sorted."""
+    lo_i = bisect.bisect_left(pauses, (t0, t0))  # pauses before t0 cannot hold the cut
     for lo, hi in (CHUNK_S, (2.0, SINGLE_PASS_S)):
-        cands = [(b - a, (a + b) / 2) for a, b in pauses if t0 + lo <= (a + b) / 2 <= min(t0 + hi, duration - 1.0)]
+        cands = []
+        for a, b in pauses[max(0, lo_i - 1):]:
+            if (a + b) / 2 > min(t0 + hi, duration - 1.0):
+                break
+            if (a + b) / 2 >= t0 + lo:
+                cands.append((b - a, (a + b) / 2))
         if cands:
             return max(cands)[1]
     return None
 
 
-def _cut(found, t0: float, t_end: float) -> tuple[float, int] | None:
-    """(cut_s, words before it): in the longest gap between found words in the window's latter part
-    (LOOKAHEAD_S before its end at the latest), else after the last word that ends by then."""
-    limit = t_end - LOOKAHEAD_S
-    gaps = [(a2 - b, (b + a2) / 2, i + 1) for (i, a, b), (_, a2, _) in zip(found[:-1], found[1:])
-            if t0 + CUT_FROM * (t_end - t0) <= (b + a2) / 2 <= limit]
-    if gaps:
-        _, mid, n = max(gaps)
-        return mid, n
-    safe = [(b, i + 1) for i, a, b in found if b <= limit]
-    return safe[-1] if safe else None
-
-
-def _cut_by_pace(regions, t0: float, t_end: float, budget: np.ndarray, k: int, mean_rate: float
-                 ) -> tuple[float, int]:
-    """Where to end a chunk the counting decoder could not place: the last pause the VAD finds in the
-    window's latter half (else its end), with the words an average pace puts before it."""
-    gaps = [(b + a2) / 2 for (_, b), (a2, _) in zip(regions[:-1], regions[1:])
-            if t0 + 0.4 * (t_end - t0) <= (b + a2) / 2 <= t_end - 1.0]
-    cut = gaps[-1] if gaps else t_end
-    speech = sum(max(0.0, min(cut, r1) - max(t0, r0)) for r0, r1 in regions) or (cut - t0)
-    done = budget[k - 1] if k else 0.0
-    n = int(np.searchsorted(budget, done + mean_rate * speech)) - k
-    return cut, int(max(1, min(len(budget) - k - 1, n)))
+def _speech_between(regions, starts, t0: float, t1: float) -> tuple[float, float | None, float | None]:
+    """(seconds of speech, first speech start, last speech end) between t0 and t1 (None: no speech there)."""
+    i = max(0, bisect.bisect_right(starts, t0) - 1)
+    total, first, last = 0.0, None, None
+    for r0, r1 in regions[i:]:
+        if r0 >= t1:
+            break
+        a, b = max(t0, r0), min(t1, r1)
+        if b > a:
+            total += b - a
+            first = a if first is None else first
+            last = b
+    return total, first, last
 
 
 def _align_all(dec, rec, entries, source, warnings, bursts) -> list[tuple[_Chunk, float, float]]:
@@ -605,39 +580,41 @@ def _align_all(dec, rec, entries, source, warnings, bursts) -> list[tuple[_Chunk
 
     duration = rec.duration_s
     regions = _speech_regions(rec) if duration > SINGLE_PASS_S else []
+    starts = [r0 for r0, _ in regions]
     pauses = [(b, a2) for (_, b), (a2, _) in zip(regions[:-1], regions[1:]) if a2 - b >= MIN_CUT_PAUSE_S]
     budget = np.cumsum([_weight(e) for e in entries])  # phone weight up to each word
     mean_rate = budget[-1] / max(1e-3, sum(b - a for a, b in regions) or duration)  # per second of speech
     pieces: list[tuple[_Chunk, float, float]] = []
     pending = None  # the last chunk and its audio: refined once the next chunk's first phone is known
-    careful = False  # after trouble: chunks planned with look-ahead (`_planned`) until one comes out clean
-    t0, k = 0.0, 0
+    reach = RESYNC_WORDS  # how far the next chunk's start may move (doubles after each troubled chunk)
+    t0, k, said = 0.0, 0, 0  # said: words in the pieces so far (a chunk may give some of them back)
     while k < len(entries) and t0 < duration - 1e-6:
         whole = t0 == 0 and duration <= SINGLE_PASS_S
         done = budget[k - 1] if k else 0.0
-        if whole or duration - t0 <= (SINGLE_PASS_S if careful else CHUNK_S[1]):
+        if whole or duration - t0 <= CHUNK_S[1]:
             cut, n_words, open_end = duration, len(entries) - k, False
-        elif careful:
-            (cut, n_words), open_end = _planned(dec, rec, entries, t0, k, budget, mean_rate, regions), False
         else:
             cut = _pick_cut(pauses, t0, duration) or min(duration, t0 + SINGLE_PASS_S)
             # at most ~3x the words the chunk would hold at an average pace (keeps the grammar small)
             n_words = int(np.searchsorted(budget, done + 3.0 * mean_rate * (cut - t0))) - k + 5
             open_end = cut < duration
-        a = max(0.0, t0 - PAD_S)
-        x, found = mask_noise_bursts(rec.read(int(a * SAMPLE_RATE), int(min(duration, cut + PAD_S) * SAMPLE_RATE)),
+        speech, first, last = _speech_between(regions, starts, t0, cut)
+        # the audio decoded: the chunk less the pause beyond EDGE_SILENCE_S at each end
+        s0 = t0 if first is None or whole else max(t0, first - EDGE_SILENCE_S)
+        s1 = cut if last is None or whole else min(cut, last + EDGE_SILENCE_S)
+        a = max(0.0, s0 - PAD_S)
+        x, found = mask_noise_bursts(rec.read(int(a * SAMPLE_RATE), int(min(duration, s1 + PAD_S) * SAMPLE_RATE)),
                                      SAMPLE_RATE)
         bursts += [(a + b0, a + b1) for b0, b1 in found]
-        seg = x[int(round((t0 - a) * SAMPLE_RATE)): int(round((cut - a) * SAMPLE_RATE))]
-        # an open-ended chunk may start up to RESYNC_WORDS before or after where the last one stopped
-        back = min(RESYNC_WORDS, len(pieces[-1][0].words) - 1) if pieces and open_end else 0
-        ahead = min(RESYNC_WORDS, len(entries) - k - 1) if pieces and open_end else 0
-        speech = sum(max(0.0, min(cut, r1) - max(t0, r0)) for r0, r1 in regions) or (cut - t0)
-        paced = int(np.searchsorted(budget, done + mean_rate * speech)) - k
-        piece = _align_piece(dec, seg, entries[k - back:k + ahead + n_words], t0, cut, source, warnings, whole=whole,
+        seg = x[int(round((s0 - a) * SAMPLE_RATE)): int(round((s1 - a) * SAMPLE_RATE))]
+        # an open-ended chunk may start up to `reach` words before or after where the last one stopped
+        back = min(reach, said) if pieces and open_end else 0
+        ahead = min(reach, len(entries) - k - 1) if pieces and open_end else 0
+        paced = int(np.searchsorted(budget, done + mean_rate * (speech or cut - t0))) - k
+        piece = _align_piece(dec, seg, entries[k - back:k + ahead + n_words], s0, s1, source, warnings, whole=whole,
                              open_end=open_end, starts=back + ahead, expected=back, paced=paced)
         moved = piece[0].first - back
-        if moved < 0:  # the chunk before took words said here
+        if moved < 0:  # the chunks before took words said here
             _drop_last_words(pieces, -moved)
         elif moved > 0:  # the chunk before left words said in it
             _add_last_words(pieces, entries[k:k + moved], x, a, piece[0])
@@ -647,34 +624,25 @@ def _align_all(dec, rec, entries, source, warnings, bursts) -> list[tuple[_Chunk
         pieces.append(piece)
         progress.advance("align", cut - t0)
         t0, k = cut, k + moved + len(piece[0].words)
-        # trouble (a failed chunk, squeezed phones, a chunk that had to resync): plan with look-ahead
-        # until a chunk comes out clean
+        said += moved + len(piece[0].words)
         trouble = not piece[0].acoustic or piece[0].squeezed > TROUBLE_SQUEEZED or abs(moved) > 1
-        careful = trouble or (careful and piece[0].squeezed > CLEAN_SQUEEZED)
+        reach = min(MAX_RESYNC_WORDS, 2 * reach) if trouble else RESYNC_WORDS
     if pending is not None:
         _refine_pending(pending, pieces, None, duration)
     return pieces
 
 
-def _planned(dec, rec, entries, t0: float, k: int, budget, mean_rate: float, regions) -> tuple[float, int]:
-    """(cut_s, number of words) of a chunk planned with look-ahead: a grammar that accepts any first
-    words of the rest of the transcript decodes LOOKAHEAD_WINDOW_S of audio, and the chunk ends in the
-    longest gap between the words found in its latter part, with words found after it (`_cut`)."""
-    t_end = min(rec.duration_s, t0 + LOOKAHEAD_WINDOW_S)
-    done = budget[k - 1] if k else 0.0
-    n_try = int(np.searchsorted(budget, done + 3.0 * mean_rate * (t_end - t0))) - k + 5
-    seg = rec.read(int(t0 * SAMPLE_RATE), int(t_end * SAMPLE_RATE))
-    found = [(i, t0 + a, t0 + b) for i, a, b in _prefix_words(dec, seg, entries[k:k + n_try]) or []]
-    return _cut(found, t0, t_end) or _cut_by_pace(regions, t0, t_end, budget, k, mean_rate)
-
-
 def _drop_last_words(pieces, n: int) -> None:
-    """The last chunk gives its last ``n`` words to the next one (which found them in its audio)."""
-    ch, _, conf = pieces[-1]
-    keep = len(ch.words) - n
-    n_phones = sum(ch.word_phones[:keep])
-    ch.words, ch.phones, ch.word_phones = ch.words[:keep], ch.phones[:n_phones], ch.word_phones[:keep]
-    pieces[-1] = (ch, keep, conf)
+    """The last chunks give their last ``n`` words to the next one (which found them in its audio)."""
+    for i in range(len(pieces) - 1, -1, -1):
+        if n <= 0:
+            return
+        ch, _, conf = pieces[i]
+        keep = max(0, len(ch.words) - n)
+        n -= len(ch.words) - keep
+        n_phones = sum(ch.word_phones[:keep])
+        ch.words, ch.phones, ch.word_phones = ch.words[:keep], ch.phones[:n_phones], ch.word_phones[:keep]
+        pieces[i] = (ch, keep, conf)
 
 
 def _add_last_words(pieces, words: list[_Entry], x: np.ndarray, a: float, following: _Chunk) -> None:
