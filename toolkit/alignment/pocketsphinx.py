@@ -23,7 +23,7 @@ through is tried again at 100 frames/s (longer minimum phone durations, other
 pruning) before it falls back to even spreading.
 
 Long recordings (a `toolkit.recording.Recording` of any length) are aligned
-chunk by chunk, read one at a time: a chunk ends at a pause 4-12 s on
+chunk by chunk, read one at a time: a chunk ends at a pause 3-8 s on
 (`CHUNK_S`), and its word pass uses a grammar that accepts any first words of
 the rest of the transcript (starting up to `RESYNC_WORDS` early or late), so it
 finds how far the speech there gets; after trouble that reach widens, so a
@@ -505,28 +505,31 @@ def _align_piece(dec, seg, entries, t0, t1, source, warnings, whole: bool = Fals
 # it finds how far the speech gets, and its hypothesis is what the phone pass aligns.  Two
 # decoding passes per stretch of audio, as for a short file, and each chunk is noise-masked and
 # refined as a short file is, so a sentence inside an hour-long file is aligned as on its own.
-CHUNK_S = (4.0, 12.0)
-# Why 4-12 s: the phone pass's cost per second grows with the chunk (14 ms of CPU per second of
-# audio at 4 s, 18 at 10 s, 24 at 30 s); shorter chunks have fewer pauses to choose from.
+CHUNK_S = (3.0, 8.0)
+# Why 3-8 s: the phone pass's cost per second grows with the chunk (PocketSphinx's state alignment
+# keeps scoring every senone it has activated since the chunk began: 15 ms of CPU per second of
+# audio at 4.5 s, 17 at 9 s, 19 at 18 s); shorter chunks have fewer pauses to choose from.  On the
+# bench's 8 minutes, 3-8 s (against 4-12 s) put as many words in their sentence with 4 % less CPU.
 MIN_CUT_PAUSE_S = 0.25  # a pause the VAD finds must be this long to cut in (stop closures are shorter)
 # A grammar that may end anywhere sometimes lets a chunk take the next sentence's first words, or
 # stop a few words early; the next chunk may start up to this many words before or after where the
 # last one stopped (the words it takes again, or leaves behind, move to the chunks before).  Without
 # this, a chunk that starts off its audio drifts further off: it must squeeze words it cannot find.
-RESYNC_WORDS = 10
+RESYNC_WORDS = 4
 # Trouble (a chunk that failed, squeezed more than TROUBLE_SQUEEZED of its phones, or had to
 # resync) means the transcript position may be off by more than that: each troubled chunk in a
 # row doubles the reach of the next one's start, up to MAX_RESYNC_WORDS, so a file whose text got
 # ahead of (or behind) its audio finds its place again instead of staying lost.  Measured on an
 # hour of real speech and espeak-ng with many repeated phrases: a fixed reach of 10 lost its place
 # for good after 35 minutes; a look-ahead pass over 24 s windows (the plan before) stayed lost
-# as well, at 1.5x the CPU.  A wider reach costs little: the grammar's start arcs are cheap.
+# as well, at 1.5x the CPU.  A reach of 4 while all goes well offers fewer wrong starts among
+# repeated phrases than 10 did (and fewer start arcs to decode); trouble widens it at once.
 TROUBLE_SQUEEZED = 0.25
 MAX_RESYNC_WORDS = 80
 PAD_S = 0.3  # audio read beyond each end of a chunk: noise masking and edge refinement see its context
 # The decoder needs only some silence around a chunk's speech: a longer pause at its edges (the
 # chunk ends in the middle of the longest pause) is left out of both passes, beyond this much.
-EDGE_SILENCE_S = 0.4
+EDGE_SILENCE_S = 0.25
 VAD_BLOCK_S = 60.0  # the energy VAD adapts its threshold per block this long
 
 
