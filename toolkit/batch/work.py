@@ -59,9 +59,11 @@ def prepare() -> None:
         return
     from toolkit import pipeline
     from toolkit.alignment.tts import synthesize
+    from toolkit.phonemes import cmu
 
     sp = synthesize("Hello, this line loads the models.")
     pipeline.animate(sp.samples, sp.text, sample_rate=sp.sample_rate)  # PocketSphinx, dictionaries, neural model
+    cmu.index_all()  # a worker looks up thousands of words: the whole dictionary, not a line's worth
     _READY = True
 
 

@@ -101,6 +101,12 @@ def _find(word: str) -> list[tuple[str, ...]]:
     return [p for _, p in sorted(found)]
 
 
+def index_all() -> None:
+    """Index the whole dictionary now (~0.5 s), e.g. in a batch worker that will look up thousands of
+    words, instead of at the `_FEW`-th lookup of some line."""
+    _index()
+
+
 def pronunciations(word: str) -> list[tuple[str, ...]]:
     """Every pronunciation of a lower-case ``word`` (ARPAbet with stress), the common one first; [] if absent."""
     global _lookups
