@@ -117,11 +117,12 @@ class Network:
         gi = x @ self._w_ih_t + self.w["gru.bias_ih_l0"]  # every frame's input projection at once
         out = np.empty((x.shape[0], n), np.float32)
         h = h.astype(np.float32, copy=True)
-        for t in range(x.shape[0]):
-            gh = h @ self._w_hh_t + b_hh
-            r = _sigmoid(gi[t, :n] + gh[:n])
-            z = _sigmoid(gi[t, n:2 * n] + gh[n:2 * n])
-            cand = np.tanh(gi[t, 2 * n:] + r * gh[2 * n:])
+        w_hh = self._w_hh_t
+        for t in range(x.shape[0]):  # sequential: as few numpy calls a step as the arithmetic allows
+            gi_t, gh = gi[t], h @ w_hh + b_hh
+            rz = _sigmoid(gi_t[:2 * n] + gh[:2 * n])  # both gates at once (elementwise: the same values)
+            z = rz[n:]
+            cand = np.tanh(gi_t[2 * n:] + rz[:n] * gh[2 * n:])
             h = (1.0 - z) * cand + z * h
             out[t] = h
         return out, h

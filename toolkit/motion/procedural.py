@@ -35,6 +35,8 @@ HOP = 160  # samples per grid frame at 16 kHz
 
 BLINK_CHANNELS = ["eyeBlinkLeft", "eyeBlinkRight"]
 HEAD_CHANNELS = ["headPitch", "headYaw", "headRoll"]
+BLINKS_PER_MIN = 15.0  # the offline layers' defaults (add_life uses them)
+HEAD_AMOUNT = 1.0
 
 _SILENCE_DB = -45.0  # frame loudness (dBFS) below which the speaker is pausing
 
@@ -171,20 +173,28 @@ def _loudness_for(anim: Animation, samples, sample_rate: int) -> np.ndarray:
 
 
 def add_blinks(anim: Animation, audio: np.ndarray | None = None, sample_rate: int = 16000, seed: int = 0,
-               rate_per_min: float = 15.0, *, in_place: bool = False) -> Animation:
+               rate_per_min: float = BLINKS_PER_MIN, *, in_place: bool = False) -> Animation:
     """Add seeded eye blinks (eyeBlinkLeft/Right, max'ed with what is there); pauses in ``audio`` attract them.
     ``in_place``: see `add_life`."""
-    curve = BlinkProcess(seed, rate_per_min).step(_loudness_for(anim, audio, sample_rate))
+    return _add_blinks(anim, _loudness_for(anim, audio, sample_rate), seed, rate_per_min, in_place)
+
+
+def _add_blinks(anim: Animation, db: np.ndarray, seed: int, rate_per_min: float, in_place: bool) -> Animation:
+    curve = BlinkProcess(seed, rate_per_min).step(db)
     v = _to_anim_rate(curve[:, None], anim)[:, 0]
     old = [anim.channel(c) if anim.has(c) else np.zeros(anim.n_frames, np.float32) for c in BLINK_CHANNELS]
     return _set_channels(anim, BLINK_CHANNELS, np.stack([np.maximum(o, v) for o in old], axis=1), in_place)
 
 
 def add_head_motion(anim: Animation, samples: np.ndarray | None, sample_rate: int = 16000, seed: int = 0,
-                    amount: float = 1.0, *, in_place: bool = False) -> Animation:
+                    amount: float = HEAD_AMOUNT, *, in_place: bool = False) -> Animation:
     """Add prosody-following head rotation (headPitch/Yaw/Roll, radians) to what is there.
     ``in_place``: see `add_life`."""
-    curves = HeadProcess(seed, amount).step(_loudness_for(anim, samples, sample_rate))
+    return _add_head_motion(anim, _loudness_for(anim, samples, sample_rate), seed, amount, in_place)
+
+
+def _add_head_motion(anim: Animation, db: np.ndarray, seed: int, amount: float, in_place: bool) -> Animation:
+    curves = HeadProcess(seed, amount).step(db)
     v = _to_anim_rate(curves, anim)
     old = np.stack([anim.channel(c) if anim.has(c) else np.zeros(anim.n_frames, np.float32)
                     for c in HEAD_CHANNELS], axis=1)
@@ -211,9 +221,10 @@ def add_life(anim: Animation, samples: np.ndarray | None, sample_rate: int = 160
     hour-long recordings keep one frames x channels array, not one per layer."""
     from toolkit import progress
 
+    db = _loudness_for(anim, samples, sample_rate) if blinks or head_motion else None  # read once for both
     if blinks:
-        anim = add_blinks(anim, samples, sample_rate, seed=seed, in_place=in_place)
+        anim = _add_blinks(anim, db, seed, BLINKS_PER_MIN, in_place)
     if head_motion:
-        anim = add_head_motion(anim, samples, sample_rate, seed=seed, in_place=in_place)
+        anim = _add_head_motion(anim, db, seed, HEAD_AMOUNT, in_place)
     progress.advance("life", anim.duration_s)
     return anim
