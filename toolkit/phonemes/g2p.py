@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -48,8 +49,22 @@ def words_to_phonemes(text: str, lang: str = "en") -> list[Word]:
 
     lang: "en" (American English: CMU dictionary + g2p-en) or any espeak-ng
     language code/name ("de", "fr", "cmn", "pt-br", "Japanese" ...).
-    Raises ValueError for a language espeak-ng does not know.
+    A word written ``word=IPA`` (no spaces) gets that pronunciation
+    (`words_from_ipa`) instead of the dictionary's.
+    Raises ValueError for a language espeak-ng does not know or an override
+    whose IPA has a symbol the toolkit cannot place.
+
+    >>> [(w.text, w.phones) for w in words_to_phonemes("hello Tbilisi=tʰbilisi")]
+    [('hello', ['h', 'ə', 'l', 'oʊ']), ('Tbilisi', ['tʰ', 'b', 'i', 'l', 'i', 's', 'i'])]
     """
+    if OVERRIDE.search(text):
+        out: list[Word] = []
+        pos = 0
+        for m in OVERRIDE.finditer(text):
+            out += words_to_phonemes(text[pos:m.start()], lang) if text[pos:m.start()].strip() else []
+            out.append(Word(m.group(1), words_from_ipa(m.group(2))[0].phones, "ipa"))
+            pos = m.end()
+        return out + (words_to_phonemes(text[pos:], lang) if text[pos:].strip() else [])
     if _is_english(lang):
         return [_english_word(w) for w in text_words(text, "en")]
     code = espeak.espeak_voice(lang)  # ValueError for an unknown language
@@ -59,6 +74,23 @@ def words_to_phonemes(text: str, lang: str = "en") -> list[Word]:
         if phones:
             out.append(Word(w, phones, "espeak"))
     return out
+
+
+# ``word=IPA`` in a transcript: the word as written, and its pronunciation (no spaces in either)
+OVERRIDE = re.compile(r"(?<!\S)([^\s=]+)=(\S+)")
+
+
+def words_from_ipa(ipa: str) -> list[Word]:
+    """An IPA transcription (words separated by spaces) as `Word` s; the IPA text is each word's text.
+
+    Raises ValueError naming a symbol the toolkit cannot place (`toolkit.phonemes.ipa.parse_ipa`).
+
+    >>> [(w.text, w.phones) for w in words_from_ipa("ˈt͡ʃao ˈbɛl.la")]
+    [('t͡ʃao', ['tʃ', 'a', 'o']), ('bɛl.la', ['b', 'ɛ', 'l', 'l', 'a'])]
+    """
+    from toolkit.phonemes.ipa import parse_ipa
+
+    return [Word(w.text.replace("ˈ", "").replace("ˌ", ""), w.labels, "ipa") for w in parse_ipa(ipa)]
 
 
 def ipa_for_text(text: str, lang: str = "en") -> list[str]:
