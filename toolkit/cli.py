@@ -192,6 +192,20 @@ def _transcript(args) -> str | None:
     return getattr(args, "text", None)
 
 
+def _check_transcript(args):
+    """Bad transcript input fails before any work: --ipa with --text, an empty --ipa, an IPA symbol the
+    toolkit cannot place, a language espeak-ng does not know."""
+    from toolkit.phonemes import espeak
+    from toolkit.phonemes.g2p import _is_english
+    from toolkit.pipeline import transcript_words
+
+    if args.ipa is not None and (args.text is not None or args.transcript):
+        raise ValueError("--ipa gives the transcript already: leave out --text/--transcript")
+    if not _is_english(args.lang):
+        espeak.espeak_voice(args.lang)  # ValueError naming the language
+    transcript_words(_transcript(args), args.ipa, args.lang)
+
+
 def _params(args):
     from dataclasses import replace
 
@@ -219,6 +233,7 @@ def cmd_animate(args) -> int:
     from toolkit import pipeline
 
     text = _transcript(args)
+    _check_transcript(args)
     # outputs and model checked before the pipeline runs: a bad model fails now, not after the wait
     plan = plan_outputs(args.output, fmt=args.format, model=args.model, rig=args.rig,
                         inputs=(args.audio, args.transcript, args.textgrid))
@@ -226,7 +241,7 @@ def cmd_animate(args) -> int:
     anim = pipeline.animate(
         samples, text, sample_rate=16000, source=args.audio, lang=args.lang, fps=args.fps, engine=args.engine,
         textgrid=args.textgrid, offset_ms=args.offset_ms, intensity=args.intensity, params=_params(args),
-        seed=args.seed, blinks=not args.no_blinks, head_motion=not args.no_head,
+        seed=args.seed, blinks=not args.no_blinks, head_motion=not args.no_head, ipa=args.ipa,
     )
     for w in anim.meta.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
@@ -244,10 +259,11 @@ def cmd_align(args) -> int:
     from toolkit.files import atomic_write
 
     text = _transcript(args)
+    _check_transcript(args)
     for o in args.output:
         check_output_path(Path(o), inputs=(args.audio, args.transcript))
     samples = _load_audio(args)
-    al = pipeline.align(samples, text, lang=args.lang, sample_rate=16000, source=args.audio)
+    al = pipeline.align(samples, text, lang=args.lang, sample_rate=16000, source=args.audio, ipa=args.ipa)
     for w in al.warnings:
         print(f"warning: {args.audio}: {w}", file=sys.stderr)
     doc = {
@@ -321,7 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     def text_args(p):
         g = p.add_mutually_exclusive_group()
         g.add_argument("--text", help="transcript as a string")
-        g.add_argument("--transcript", help="transcript file (UTF-8 text)")
+        g.add_argument("--transcript", help="transcript file (UTF-8 text; `word=IPA` gives a word its pronunciation)")
+        # (not in the group: giving it with --text gets the toolkit's own one-line message)
+        p.add_argument("--ipa", help="transcript in IPA, words separated by spaces (any language, e.g. \"ˈt͡ʃao ˈbɛl.la\")")
         p.add_argument("--lang", default="en", help="language (espeak-ng code: en, de, fr, es, ...)")
         p.add_argument("--raw-rate", type=int, help="sample rate of headerless .raw/.pcm audio (s16le mono)")
         p.add_argument("--allow-truncated", action="store_true",

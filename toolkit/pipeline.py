@@ -61,41 +61,65 @@ def _neural():
 
 def align(audio, text: str | None = None, *, lang: str = "en", sample_rate: int | None = None,
           textgrid: str | Path | None = None, raw_rate: int | None = None, aligner: str = "auto",
-          allow_truncated: bool = False, source: str | None = None):
+          allow_truncated: bool = False, source: str | None = None, ipa: str | None = None):
     """Timed words and phonemes for speech and its transcript.
 
     Returns a `toolkit.align.Alignment` (phonemes and words as `Segment` lists
     in seconds, a confidence in 0..1, the method used and any warnings).
-    ``aligner``: "auto" (an `mfa` on PATH when there is one, else PocketSphinx),
-    "pocketsphinx", "mfa" or "even".  ``allow_truncated``: see `toolkit.audio.load_audio`;
+    ``ipa``: the transcript as IPA instead of ``text`` (words separated by spaces; any language).
+    ``aligner``: "auto" (an `mfa` on PATH for English text, else `toolkit.align.auto_method`:
+    PocketSphinx for English, the universal aligner otherwise), "pocketsphinx", "universal",
+    "mfa" or "even".  ``allow_truncated``: see `toolkit.audio.load_audio`;
     ``source``: the name messages give the audio (e.g. the file an array was read from).
     """
+    words = transcript_words(text, ipa, lang) if textgrid is None else None
     if textgrid is not None:
         from toolkit.align.textgrid import read_textgrid
 
         return read_textgrid(textgrid)
     samples, name = _load(audio, sample_rate, raw_rate, allow_truncated, source)
     audio_io.check_not_silent(samples, name)
-    return _align_samples(samples, name, text, lang, aligner)
+    return _align_samples(samples, name, words, lang, aligner)
 
 
-def _align_samples(samples: np.ndarray, name: str, text: str | None, lang: str, aligner: str):
-    from toolkit import align as aligners
-    from toolkit.phonemes.g2p import words_to_phonemes
+def transcript_words(text: str | None, ipa: str | None, lang: str):
+    """The transcript's words with their IPA phones, checked before any audio is read.
 
+    ``text`` goes through `toolkit.phonemes.g2p.words_to_phonemes` (``word=IPA`` overrides included),
+    ``ipa`` through `words_from_ipa`; giving both, an empty ``ipa``, an IPA symbol the toolkit cannot
+    place or a language espeak-ng does not know raises ValueError.  None when there is no transcript.
+    """
+    from toolkit.phonemes.g2p import words_from_ipa, words_to_phonemes
+
+    if ipa is not None:
+        if text:
+            raise ValueError("give the transcript as text or as IPA, not both")
+        if not ipa.strip():
+            raise ValueError("the IPA transcription is empty")
+        return words_from_ipa(ipa)
     if not text or not text.strip():
-        raise ValueError(f"{name}: alignment needs a transcript (--text or --transcript)")
+        return None
     words = words_to_phonemes(text, lang=lang)
     if not words:
-        raise ValueError(f"{name}: the transcript has no words to align: {text!r}")
+        raise ValueError(f"the transcript has no words to align: {text!r}")
+    return words
+
+
+def _align_samples(samples: np.ndarray, name: str, words, lang: str, aligner: str):
+    from toolkit import align as aligners
+
+    if not words:
+        raise ValueError(f"{name}: alignment needs a transcript (--text, --transcript or --ipa)")
+    ipa_only = all(getattr(w, "source", "") == "ipa" for w in words)
     if aligner == "auto":
-        aligner = "mfa" if shutil.which("mfa") else "pocketsphinx"
+        english = str(lang).lower() in aligners.POCKETSPHINX_LANGS and not ipa_only
+        aligner = "mfa" if shutil.which("mfa") and english else "auto"
     if aligner == "mfa":
         try:
             return aligners.align(samples, audio_io.TARGET_RATE, words, lang=lang, method="mfa", source=name)
         except Exception as e:  # a broken MFA install must not stop the job: PocketSphinx still aligns
-            log.warning("%s: mfa failed (%s); using PocketSphinx", name, e)
-            aligner = "pocketsphinx"
+            log.warning("%s: mfa failed (%s); using the toolkit's own aligner", name, e)
+            aligner = "auto"
     return aligners.align(samples, audio_io.TARGET_RATE, words, lang=lang, method=aligner, source=name)
 
 
@@ -120,6 +144,7 @@ def animate(
     allow_truncated: bool = False,
     source: str | None = None,
     animator=None,
+    ipa: str | None = None,
 ) -> Animation:
     """Speech (a path or an array) and/or text -> an `Animation`.
 
@@ -133,6 +158,7 @@ def animate(
     `load_audio` again), but ``meta["audio"]`` names the source.  A truncated
     WAV file is refused unless ``allow_truncated`` (`toolkit.audio.load_audio`);
     ``source`` names the audio in messages (the file an array was read from);
+    ``ipa``: the transcript as IPA instead of ``text`` (words separated by spaces, any language);
     ``animator``: the neural model to use (anything with `NeuralAnimator`'s
     ``predict`` and ``refine``), default the shipped weights when torch is there.
     """
@@ -144,8 +170,11 @@ def animate(
     t0 = time.perf_counter()
     warnings: list[str] = []
     meta: dict = {"lang": lang, "fps": fps}
+    words_in = transcript_words(text, ipa, lang) if textgrid is None and audio is not None else None
 
     if audio is None:
+        if ipa is not None:
+            raise ValueError("an IPA transcript needs the audio it transcribes (speech from text: give text)")
         if not text:
             raise ValueError("nothing to animate: give audio, text, or both")
         return say(text, lang=lang, voice=voice, fps=fps, intensity=intensity, params=p, seed=seed,
@@ -155,15 +184,15 @@ def animate(
     meta["audio"] = name
     phonemes = words = None
     method, confidence = "none", 0.0
-    if engine == "neural" and (text or textgrid):
+    if engine == "neural" and (words_in or textgrid):
         warnings.append("engine 'neural' ignores the transcript")
-    elif text or textgrid:
+    elif words_in or textgrid:
         if textgrid is not None:
             from toolkit.align.textgrid import read_textgrid
 
             al = read_textgrid(textgrid)
         else:
-            al = _align_samples(samples, name, text, lang, aligner)
+            al = _align_samples(samples, name, words_in, lang, aligner)
         phonemes, words, method, confidence = al.phonemes, al.words, al.method, al.confidence
         warnings += list(al.warnings)
     duration = len(samples) / audio_io.TARGET_RATE
