@@ -16,7 +16,7 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-BENCHES = ["pipeline", "align", "neural", "render"]
+BENCHES = ["pipeline", "align", "multilingual", "neural", "render"]
 
 
 def main(argv: list[str] | None = None) -> int:
