@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toolkit.align.universal import (FRAME_S, SILENCE_MIN_FRAMES, FrameClassifier, FrameOutput, align_universal,
+from toolkit.align.universal import (DURATION_MEDIAN_FRAMES, FrameClassifier, FrameOutput, align_universal,
                                      build_graph, target_scores, viterbi)
 from toolkit.animation import Segment
 from toolkit.cli import main
@@ -52,13 +52,24 @@ def test_viterbi_finds_the_phones_and_takes_or_skips_pauses():
 
 
 def test_minimum_durations_and_too_short_audio():
-    g = build_graph([["t", "a"], ["kʰ", "i"]])
-    # t (2 frames), a (2), pause between words (SILENCE_MIN_FRAMES), kʰ (stop + aspiration: 1 + 1), i (2)
-    assert len(g.phone) == 1 + 2 + 2 + SILENCE_MIN_FRAMES + 2 + 2 + 1
-    frames = ["t", "a", "kʰ", "i"]  # 4 frames for 8 frames of minimum duration
-    out = _one_hot_output(frames)
+    words = [["t", "a"], ["kʰ", "i"]]  # at least 20 ms each (kʰ: a stop and its aspiration, 10 ms each)
+    frames = ["t", "t", "a", "a", "kʰ", "kʰ", "i", "i"]
+    g, path = _path_phones(frames, words)  # exactly the minimum: fits, with no pause
+    assert [g.labels[p] for p in g.phone[path]] == frames
     with pytest.raises(ValueError, match="too short"):
-        viterbi(target_scores(out, g.targets)[:, g.target], g, out.boundary, out.no_boundary)
+        _path_phones(frames[:-1], words)
+
+
+def test_short_phones_cost_more_than_long_ones():
+    from toolkit.align.universal import duration_logprior
+
+    assert duration_logprior(2) < duration_logprior(3) < duration_logprior(4) < 0 == duration_logprior(20)
+    # frames that all sound like "a" for "a j a": neither a is crushed into a corner (without the prior
+    # every split would score the same)
+    frames = [""] * 3 + ["a"] * 30 + [""] * 3
+    g, path = _path_phones(frames, [["a", "j", "a"]])
+    lengths = np.bincount(g.phone[path][g.phone[path] >= 0], minlength=3)
+    assert lengths[0] >= DURATION_MEDIAN_FRAMES and lengths[2] >= DURATION_MEDIAN_FRAMES, lengths
 
 
 def test_runtime_needs_no_torch():
