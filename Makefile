@@ -3,7 +3,7 @@ PY := .venv/bin/python
 SAMPLE := assets/samples/bob.wav
 SAMPLE_TEXT := assets/samples/bob.txt
 
-.PHONY: setup demo test bench train train-aligner addon clean
+.PHONY: setup demo test bench train train-aligner addon clean fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,15 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -ra
+
+# Fuzz every parser of user files for FUZZ_SECONDS each (default 10 minutes; `make -j2 fuzz` runs two
+# at a time); failing inputs land in tests/fuzz_regressions/<target>/ and `make test` replays them.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := audio gltf textgrid text options animation_json rig
+fuzz: $(addprefix fuzz-,$(FUZZ_TARGETS))
+fuzz-%: setup
+	VISEME_FUZZ_SECONDS=$(FUZZ_SECONDS) OMP_NUM_THREADS=1 $(PY) -m pytest -q -s -p no:cacheprovider \
+		"tests/test_fuzz.py::test_fuzz[$*]"
 
 bench:
 	@VISEME_SETUP_BENCH=1 bash scripts/setup.sh

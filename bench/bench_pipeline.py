@@ -1,14 +1,17 @@
-"""The main job with a transcript, on TIMIT's hand-aligned phones, beside its peers.
+"""The main job with a transcript: viseme curves on TIMIT's hand-aligned phones, beside its peers.
 
-Prints, per speaker and pooled: phone boundary error (mean, % within 20 ms),
-mid-phone viseme accuracy (top-1 and top-2), 10 ms frame accuracy, bilabial
-closure recall, vowels shut, the mouth's lag, failures/fallbacks and seconds of
-compute per second of audio.  Peers in the same run:
+Prints, per speaker and pooled: mid-phone viseme accuracy (top-1 and top-2), 10 ms
+frame accuracy, coarse mouth-class accuracy, bilabial closure recall, vowels shut,
+the mouth's lag, failures and speed.  Systems in the same run (how each peer is
+run: `bench.peers`):
 
-* raw PocketSphinx: its forced alignment (good settings) scored as held shapes,
-* openfacefx (PyPI) in its offline mode: text spread over the audio (no aligner),
-* loudness only: mouth opens with loudness (what many add-ons do),
-* and a noise-burst variant of our pipeline (bursts of digital noise added).
+* ours: `toolkit.pipeline.animate` (engine "align", 30 fps), the same on the audio
+  with bursts of digital noise added (`bench.accuracy.with_transcript`), and the
+  same at 100 fps (the held-shape peers below are exact steps, at no frame rate);
+* PocketSphinx forced alignment used directly, each of `bench.peers.PS_CONFIGS`,
+  scored as held shapes (one viseme per phone, switched at its corrected boundaries);
+* openfacefx (PyPI) in its offline mode: text spread over the audio (no aligner);
+* loudness only: the mouth opens with loudness (what many add-ons do).
 
     python -m bench.bench_pipeline [--fps 30] [--limit N]
 """
@@ -16,170 +19,93 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
-from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from bench.metrics import VisemeScore, pool, score_visemes, stepwise_weights, viseme_matrix
-from bench.timit import load_timit, pooled, score_boundaries
-from toolkit.animation import VISEMES
+from bench import accuracy  # noqa: E402
+from bench.metrics import HELD_FPS, score_visemes, stepwise_weights  # noqa: E402
+from bench.peers import PS_CONFIGS, loudness_only, openfacefx_naive  # noqa: E402
+from bench.report import Column, Table, finish  # noqa: E402
+from bench.timit import load_timit  # noqa: E402
 
-TIMIT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "speech" / "timit_dev"
-
-
-def add_noise_bursts(samples: np.ndarray, seed: int = 0, n_bursts: int = 3, burst_s: float = 0.15) -> np.ndarray:
-    """Digital noise bursts (full-scale white noise) at random places, like dropouts in a bad recording."""
-    rng = np.random.default_rng(seed)
-    x = samples.copy()
-    n = int(burst_s * 16000)
-    for _ in range(n_bursts):
-        a = int(rng.integers(0, max(1, len(x) - n)))
-        x[a:a + n] = rng.uniform(-0.9, 0.9, n).astype(np.float32)
-    return x
+VISEME_COLUMNS = [Column("top1", "top-1"), Column("top2", "top-2"), Column("frame", "frame"),
+                  Column("coarse", "coarse"), Column("bilabial", "bilabial"),
+                  Column("vowel_shut", "vowel shut", lower_is_better=True), Column("lag_ms", "lag ms", "{:+.0f}")]
+COLUMNS = VISEME_COLUMNS + [Column("failures", "failures", "{:.0f}", lower_is_better=True),
+                            Column("speed_x", "x real time", "{:.0f}")]
+OURS, NOISY = "ours (toolkit.animate)", "ours, noise bursts added"
 
 
-def loudness_only(samples: np.ndarray, fps: float) -> np.ndarray:
-    """Peer: mouth open (aa) in proportion to loudness, rest otherwise."""
-    hop = int(16000 / fps)
-    n = max(1, int(round(len(samples) / 16000 * fps)))
-    db = np.array([10 * np.log10(np.mean(samples[i * hop:(i + 1) * hop] ** 2) + 1e-10) for i in range(n)])
-    lo, hi = np.percentile(db, 20), np.percentile(db, 98)
-    a = np.clip((db - lo) / max(hi - lo, 1e-3), 0, 1)
-    w = np.zeros((n, len(VISEMES)))
-    w[:, VISEMES.index("aa")] = a
-    w[:, 0] = 1 - a
-    return w
+def held_pocketsphinx(utts, settings: dict) -> accuracy.Scored:
+    """PocketSphinx forced alignment as held viseme shapes."""
+    from bench.bench_align import forced_alignments
+
+    hyps, cpu_s = forced_alignments(utts, settings)
+    out = accuracy.Scored(audio_s=sum(u.duration_s for u in utts), cpu_s=cpu_s)
+    for u, hyp in zip(utts, hyps):
+        if hyp is None:
+            out.failures += 1
+            continue
+        out.add(u.speaker, visemes=score_visemes(stepwise_weights(hyp, u.duration_s), HELD_FPS, u.phones61))
+    return out
 
 
-def openfacefx_naive(text: str, duration_s: float, fps: float) -> np.ndarray | None:
-    """Peer: openfacefx's offline path (G2P + naive even timing over the duration)."""
-    try:
-        from openfacefx.pipeline import generate_naive
-    except ImportError:
-        return None
-    track = generate_naive(text, duration_s, fps=fps)
-    n = max(1, int(round(duration_s * fps)))
-    t = np.arange(n) / fps
-    w = np.zeros((n, len(VISEMES)))
-    for ch in track.channels:
-        if ch.name in VISEMES and ch.keys:
-            w[:, VISEMES.index(ch.name)] = np.interp(t, [k.time for k in ch.keys], [k.value for k in ch.keys])
-    return w
+def baseline(utts, fps: float, make) -> accuracy.Scored | None:
+    """A peer that needs no aligner: ``make(utterance)`` -> viseme curves at ``fps`` (None: not installed)."""
+    out = accuracy.Scored()
+    for u in utts:
+        w = make(u)
+        if w is None:
+            return None
+        out.add(u.speaker, visemes=score_visemes(w, fps, u.phones61))
+    return out
 
 
-def _row(name: str, s: VisemeScore, extra: str = "") -> str:
-    return (f"{name:<26} top1 {s.mid_top1:5.3f}  top2 {s.mid_top2:5.3f}  frame {s.frame_acc:5.3f}  "
-            f"coarse {s.coarse_acc:5.3f}  bilabial {s.bilabial_recall:5.3f}  vowel-shut {s.vowel_shut:5.3f}  "
-            f"lag {s.lag_ms:+6.1f} ms {extra}")
+def _detail(name: str, scored: accuracy.Scored) -> None:
+    print(f"\n{name}")
+    for spk in sorted(set(scored.groups)):
+        f = scored.figures(spk)
+        print(f"  {spk:<12} " + "  ".join(f"{c.header} {c.cell(f.get(c.key))}" for c in VISEME_COLUMNS))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+def tables(argv=None) -> list[Table]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fps", type=float, default=30)
     ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--root", default=str(TIMIT))
+    ap.add_argument("--root", default=str(accuracy.TIMIT_DEV))
     args = ap.parse_args(argv)
-    if not Path(args.root).is_dir():
-        print(f"skipped: {args.root} not found (the hand-aligned TIMIT recordings live in ../shared/data)")
-        return 0
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
-    from pocketsphinx import Decoder
-
-    from bench.bench_align import RAW_SETTINGS, raw_pocketsphinx
-    from bench.timit import transcript_words
-    from toolkit import pipeline
-
-    raw_decoder = Decoder(**RAW_SETTINGS)
-
+    title = f"viseme curves with a transcript, TIMIT dev, 61-label reference (ours at {args.fps:g} fps)"
+    if not os.path.isdir(args.root):
+        print(f"skip: {args.root} not found (the hand-aligned TIMIT recordings live in ../shared/data)")
+        return [Table("visemes", title, COLUMNS, skipped=f"{args.root} not found")]
     utts = load_timit(args.root)
     if args.limit:
         utts = utts[: args.limit]
-    pipeline.animate(utts[0].samples, utts[0].text, sample_rate=16000, engine="align")  # load models once
+    runs = {OURS: ("ours", accuracy.with_transcript(utts, fps=args.fps)),
+            NOISY: ("ours (variant)", accuracy.with_transcript(utts, fps=args.fps, noise=True)),
+            "ours at 100 fps": ("ours (variant)", accuracy.with_transcript(utts, fps=100))}
+    for name, settings in PS_CONFIGS.items():
+        runs[name + ", held shapes"] = ("peer", held_pocketsphinx(utts, settings))
+    ofx = baseline(utts, args.fps, lambda u: openfacefx_naive(u.text, u.duration_s, args.fps))
+    if ofx is not None:
+        runs["openfacefx 0.24 (offline, text spread)"] = ("peer", ofx)
+    runs["loudness only"] = ("peer", baseline(utts, args.fps, lambda u: loudness_only(u.samples, args.fps)))
+    print(f"TIMIT dev: {len(utts)} utterances, {len({u.speaker for u in utts})} speakers")
+    table = Table("visemes", title, COLUMNS, notes=[
+        "top-1/top-2: reference viseme strongest / among the two strongest mid-phone; bilabial: lips shut during "
+        "/p b m/; held shapes: one viseme per phone, exact steps (sampled every 1 ms); ours blends neighbours "
+        "(coarticulation), which costs top-1 and buys top-2"])
+    if ofx is None:
+        table.notes.append("openfacefx not installed (make bench installs it): not run")
+    for name, (kind, scored) in runs.items():
+        _detail(name, scored)
+        table.add(name, kind, **scored.figures())
+    return [table]
 
-    rows: dict[str, dict[str, list]] = {}
 
-    def add(system, speaker, vis=None, bnd=None, compute=None, fallback=False, failed=False):
-        r = rows.setdefault(system, {}).setdefault(speaker, {"vis": [], "bnd": [], "compute": [], "audio": [],
-                                                                "fallback": 0, "failed": 0})
-        if vis is not None:
-            r["vis"].append(vis)
-        if bnd is not None:
-            r["bnd"].append(bnd)
-        if compute is not None:
-            r["compute"].append(compute)
-        r["fallback"] += int(fallback)
-        r["failed"] += int(failed)
-
-    for k, u in enumerate(utts):
-        dur = u.duration_s
-        for system, audio in (("viseme-toolkit", u.samples), ("viseme-toolkit +noise", add_noise_bursts(u.samples, k))):
-            t0 = time.perf_counter()
-            try:
-                anim = pipeline.animate(audio, u.text, sample_rate=16000, fps=args.fps, engine="align",
-                                        blinks=False, head_motion=False)
-            except Exception as e:  # counted, never hidden
-                print(f"  {u.speaker}/{u.name} {system}: FAILED {e}")
-                add(system, u.speaker, failed=True)
-                continue
-            el = time.perf_counter() - t0
-            fb = anim.meta.get("alignment") not in ("pocketsphinx",)
-            add(system, u.speaker, vis=score_visemes(viseme_matrix(anim), anim.fps, u.phones61),
-                bnd=score_boundaries(u.phones, anim.phonemes), compute=el / dur, fallback=fb)
-        # raw PocketSphinx with good settings, held shapes
-        t0 = time.perf_counter()
-        try:
-            raw = raw_pocketsphinx(raw_decoder, u.samples, transcript_words(u.text))
-            el = time.perf_counter() - t0
-            if raw is None:
-                raise RuntimeError("no alignment")
-            add("raw PocketSphinx", u.speaker, vis=score_visemes(stepwise_weights(raw, dur, 100), 100, u.phones61),
-                bnd=score_boundaries(u.phones, raw), compute=el / dur)
-        except Exception as e:
-            print(f"  {u.speaker}/{u.name} raw PocketSphinx: FAILED {e}")
-            add("raw PocketSphinx", u.speaker, failed=True)
-        w = openfacefx_naive(u.text, dur, args.fps)
-        if w is not None:
-            add("openfacefx (offline)", u.speaker, vis=score_visemes(w, args.fps, u.phones61))
-        add("loudness only", u.speaker, vis=score_visemes(loudness_only(u.samples, args.fps), args.fps, u.phones61))
-
-    print(f"\nTIMIT dev: {len(utts)} utterances, {len({u.speaker for u in utts})} speakers, scored at {args.fps:g} fps")
-    pooled_vis = {}
-    for system, by_spk in rows.items():
-        print(f"\n{system}")
-        all_vis, all_bnd, all_cmp, fb, fl = [], [], [], 0, 0
-        for spk, r in sorted(by_spk.items()):
-            all_vis += r["vis"]; all_bnd += r["bnd"]; all_cmp += r["compute"]; fb += r["fallback"]; fl += r["failed"]
-            b = pooled(r["bnd"]) if r["bnd"] else None
-            bs = f"boundary {b.mean_abs_error_s * 1000:5.1f} ms, {b.share_within(0.02) * 100:4.1f}% <20ms" if b else ""
-            print("  " + _row(spk, pool(r["vis"]), bs))
-        p = pool(all_vis)
-        pooled_vis[system] = p
-        b = pooled(all_bnd) if all_bnd else None
-        bs = f"boundary {b.mean_abs_error_s * 1000:5.1f} ms, {b.share_within(0.02) * 100:4.1f}% <20ms" if b else ""
-        print("  " + _row("POOLED", p, bs))
-        if all_cmp:
-            rtf = float(np.mean(all_cmp))
-            print(f"  compute {rtf:.4f} s per s of audio ({1 / max(rtf, 1e-9):.0f}x real time); "
-                  f"fallbacks {fb}, failures {fl} of {len(all_vis) + fl}")
-    ours = pooled_vis.get("viseme-toolkit")
-    if ours:
-        print("\nratios (viseme-toolkit / peer):")
-        for system, p in pooled_vis.items():
-            if system.startswith("viseme-toolkit"):
-                continue
-            ratio = lambda a, b: f"{a / b:.2f}x" if b > 0 else "n/a (peer 0)"  # noqa: E731
-            print(f"  vs {system:<22} top2 {ratio(ours.mid_top2, p.mid_top2)}, "
-                  f"bilabial {ratio(ours.bilabial_recall, p.bilabial_recall)}, "
-                  f"frame {ratio(ours.frame_acc, p.frame_acc)}")
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    return finish(tables(argv))
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     raise SystemExit(main())

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toolkit.animation import VISEMES, Animation, Segment
-from toolkit.phonemes.inventory import TIMIT_TO_IPA, is_vowel
+from toolkit.phonemes.inventory import TIMIT_TO_IPA, is_silence, is_vowel
 from toolkit.visemes.tables import VISEME_OPENNESS, main_viseme
 
 LIPS_CLOSED = 0.8
@@ -50,7 +50,7 @@ _OPEN = np.array([VISEME_OPENNESS[v] for v in VISEMES])
 
 def reference_ipa(label: str) -> str:
     """A reference label (IPA, or TIMIT/ARPAbet lower-case) as IPA; "" for silence."""
-    if label in ("", "sil", "h#", "pau", "epi"):
+    if is_silence(label):
         return ""
     return TIMIT_TO_IPA.get(label, label)
 
@@ -171,17 +171,26 @@ def pool(scores: list[VisemeScore]) -> VisemeScore:
     )
 
 
-def stepwise_weights(segments: list[Segment], duration_s: float, fps: float = 100.0) -> np.ndarray:
-    """One-hot 'held shape' viseme curves from timed phones (how raw aligners are scored)."""
+# Held shapes are sampled every millisecond: `score_visemes` interpolates linearly between
+# rows, so a step sampled on a coarse grid would ramp over a whole frame and land half a
+# frame early (5 ms at 100 fps).
+HELD_FPS = 1000.0
+
+
+def held_weights(spans: list[tuple[str, float, float]], duration_s: float, fps: float = HELD_FPS) -> np.ndarray:
+    """One-hot curves (frames x 15) holding viseme ``v`` over each ``(v, start_s, end_s)``, rest elsewhere."""
     n = max(1, int(round(duration_s * fps)))
     w = np.zeros((n, len(VISEMES)))
     w[:, 0] = 1.0
     t = np.arange(n) / fps
-    for s in segments:
-        v = main_viseme(reference_ipa(s.label))
-        if v is None:
-            continue
-        sel = (t >= s.start) & (t < s.end)
+    for v, a, b in spans:
+        sel = (t >= a) & (t < b)
         w[sel] = 0.0
         w[sel, _VIDX[v]] = 1.0
     return w
+
+
+def stepwise_weights(segments: list[Segment], duration_s: float, fps: float = HELD_FPS) -> np.ndarray:
+    """One-hot 'held shape' viseme curves from timed phones (how raw aligners are scored)."""
+    spans = [(main_viseme(reference_ipa(s.label)), s.start, s.end) for s in segments]
+    return held_weights([sp for sp in spans if sp[0] is not None], duration_s, fps)

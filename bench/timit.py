@@ -4,14 +4,14 @@ TIMIT's hand-aligned phones are the yardstick for phone timing.  They are for
 measurement only: nothing in the toolkit is fitted on them.
 
 Reference phones are folded the standard way (Lee & Hon 1989, 61 -> 39 labels,
-`inventory.TIMIT_FOLD_39`), a stop closure is merged with its burst (``bcl b``
--> one ``b``; a closure without its burst, as in unreleased stops, stands for
-the stop itself), the glottal stop ``q`` is merged into the following phone
+`TIMIT_FOLD_39`), a stop closure is merged with its burst (``bcl b``
+-> one ``b``; a closure before an affricate belongs to it: ``tcl ch`` -> one
+``ch``, ``dcl jh`` -> one ``jh``, as the hypothesis's /tʃ dʒ/ span their closure
+too; a closure without its burst, as in unreleased stops, stands for the stop
+itself), the glottal stop ``q`` is merged into the following phone
 and pauses (``h# pau epi``) are silence.  Hypothesis phones (IPA) are mapped to
-the same 39 labels through ARPAbet.  The two label sequences are matched by
-edit distance; every matched pair (substitutions included) contributes its
-start and end boundary, and a boundary shared by two neighbouring phones
-counts once.
+the same 39 labels through ARPAbet and paired with the reference by
+`bench.boundaries` (edit distance; each boundary counted once).
 
 Example
 -------
@@ -29,11 +29,21 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from bench.boundaries import BoundaryScore, boundary_errors
 from toolkit.animation import Segment
-from toolkit.phonemes.inventory import TIMIT_FOLD_39, ipa_to_arpabet
+from toolkit.phonemes.inventory import ipa_to_arpabet, is_silence
 
 TIMIT_SAMPLE_RATE = 16000
+# Scoring only (not the toolkit's business): the standard 61 -> 39 folding (Lee & Hon 1989), used when scoring against TIMIT.
+TIMIT_FOLD_39: dict[str, str] = {
+    "ao": "aa", "ax": "ah", "ax-h": "ah", "axr": "er", "hv": "hh", "ix": "ih", "el": "l",
+    "em": "m", "en": "n", "nx": "n", "eng": "ng", "zh": "sh", "ux": "uw",
+    "pcl": "sil", "tcl": "sil", "kcl": "sil", "bcl": "sil", "dcl": "sil", "gcl": "sil",
+    "h#": "sil", "pau": "sil", "epi": "sil",
+}
+
 _CLOSURES = {"bcl": "b", "dcl": "d", "gcl": "g", "pcl": "p", "tcl": "t", "kcl": "k"}
+_AFFRICATES = ("ch", "jh")  # TIMIT labels them as a closure (tcl, dcl) then the release
 _SILENCE_39 = "sil"
 
 
@@ -59,6 +69,11 @@ def fold_timit(labels: list[tuple[int, int, str]], n_samples: int, fold: bool = 
     """TIMIT ``.phn`` rows -> folded 39-label segments in seconds (closures merged).
 
     With ``fold=False`` the labels stay TIMIT's 61 (only closures and ``q`` merge).
+
+    >>> [s.label for s in fold_timit([(0, 800, "tcl"), (800, 1600, "ch"), (1600, 3200, "iy")], 3200)]
+    ['ch', 'iy']
+    >>> [s.label for s in fold_timit([(0, 800, "kcl"), (800, 1600, "k"), (1600, 2400, "tcl")], 2400)]
+    ['k', 't']
     """
     rows = [(max(0, min(a, n_samples)), max(0, min(b, n_samples)), lab) for a, b, lab in labels]
     out: list[list] = []  # [label, start, end]
@@ -67,7 +82,12 @@ def fold_timit(labels: list[tuple[int, int, str]], n_samples: int, fold: bool = 
         a, b, lab = rows[i]
         if lab in _CLOSURES:
             stop = _CLOSURES[lab]
-            if i + 1 < len(rows) and rows[i + 1][2] == stop:
+            nxt = rows[i + 1][2] if i + 1 < len(rows) else None
+            if nxt in _AFFRICATES:  # the affricate starts with this closure (no extra /t/ or /d/)
+                rows[i + 1] = (a, rows[i + 1][1], nxt)
+                i += 1
+                continue
+            if nxt == stop:
                 b = rows[i + 1][1]
                 i += 1
             out.append([stop, a, b])
@@ -121,7 +141,7 @@ def transcript_words(text: str) -> list[str]:
 
 def ipa_to_timit39(label: str) -> str:
     """A hypothesis IPA phone -> the folded TIMIT label ("sil" for silence)."""
-    if label in ("", "sil", "sp", "spn"):
+    if is_silence(label):
         return _SILENCE_39
     if label == "ɾ":
         return "dx"
@@ -134,44 +154,6 @@ def ipa_to_timit39(label: str) -> str:
     return TIMIT_FOLD_39.get(arpa, arpa)
 
 
-def _match(ref: list[str], hyp: list[str]) -> list[tuple[int, int]]:
-    """Edit-distance alignment of two label lists; pairs of matched or substituted indices."""
-    n, m = len(ref), len(hyp)
-    cost = np.zeros((n + 1, m + 1))
-    cost[:, 0] = np.arange(n + 1)
-    cost[0, :] = np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            sub = 0.0 if ref[i - 1] == hyp[j - 1] else 1.0
-            cost[i, j] = min(cost[i - 1, j - 1] + sub, cost[i - 1, j] + 1, cost[i, j - 1] + 1)
-    pairs = []
-    i, j = n, m
-    while i > 0 and j > 0:
-        sub = 0.0 if ref[i - 1] == hyp[j - 1] else 1.0
-        if cost[i, j] == cost[i - 1, j - 1] + sub:
-            pairs.append((i - 1, j - 1))
-            i, j = i - 1, j - 1
-        elif cost[i, j] == cost[i - 1, j] + 1:
-            i -= 1
-        else:
-            j -= 1
-    return pairs[::-1]
-
-
-@dataclass
-class BoundaryScore:
-    errors_s: np.ndarray  # signed hyp - ref, one per matched boundary
-    n_ref_phones: int
-    n_matched: int
-
-    @property
-    def mean_abs_error_s(self) -> float:
-        return float(np.mean(np.abs(self.errors_s))) if self.errors_s.size else float("nan")
-
-    def share_within(self, tol_s: float = 0.020) -> float:
-        return float(np.mean(np.abs(self.errors_s) <= tol_s)) if self.errors_s.size else float("nan")
-
-
 def score_boundaries(ref: list[Segment], hyp_ipa: list[Segment], hyp_is_timit: bool = False) -> BoundaryScore:
     """Boundary errors of hypothesis phones (IPA labels) against folded TIMIT phones."""
     r = [s for s in ref if s.label != _SILENCE_39]
@@ -181,15 +163,4 @@ def score_boundaries(ref: list[Segment], hyp_ipa: list[Segment], hyp_is_timit: b
     else:
         h = [s for s in hyp_ipa if ipa_to_timit39(s.label) != _SILENCE_39]
         h_lab = [ipa_to_timit39(s.label) for s in h]
-    pairs = _match([s.label for s in r], h_lab)
-    seen: dict[float, float] = {}
-    for i, j in pairs:
-        for rt, ht in ((r[i].start, h[j].start), (r[i].end, h[j].end)):
-            seen.setdefault(round(rt, 6), ht - rt)
-    errs = np.array(list(seen.values()), dtype=np.float64)
-    return BoundaryScore(errs, len(r), len(pairs))
-
-
-def pooled(scores: list[BoundaryScore]) -> BoundaryScore:
-    errs = np.concatenate([s.errors_s for s in scores]) if scores else np.zeros(0)
-    return BoundaryScore(errs, sum(s.n_ref_phones for s in scores), sum(s.n_matched for s in scores))
+    return boundary_errors(r, [s.label for s in r], h, h_lab)

@@ -33,7 +33,7 @@ VOICES = [None, "f3", "m2", "f1"]
 
 
 def corpus():
-    from toolkit.align.tts import synthesize
+    from toolkit.alignment.tts import synthesize
 
     out = []
     for k, (lang, text) in enumerate(SENTENCES):

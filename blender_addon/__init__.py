@@ -20,11 +20,8 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-from . import keyframes, lipsync
-from .lipsync import LipSyncError
-
 _HERE = os.path.dirname(os.path.abspath(__file__))
-# the installed extension carries the toolkit (and rigs/, assets/model) in vendor/, laid out as in the repo
+# the installed extension carries the toolkit (and rigs/, assets/) in vendor/, laid out as in the repo
 _VENDOR = os.path.join(_HERE, "vendor")
 
 
@@ -35,28 +32,43 @@ def _ensure_toolkit() -> None:
     try:
         import toolkit
     except ImportError as e:
-        raise LipSyncError(f"The viseme toolkit is not bundled with this add-on ({e}); reinstall the extension zip") \
+        raise ImportError(f"The viseme toolkit is not bundled with this add-on ({e}); reinstall the extension zip") \
             from None
     bundled = os.path.isdir(os.path.join(_VENDOR, "toolkit"))
     if bundled and not os.path.abspath(toolkit.__file__).startswith(_VENDOR + os.sep):
         # another add-on or script brought a different package named "toolkit" first
-        raise LipSyncError(f"Another 'toolkit' package is loaded ({toolkit.__file__}); restart Blender "
-                           "or disable the add-on that provides it")
+        raise ImportError(f"Another 'toolkit' package is loaded ({toolkit.__file__}); restart Blender "
+                          "or disable the add-on that provides it")
 
 
-# -- engine choice ---------------------------------------------------------------------------------
+# The add-on is the toolkit's panel: everything it does comes from the toolkit (one way).  These
+# are bound by `register()`, once the bundled toolkit is importable.
+keyframes = lipsync = None
+
+
+class LipSyncError(ValueError):
+    """Stands for `toolkit.blender.lipsync.LipSyncError` until `register()` binds the real one."""
+
+
+def _bind_toolkit() -> None:
+    global keyframes, lipsync, LipSyncError
+    _ensure_toolkit()
+    from toolkit.blender import keyframes, lipsync  # noqa: F811
+    from toolkit.blender.lipsync import LipSyncError  # noqa: F811
+
+
+# -- engines (the toolkit chooses; the panel only offers what can run here) --------------------------
 _ENGINE_ITEMS_ALIGNED = [("align", "Aligned", "Forced alignment of the transcript (PocketSphinx) + coarticulation")]
 _ENGINE_ITEMS_NEURAL = [
+    ("auto", "Automatic", "Aligned + neural with a transcript, the audio alone without one"),
     ("hybrid", "Aligned + neural", "Aligned timing refined by the neural model"),
     ("neural", "Audio only", "The neural model, from the audio alone (no transcript needed)"),
 ]
-_NUMPY_MODEL = os.path.join(_VENDOR, "assets", "model", "audio2face.npz")
 _neural_state: tuple[bool, str] | None = None  # (available, why not)
-_numpy_animator = None  # the numpy copy of the neural model, when Blender's Python has no torch
 
 
 def neural_available() -> bool:
-    """Whether the audio-only and hybrid engines can run here; checked once."""
+    """Whether the audio-only and hybrid engines can run here (the numpy model loads); checked once."""
     return _neural_check()[0]
 
 
@@ -69,33 +81,17 @@ def _neural_check() -> tuple[bool, str]:
     global _neural_state
     if _neural_state is None:
         try:
-            _ensure_toolkit()
-            _neural_state = _load_neural()
+            from toolkit.motion.model import NeuralAnimator
+
+            NeuralAnimator.load()
+            _neural_state = (True, "")
         except Exception as e:  # noqa: BLE001 - a broken model must not break the aligned engine
             _neural_state = (False, f"the neural model does not load ({type(e).__name__}: {e})")
     return _neural_state
 
 
-def _load_neural() -> tuple[bool, str]:
-    """torch when Blender's Python has it, else the numpy copy of the model that build.py bundles."""
-    import importlib.util
-
-    from toolkit import pipeline
-
-    if importlib.util.find_spec("torch") is not None and pipeline._neural() is not None:
-        return True, ""
-    if not os.path.isfile(_NUMPY_MODEL):
-        return False, ("the audio-only engine needs PyTorch, which Blender's Python does not have, and this "
-                       "add-on build has no numpy copy of the neural model")
-    from . import neural_numpy
-
-    global _numpy_animator
-    _numpy_animator = neural_numpy.load(_NUMPY_MODEL)  # handed to the pipeline's animate()
-    return True, ""
-
-
 def _engine_items(self, context):
-    return _ENGINE_ITEMS_ALIGNED + (_ENGINE_ITEMS_NEURAL if neural_available() else [])
+    return (_ENGINE_ITEMS_NEURAL if neural_available() else []) + _ENGINE_ITEMS_ALIGNED
 
 
 # -- properties ------------------------------------------------------------------------------------
@@ -296,13 +292,9 @@ class VISEME_OT_generate(bpy.types.Operator):
         audio, frame_start, add_strip = _audio_for(scene, s)
         text = _transcript_for(s)
         engine = s.engine or "align"
-        if engine in ("align", "hybrid") and not text:
-            if not neural_available():
-                raise LipSyncError(f"Type the transcript (what is said): {neural_unavailable_reason()}")
-            engine = "neural"
+        if not text and not neural_available():
+            raise LipSyncError(f"Type the transcript (what is said): {neural_unavailable_reason()}")
         _check_head(s)
-        if engine != "align":
-            neural_available()  # loads the numpy copy of the model when Blender's Python has no torch
         from toolkit.pipeline import animate
 
         wm = context.window_manager
@@ -310,7 +302,7 @@ class VISEME_OT_generate(bpy.types.Operator):
         try:
             anim = animate(audio, text, lang=s.language.strip() or "en", fps=lipsync.scene_fps(scene),
                            engine=engine, offset_ms=s.offset_ms, intensity=s.intensity, blinks=s.blinks,
-                           head_motion=s.head != "NONE", animator=_numpy_animator)
+                           head_motion=s.head != "NONE")
             wm.progress_update(1)
             weights = lipsync.weights_for(anim, names, rows, stepped=bool(obj.get("viseme_stepped", False)))
             driven = [bool(mix) for _, mix in rows]
@@ -440,8 +432,7 @@ _CLASSES = (VISEME_PG_mapping, VISEME_PG_settings, VISEME_OT_detect_mapping, VIS
 
 
 def register():
-    if os.path.isdir(os.path.join(_VENDOR, "toolkit")) and _VENDOR not in sys.path:
-        sys.path.insert(0, _VENDOR)
+    _bind_toolkit()
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.Scene.viseme_lipsync = PointerProperty(type=VISEME_PG_settings)

@@ -1,11 +1,10 @@
 """Build the installable Blender extension: ``dist/viseme_lipsync-<version>.zip``.
 
-The zip holds the add-on modules, a copy of the toolkit laid out as in the
-repo (``vendor/toolkit``, ``vendor/rigs``, ``vendor/assets/model`` when the
-neural weights exist) and the wheels Blender installs for it (``wheels/``,
-listed in the manifest's ``wheels``), and the neural model converted to numpy
-(``vendor/assets/model/audio2face.npz``, `neural_numpy.export`) because
-Blender's Python has no torch.  Wheels are downloaded for both of
+The zip holds the add-on's panel (``__init__.py``), a copy of the toolkit laid
+out as in the repo (``vendor/toolkit`` with its Blender side ``toolkit/blender``,
+``vendor/rigs``, ``vendor/assets/model`` with the neural model's numpy weights,
+which run without torch) and the wheels Blender installs for it (``wheels/``,
+listed in the manifest's ``wheels``).  Wheels are downloaded for both of
 Blender's Pythons (3.11 in Blender 4.2 - 5.0, 3.13 in 5.1 and later;
 manylinux x86_64) into ``build/blender-wheels`` once and reused.  Blender
 installs only the wheels that match its own Python.
@@ -24,8 +23,6 @@ Example
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
 import os
 import re
 import subprocess
@@ -37,15 +34,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-ADDON_MODULES = ["__init__.py", "keyframes.py", "lipsync.py", "neural_numpy.py"]
+ADDON_MODULES = ["__init__.py"]  # the panel; everything else is the bundled toolkit (toolkit/blender/ among it)
 WHEEL_CACHE = REPO / "build" / "blender-wheels"
-MODEL_CACHE = REPO / "build" / "blender-model"
-CHECKPOINT = REPO / "assets" / "model" / "audio2face.pt"
 # Blender's Python: 3.11 in Blender 4.2 - 5.0, 3.13 from 5.1 (the manifest sets no maximum Blender version)
 PYTHONS = ("3.11", "3.13")
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "linux_x86_64"]
 # Blender's extension validator rejects files it does not expect in a package
 _SKIP_DIRS = {"__pycache__", ".pytest_cache"}
+# the toolkit's training code (torch) is not part of what Blender runs
+_SKIP_TOOLKIT = {"train"}
 
 
 def project_version() -> str:
@@ -125,40 +122,6 @@ def _newest(paths: list[Path]) -> Path:
     return max(paths, key=key)
 
 
-def numpy_model(checkpoint: Path = CHECKPOINT, cache: Path = MODEL_CACHE) -> Path | None:
-    """The checkpoint converted for Blender (`neural_numpy.export`), cached by content; None (with a
-    note on stderr) when there is no checkpoint or no Python with torch to convert it."""
-    if not checkpoint.is_file():
-        return None
-    digest = hashlib.sha256(checkpoint.read_bytes() + (HERE / "neural_numpy.py").read_bytes()).hexdigest()[:16]
-    out = cache / f"audio2face-{digest}.npz"
-    if out.is_file():
-        return out
-    py = _torch_python()
-    if py is None:
-        print("build.py: no Python with torch (the toolkit's .venv): the add-on gets no audio-only engine",
-              file=sys.stderr)
-        return None
-    r = subprocess.run([py, str(HERE / "neural_numpy.py"), str(out), str(checkpoint)], capture_output=True,
-                       text=True, cwd=REPO)
-    if r.returncode != 0:
-        print(f"build.py: the neural model was not converted, the add-on gets no audio-only engine:\n"
-              f"{r.stderr.strip()[-1500:]}", file=sys.stderr)
-        return None
-    return out
-
-
-def _torch_python() -> str | None:
-    """This interpreter when it has torch, else the toolkit's .venv (``$VISEME_TORCH_PYTHON`` overrides)."""
-    env = os.environ.get("VISEME_TORCH_PYTHON")
-    if env:
-        return env
-    if importlib.util.find_spec("torch") is not None:
-        return sys.executable
-    venv = REPO / ".venv" / "bin" / "python"
-    return str(venv) if venv.is_file() else None
-
-
 def manifest_text(fields: dict, wheel_paths: list[str]) -> str:
     """The template manifest with `fields` overridden and the wheels listed."""
     text = (HERE / "blender_manifest.toml").read_text(encoding="utf-8")
@@ -173,10 +136,11 @@ def manifest_text(fields: dict, wheel_paths: list[str]) -> str:
     return head + (sep + tail if sep else "")
 
 
-def _add_tree(zf: zipfile.ZipFile, src: Path, arc: str, suffixes: tuple[str, ...] | None = None) -> int:
+def _add_tree(zf: zipfile.ZipFile, src: Path, arc: str, suffixes: tuple[str, ...] | None = None,
+              skip: set[str] = frozenset()) -> int:
     n = 0
     for root, dirs, files in os.walk(src):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS | skip and not d.startswith("."))
         for f in sorted(files):
             if f.startswith(".") or f.endswith((".pyc", ".pyo")) or (suffixes and not f.endswith(suffixes)):
                 continue
@@ -186,8 +150,7 @@ def _add_tree(zf: zipfile.ZipFile, src: Path, arc: str, suffixes: tuple[str, ...
     return n
 
 
-def build(out_dir: Path = REPO / "dist", wheels: bool = True, pythons: tuple[str, ...] = PYTHONS,
-          neural: bool = True) -> Path:
+def build(out_dir: Path = REPO / "dist", wheels: bool = True, pythons: tuple[str, ...] = PYTHONS) -> Path:
     """Write the extension zip atomically; returns its path."""
     version = project_version()
     wheel_files = download_wheels(requirements(), pythons=pythons) if wheels else []
@@ -204,13 +167,11 @@ def build(out_dir: Path = REPO / "dist", wheels: bool = True, pythons: tuple[str
             zf.writestr("blender_manifest.toml", manifest)
             for m in ADDON_MODULES:
                 zf.write(HERE / m, m)
-            _add_tree(zf, REPO / "toolkit", "vendor/toolkit", (".py", ".json", ".txt", ".dic", ".dict"))
+            _add_tree(zf, REPO / "toolkit", "vendor/toolkit", (".py", ".json", ".txt", ".dic", ".dict"),
+                      skip=_SKIP_TOOLKIT)
             _add_tree(zf, REPO / "rigs", "vendor/rigs", (".json", ".md"))
-            if (REPO / "assets" / "model").is_dir():
-                _add_tree(zf, REPO / "assets" / "model", "vendor/assets/model")
-            npz = numpy_model() if neural else None
-            if npz is not None:
-                zf.write(npz, "vendor/assets/model/audio2face.npz")
+            # the neural model's numpy weights: the audio-only and hybrid engines run without torch
+            _add_tree(zf, REPO / "assets" / "model", "vendor/assets/model", (".npz", ".md"))
             for w, arc in zip(wheel_files, wheel_arcs):
                 # wheels are zips already: storing them saves time and loses nothing
                 zf.write(w, arc[2:], compress_type=zipfile.ZIP_STORED)
@@ -226,13 +187,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--out-dir", default=str(REPO / "dist"), help="folder for the zip (default dist/)")
     ap.add_argument("--no-wheels", action="store_true", help="leave the wheels out (no download)")
-    ap.add_argument("--no-neural", action="store_true", help="leave out the numpy copy of the neural model")
     ap.add_argument("--python", action="append", choices=PYTHONS, dest="pythons",
                     help="only the wheels for this Blender Python (repeatable; default: all, "
                          f"{', '.join(PYTHONS)}): a smaller zip for one Blender line")
     args = ap.parse_args(argv)
-    out = build(Path(args.out_dir), wheels=not args.no_wheels, pythons=tuple(args.pythons or PYTHONS),
-                neural=not args.no_neural)
+    out = build(Path(args.out_dir), wheels=not args.no_wheels, pythons=tuple(args.pythons or PYTHONS))
     print(f"{out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 

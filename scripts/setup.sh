@@ -3,7 +3,8 @@
 # Idempotent: each step checks first, so a second run takes seconds.
 #   .venv          the toolkit, its `viseme` command and the test tools
 #   .venv-blender  bpy 5.0.1 (needs numpy<2, so it gets its own environment)
-#   node_modules   the Khronos glTF validator used by the tests
+#   node_modules   the Khronos glTF validator, three.js + three-vrm + esbuild (the `viseme view` bundle)
+#                  and playwright-core (drives Debian's chromium in the browser tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -15,8 +16,10 @@ SUDO=""
 # -- Debian packages ---------------------------------------------------------
 # espeak-ng: IPA for ~100 languages and synthesized speech with exact timings;
 # libosmesa6: offscreen rendering without a GPU; sox/libsndfile: audio I/O;
-# fonts-dejavu-core: IPA glyphs in the preview video's label strip.
-APT_PACKAGES="espeak-ng libespeak-ng1 libosmesa6 libsndfile1 sox fonts-dejavu-core nodejs npm"
+# fonts-dejavu-core: IPA glyphs in the preview video's label strip;
+# libportaudio2: microphone input of `viseme live` (sounddevice); chromium: the real browser the
+# `viseme view` and three.js loader tests run (playwright-core drives it; no browser is downloaded).
+APT_PACKAGES="espeak-ng libespeak-ng1 libosmesa6 libsndfile1 sox fonts-dejavu-core libportaudio2 nodejs npm chromium"
 missing=""
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -32,23 +35,52 @@ if [ -n "$(echo $missing)" ]; then
 fi
 
 # -- the toolkit's virtual environment ---------------------------------------
+# .venv is the development environment: the toolkit (editable) with every extra the tests use
+# (render, train, test).  The core install that `pip install viseme-toolkit` gives needs none of them.
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import toolkit, torch, pocketsphinx, pyrender, OpenGL, pytest, meshopt" 2>/dev/null; then
+if ! .venv/bin/python -c "import toolkit, torch, scipy, pocketsphinx, pyrender, OpenGL, imageio_ffmpeg, pytest, hypothesis, meshopt, hatchling, pythonosc, websockets, sounddevice, yaml, srt, webvtt" 2>/dev/null; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/pip install -q --upgrade pip
   # torch pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls gigabytes of CUDA
   .venv/bin/pip install -q "torch==2.13.0"
-  .venv/bin/pip install -q -e ".[neural,render,test]"
+  .venv/bin/pip install -q -e ".[render,train,test,live]"
   # pyrender pins an old PyOpenGL; 3.1.10 is the one that works with OSMesa here
   .venv/bin/pip install -q "PyOpenGL==3.1.10"
 fi
+# -- the core install's wheels (tests/test_package.py installs the toolkit's wheel from them, offline) --
+# every dependency of the core install, downloaded once into build/wheelhouse (gitignored)
+if [ ! -f build/wheelhouse/.complete ]; then
+  echo "setup: downloading the core install's wheels into build/wheelhouse"
+  mkdir -p build/wheelhouse
+  .venv/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" \
+    > build/wheelhouse/requirements.txt
+  # `pip wheel`, not `download`: some dependencies (g2p-en's `distance`) are published as sources only
+  .venv/bin/pip wheel -q -w build/wheelhouse -r build/wheelhouse/requirements.txt hatchling
+  touch build/wheelhouse/.complete
+fi
 
-# -- glTF validator (Khronos, npm) -------------------------------------------
-if [ -f package.json ] && [ ! -d node_modules/gltf-validator ]; then
-  echo "setup: installing the Khronos glTF validator (npm)"
-  npm install --silent --no-audit --no-fund >/dev/null
+# -- npm: glTF validator, three.js/three-vrm/esbuild (viewer bundle), playwright-core ---------
+# The validator is a set-up dependency of the tests: in CI (CI=true) a test that needs it fails
+# when it is missing (tests/conftest.py), so setup checks below that it loads.
+# exact versions from package-lock.json (npm ci); the viewer bundle is rebuilt from them by
+# scripts/build_viewer.sh and a test checks the committed toolkit/view/viewer.bundle.js matches
+npm_ok=1
+for m in gltf-validator three @pixiv/three-vrm @pixiv/three-vrm-animation esbuild playwright-core; do
+  [ -d "node_modules/$m" ] || npm_ok=0
+done
+if [ -f package.json ] && [ "$npm_ok" = 0 ]; then
+  echo "setup: installing npm packages (glTF validator, three.js, three-vrm, esbuild, playwright-core)"
+  if [ -f package-lock.json ]; then
+    npm ci --silent --no-audit --no-fund >/dev/null
+  else
+    npm install --silent --no-audit --no-fund >/dev/null
+  fi
+fi
+if [ -f package.json ] && ! node -e "import('gltf-validator').then(v => process.exit(v.default.version() ? 0 : 1), () => process.exit(1))"; then
+  echo "setup: the Khronos glTF validator (node_modules/gltf-validator) does not load; remove node_modules and run again" >&2
+  exit 1
 fi
 
 # -- Blender (bpy) environment -----------------------------------------------
@@ -72,7 +104,7 @@ for v in ${VISEME_BLENDER_LTS:-}; do
 done
 # -- training voices (only for `make train`) ----------------------------------
 # festival's and flite's English voices from real speakers (kal, ked diphones; slt HTS; flite rms, awb, slt, kal16) widen the
-# training data beyond espeak-ng (toolkit/motion/voices.py uses them when installed); festival's non-English voices
+# training data beyond espeak-ng (toolkit/train/voices.py uses them when installed); festival's non-English voices
 # (Italian, Catalan, Finnish, Russian, Hindi, Marathi, Telugu, Czech) train and test the universal aligner
 # (toolkit/train/speech.py; the Czech and one Finnish voice are held out for its sentence test in bench/)
 TRAIN_VOICES="festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite festvox-italp16k festvox-itapc16k

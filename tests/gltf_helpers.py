@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from toolkit.animation import ARKIT_BLENDSHAPES, VISEMES, empty_animation
-from toolkit.gltf_io import load_model
+from toolkit.gltf.read import load_model
 from toolkit.visemes.tables import VISEME_POSES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,17 +207,60 @@ def leftover_temp_files(folder: Path) -> list[Path]:
     return sorted(folder.glob(".*.part*"))
 
 
-def vrm1_model(tmp_path: Path, binds: dict[str, list[dict]], target_names=None, name="face.vrm") -> Path:
+# The bones a VRM humanoid must have besides hips and head (three-vrm refuses a VRM without them)
+LIMBS = ["spine"] + [f"{side}{part}" for side in ("left", "right")
+                     for part in ("UpperLeg", "LowerLeg", "Foot", "UpperArm", "LowerArm", "Hand")]
+
+
+def _limbs(b: Builder, hips: int, skip=()) -> dict[str, int]:
+    """Nodes for the required humanoid bones (children of ``hips``), {bone: node}."""
+    out = {}
+    for bone in LIMBS:
+        if bone not in skip:
+            out[bone] = b.node(False, name=bone[0].upper() + bone[1:], translation=[0, 0.1, 0])
+            b.doc["nodes"][hips].setdefault("children", []).append(out[bone])
+    return out
+
+
+def vrm1_model(tmp_path: Path, binds: dict[str, list[dict]], target_names=None, name="face.vrm",
+               full_humanoid=False) -> Path:
     """A VRM 1.0 model: Hips -> Head bones, a face mesh with 3 morph targets (node #2, unnamed
-    unless ``target_names``), and the expressions ``binds`` {preset: morphTargetBinds}."""
+    unless ``target_names``), and the expressions ``binds`` {preset: morphTargetBinds};
+    ``full_humanoid``: every required humanoid bone too (nodes #3 on), as real VRMs have."""
     b = Builder()
     face = b.mesh("Face", target_names, n_targets=3)
     head = b.node(False, name="Head", translation=[0, 0.5, 0])
     b.node(name="Hips", children=[head])
     b.node(name="Face", mesh=face)
+    bones = {"hips": {"node": 1}, "head": {"node": 0}}
+    if full_humanoid:
+        bones.update({k: {"node": v} for k, v in _limbs(b, 1).items()})
     b.doc["extensionsUsed"] = ["VRMC_vrm"]
     b.doc["extensions"] = {"VRMC_vrm": {
         "specVersion": "1.0", "meta": {"name": "test", "licenseUrl": "https://vrm.dev/licenses/1.0/"},
-        "humanoid": {"humanBones": {"hips": {"node": 1}, "head": {"node": 0}}},
+        "humanoid": {"humanBones": bones},
         "expressions": {"preset": {k: {"morphTargetBinds": v} for k, v in binds.items()}}}}
     return b.save(tmp_path / name)
+
+
+def vrm0_model(tmp_path, binds_ok=True, full_humanoid=False) -> Path:
+    """A VRM 0.x avatar: skinned face with Fcl_MTH_A..O + Fcl_EYE_Close, A I U E O and Blink groups
+    (Blink bound to target 9, which does not exist, unless ``binds_ok``); ``full_humanoid``: every
+    required humanoid bone in the humanoid, as real VRMs have."""
+    b = Builder()
+    b.skeleton()
+    bones = [{"bone": "head", "node": 0}]
+    if full_humanoid:  # the skeleton is Hips(3) -> Spine(2) -> Neck(1) -> Head(0)
+        bones += [{"bone": "hips", "node": 3}, {"bone": "spine", "node": 2}, {"bone": "neck", "node": 1}]
+        bones += [{"bone": k, "node": v} for k, v in _limbs(b, 3, skip=("spine",)).items()]
+    face = b.mesh("Face", [f"Fcl_MTH_{v}" for v in "AIUEO"] + ["Fcl_EYE_Close"], skinned=True)
+    b.node(name="Body", mesh=face, skin=0)
+    groups = [{"name": v, "presetName": v.lower(), "binds": [{"mesh": 0, "index": i, "weight": 100}]}
+              for i, v in enumerate("AIUEO")]
+    groups.append({"name": "Blink", "presetName": "blink", "binds": [{"mesh": 0, "index": 5 if binds_ok else 9,
+                                                                        "weight": 50}]})
+    b.doc["extensionsUsed"] = ["VRM"]
+    b.doc["extensions"] = {"VRM": {"specVersion": "0.0", "meta": {"title": "test"},
+                                   "humanoid": {"humanBones": bones},
+                                   "blendShapeMaster": {"blendShapeGroups": groups}}}
+    return b.save(tmp_path / "avatar.vrm")

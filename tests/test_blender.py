@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import missing_dependency
 
 REPO = Path(__file__).resolve().parents[1]
 BPY = Path(os.environ.get("VISEME_BLENDER_PYTHON", REPO / ".venv-blender" / "bin" / "python"))
@@ -32,7 +33,7 @@ def _bpy_run(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> Path:
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
+        missing_dependency("the espeak-ng program is not installed (scripts/setup.sh installs it)")
     wav = tmp_path_factory.mktemp("speech") / "mama.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(wav), SENTENCE], check=True)
     return wav
@@ -140,31 +141,6 @@ def test_write_blend_and_fbx_with_a_vrm_model(anim, tmp_path):
         assert checked >= 1, f"no animated VRM mesh found in {out.name}: {sorted(got['meshes'])}"
 
 
-def test_numpy_neural_model_for_blender_matches_torch(speech, tmp_path):
-    """The add-on's numpy copy of the neural model (Blender has no torch) gives torch's outputs to 1e-4."""
-    pytest.importorskip("torch")
-    import importlib.util
-
-    from toolkit.audio import load_audio
-    from toolkit.motion.features import log_mel
-    from toolkit.motion.model import DEFAULT_WEIGHTS, NeuralAnimator
-
-    if not DEFAULT_WEIGHTS.is_file():
-        pytest.skip(f"no shipped neural weights ({DEFAULT_WEIGHTS})")
-    spec = importlib.util.spec_from_file_location("neural_numpy", REPO / "blender_addon" / "neural_numpy.py")
-    nn = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(nn)
-    npz = nn.export(tmp_path / "audio2face.npz")
-    ours, ref = nn.load(npz), NeuralAnimator.load()
-    x = load_audio(speech)
-    pa, ca = ref.infer_features(log_mel(x))
-    pb, cb = ours.infer_features(log_mel(x))
-    assert pa.shape == pb.shape and ca.shape == cb.shape
-    np.testing.assert_allclose(pb, pa, atol=1e-4)
-    np.testing.assert_allclose(cb, ca, atol=1e-4)
-    np.testing.assert_allclose(ours.predict(x, fps=30).values, ref.predict(x, fps=30).values, atol=1e-4)
-
-
 FACECAP = REPO.parent / "shared" / "data" / "models" / "facecap" / "facecap.glb"
 MESHOPT_TARGETS = ["jawOpen", "mouthClose", "eyeBlinkLeft", "eyeBlinkRight", "mouthFunnel"]
 
@@ -226,7 +202,7 @@ def _meshopt_model(path: Path) -> Path:
 def test_plain_glb_decodes_meshopt_and_drops_basisu_textures(tmp_path):
     """What Blender gets for a meshopt/Basis model: the same geometry, no extension its importer refuses."""
     from toolkit.export.blend import needs_plain_copy, plain_glb
-    from toolkit.gltf_io import load_model, load_model_bytes
+    from toolkit.gltf.read import load_model, load_model_bytes
 
     m = load_model(_meshopt_model(tmp_path / "packed.glb"))
     assert needs_plain_copy(m)
@@ -361,3 +337,34 @@ def test_missing_bpy_environment_says_run_make_setup(anim, tmp_path, monkeypatch
     monkeypatch.setenv("VISEME_BLENDER_PYTHON", str(tmp_path / "no-such-python"))
     with pytest.raises(BlenderError, match="make setup"):
         write_fbx(anim, tmp_path / "a.fbx")
+
+
+@needs_bpy
+def test_fbx_and_blend_characters_as_cli_model_inputs(speech, tmp_path, capsys):
+    """`--model face.fbx` / `--model face.blend`: the character's shape keys play the new speech, not the
+    animation the file came with."""
+    from toolkit.animation import Animation
+    from toolkit.cli import main
+    from toolkit.export.blend import write_blend, write_fbx
+    from toolkit.pipeline import animate
+
+    # the characters: the default head as FBX and as .blend, each carrying an animation of other speech
+    other = animate(REPO / "assets" / "samples" / "bob.wav", (REPO / "assets" / "samples" / "bob.txt").read_text(),
+                    fps=30, engine="align", blinks=False, head_motion=False)
+    write_fbx(other, tmp_path / "face.fbx")
+    write_blend(other, tmp_path / "face.blend")
+    for model, out, frames in (("face.fbx", "talk.blend", 0), ("face.blend", "talk.fbx", None)):
+        js = tmp_path / f"{Path(out).stem}-{Path(model).suffix[1:]}.json"
+        rc = main(["animate", str(speech), "--text", SENTENCE, "--engine", "align", "--no-blinks", "--no-head",
+                   "--model", str(tmp_path / model), "-o", str(js), "-o", str(tmp_path / out)])
+        assert rc == 0, capsys.readouterr().err
+        anim = Animation.load(js)
+        got = _inspect(tmp_path / out, frames=anim.n_frames if frames is None else frames)
+        faces = [m for m in got["meshes"].values() if "jawOpen" in m["names"]]
+        assert faces, f"{model} -> {out}: no face mesh in {sorted(got['meshes'])}"
+        for mesh in faces:
+            values = np.array(mesh["values"])
+            assert len(values) >= anim.n_frames
+            np.testing.assert_allclose(values[:anim.n_frames], _expected(anim, mesh["names"]), atol=2e-3)
+        j = faces[0]["names"].index("jawOpen")
+        assert np.array(faces[0]["values"])[:, j].max() > 0.2

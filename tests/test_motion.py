@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require_espeak
 
 from toolkit.animation import CHANNELS, VISEMES, Segment, empty_animation
 from toolkit.audio import resample
 from toolkit.motion import procedural
 from toolkit.motion.features import MelStreamer, log_mel
 
-torch = pytest.importorskip("torch")
-
-from toolkit.motion import model as M  # noqa: E402
-from toolkit.motion import train as T  # noqa: E402
-from toolkit.motion import voices as V  # noqa: E402
+from toolkit.motion import model as M
+from toolkit.motion import network as N
+from toolkit.train import audio2face as T
+from toolkit.train import voices as V
 
 
 def _speechlike(seconds: float, seed: int = 0) -> np.ndarray:
@@ -25,11 +25,11 @@ def _speechlike(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def _espeak(text: str, lang="en-us", variant=None, rate=175):
-    tts = pytest.importorskip("toolkit.align.tts")
-    try:
-        return tts.synthesize(text, lang=lang, rate_wpm=rate, variant=variant)
-    except RuntimeError as e:  # libespeak-ng missing
-        pytest.skip(f"espeak-ng not available: {e}")
+    """espeak-ng speech; skips only when espeak-ng itself is not installed (conftest.require_espeak)."""
+    from toolkit.alignment import tts
+
+    require_espeak()
+    return tts.synthesize(text, lang=lang, rate_wpm=rate, variant=variant)
 
 
 # -- features ---------------------------------------------------------------------------------------
@@ -54,11 +54,24 @@ def test_log_mel_rejects_other_rates():
 # -- model mechanics (untrained network: fast, no weights needed) -----------------------------------
 
 
+def _random_weights(hidden: int = 32, n_mels: int = 40, n_curves: int = len(T.CURVE_CHANNELS), seed: int = 0):
+    """Weights of the shipped architecture's shapes, drawn at random (no torch, no training)."""
+    rng = np.random.default_rng(seed)
+    shapes = {"mean": (n_mels,), "std": (n_mels,), "cls.weight": (len(VISEMES), 2 * hidden), "cls.bias": (len(VISEMES),),
+              "reg.weight": (n_curves, 2 * hidden), "reg.bias": (n_curves,), "gru.weight_ih_l0": (3 * hidden, hidden),
+              "gru.weight_hh_l0": (3 * hidden, hidden), "gru.bias_ih_l0": (3 * hidden,), "gru.bias_hh_l0": (3 * hidden,)}
+    for i, (c_in, k) in enumerate([(n_mels, 5), (hidden, 3), (hidden, 3)]):
+        shapes |= {f"convs.{i}.conv.weight": (hidden, c_in, k), f"convs.{i}.conv.bias": (hidden,),
+                   f"norms.{i}.weight": (hidden,), f"norms.{i}.bias": (hidden,)}
+    w = {k: (rng.standard_normal(v) * 0.3).astype(np.float32) for k, v in shapes.items()}
+    w["mean"], w["std"] = np.full(n_mels, -3.0, np.float32), np.full(n_mels, 1.5, np.float32)
+    w["reg.bias"][:] = 0.4  # curves around mid-range, so scaling them shows
+    return w
+
+
 @pytest.fixture(scope="module")
 def random_animator():
-    torch.manual_seed(0)
-    net = M.build_network(hidden=32, n_curves=len(T.CURVE_CHANNELS))
-    return M.NeuralAnimator(net, T.CURVE_CHANNELS)
+    return M.NeuralAnimator(N.Network(_random_weights(), [1, 2, 4], 1e-5), T.CURVE_CHANNELS)
 
 
 @pytest.mark.parametrize("fps", [30, 24, 60, 100])
@@ -66,12 +79,26 @@ def test_streaming_equals_offline(random_animator, fps):
     x = _speechlike(2.3, seed=1)
     off = random_animator.predict(x, 16000, fps=fps, seed=5)
     for chunk in (160, 777, 8000):
-        st = random_animator.streamer(fps=fps, seed=5)
+        st = random_animator.streamer(fps=fps, seed=5, keep=True)
         frames = [st.push(x[i:i + chunk]) for i in range(0, x.size, chunk)] + [st.flush()]
         on = np.concatenate(frames)
         assert on.shape == off.values.shape
         np.testing.assert_allclose(on, off.values, atol=1e-4)
         assert st.animation().n_frames == off.n_frames
+
+
+def test_streaming_state_does_not_grow_with_the_stream(random_animator):
+    """A stream of any length (a VTuber's evening) keeps a bounded state: no frame history, no audio history."""
+    st = random_animator.streamer(fps=60)
+    x = _speechlike(20.0, seed=3)
+    sizes = []
+    for i in range(0, x.size, 320):
+        st.push(x[i:i + 320])
+        if i % 16000 == 0:
+            sizes.append(st._loud.size + st._grid.shape[0] + st._aud_rem.size)
+    assert max(sizes) < 50 and st._frames is None
+    with pytest.raises(ValueError, match="keep=True"):
+        st.animation()
 
 
 @pytest.mark.parametrize("fps", [30, 100])
@@ -101,17 +128,47 @@ def test_predict_output_and_input_checks(random_animator, tmp_path):
     # same input + seed -> same output; another seed -> other blinks/head
     a = random_animator.predict(x, 16000, fps=30, seed=1).values
     assert np.array_equal(a, random_animator.predict(x, 16000, fps=30, seed=1).values)
-    # save/load round trip
-    path = tmp_path / "m.pt"
-    random_animator.save(path)
+    # weights file round trip (float32 weights that float16 cannot hold stay float32: exact)
+    path = tmp_path / "m.npz"
+    N.write_weights(path, random_animator.net.w, {"dilations": [1, 2, 4], "eps": 1e-5}, T.CURVE_CHANNELS, {})
     back = M.NeuralAnimator.load(path)
-    np.testing.assert_allclose(back.predict(x, 16000).values, anim.values, atol=2e-2)  # float16 weights
-    with pytest.raises(FileNotFoundError, match="nope.pt"):
-        M.NeuralAnimator.load(tmp_path / "nope.pt")
-    bad = tmp_path / "bad.pt"
-    bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="bad.pt"):
+    np.testing.assert_allclose(back.predict(x, 16000).values, anim.values, atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="nope.npz"):
+        M.NeuralAnimator.load(tmp_path / "nope.npz")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a weights file")
+    with pytest.raises(ValueError, match="bad.npz"):
         M.NeuralAnimator.load(bad)
+
+
+def test_numpy_network_equals_torch():
+    """The one inference implementation (numpy) against the training network (torch), to 1e-4:
+    a random network, and the shipped weights loaded back into torch."""
+    pytest.importorskip("torch", reason="torch is only installed for training (`make train`)")
+    from toolkit.train import network as TN
+
+    net = TN.build_network(hidden=32, n_curves=len(T.CURVE_CHANNELS))
+    assert TN.max_difference(TN.TorchAnimator(net, T.CURVE_CHANNELS), TN.to_numpy(net, T.CURVE_CHANNELS)) < 1e-4
+    shipped_torch, channels, meta = TN.load(M.DEFAULT_WEIGHTS)
+    x = _speechlike(2.0, seed=7)
+    feats = log_mel(x)
+    pt, ct = TN.TorchAnimator(shipped_torch, channels, meta).infer_features(feats)
+    pn, cn = M.NeuralAnimator.load().infer_features(feats)
+    assert max(np.abs(pt - pn).max(), np.abs(ct - cn).max()) < 1e-4
+
+
+def test_weights_file_written_by_training_is_checked(tmp_path):
+    """`toolkit.train.network.save` writes what the numpy network reads, and refuses a network it would misread."""
+    pytest.importorskip("torch", reason="torch is only installed for training (`make train`)")
+    from toolkit.train import network as TN
+
+    net = TN.build_network(hidden=16, n_curves=len(T.CURVE_CHANNELS))
+    out = TN.save(net, T.CURVE_CHANNELS, {"note": "test"}, tmp_path / "w.npz")
+    back = M.NeuralAnimator.load(out)
+    assert back.meta["note"] == "test" and back.net.hidden_size == 16
+    net.norms[1].eps = 0.5  # a change the numpy side does not know about (it reads eps of the first norm)
+    with pytest.raises(ValueError, match="differs from torch"):
+        TN.save(net, T.CURVE_CHANNELS, {}, tmp_path / "w2.npz")
 
 
 # -- procedural layers -------------------------------------------------------------------------------
@@ -201,7 +258,8 @@ def test_vocal_tract_warp_moves_formants():
 
 
 def test_training_loop_learns_tiny_set(tmp_path):
-    pytest.importorskip("toolkit.align.tts")
+    pytest.importorskip("torch", reason="torch is only installed for training (`make train`)")
+    require_espeak()
     tr, va, info = T.build_dataset(tmp_path, n_train=8, n_val=2, n_aug=1, real_repeats=0, seed=0,
                                    progress=False, use_real=False)
     assert info["n_train_clips"] >= 8 and len(va) >= 2
@@ -231,36 +289,43 @@ def shipped():
     return M.NeuralAnimator.load()
 
 
-def test_shipped_weights_small_and_cpu(shipped):
+def test_shipped_weights_small(shipped):
     assert M.DEFAULT_WEIGHTS.stat().st_size < 10e6
     assert 50_000 < shipped.n_params < 1_000_000
-    assert all(p.device.type == "cpu" for p in shipped.net.parameters())
 
 
-def test_shipped_weights_beat_loudness_baseline_on_unseen_speech(shipped):
-    # voices (m7, f3 variants) and sentences never used in training
-    texts = ["Please bring my bag of maps to the pub by the bay.",
-             "Five of the wise owls were sitting above the old barn."]
-    hits = total = 0
-    acc_nn, acc_loud = [], []
-    for text, variant in zip(texts, ["m7", "f3"]):
-        sp = _espeak(text, variant=variant)
-        n = int(np.ceil(sp.samples.size / 160))
-        ref = T.frame_labels(T.clean_phones(sp.phonemes), n)
-        pred = shipped.viseme_track(sp.samples, sp.sample_rate)[:n]
-        acc_nn.append((pred == ref).mean())
-        db = procedural.loudness_db(sp.samples)[:n]
-        best = max(((np.where(db - db.max() > thr, VISEMES.index(v), 0) == ref).mean()
-                    for v in ("aa", "E", "ih") for thr in (-20, -30, -40)))
-        acc_loud.append(best)
-        pp = VISEMES.index("PP")
-        for s in sp.phonemes:
-            if s.label in ("p", "b", "m"):
-                total += 1
-                a, b = int(s.start * 100) - 2, int(np.ceil(s.end * 100)) + 2
-                hits += int((pred[max(0, a):b] == pp).any())
-    assert np.mean(acc_nn) > np.mean(acc_loud) + 0.15, (acc_nn, acc_loud)
-    assert hits / total >= 0.7, (hits, total)
+# espeak-ng voices the model never trained on (its validation voices, MODEL_CARD.md) and new sentences
+UNSEEN_VOICES = ("m7", "f3", "klatt2", "Alicia", "Jacky")
+UNSEEN_SENTENCES = ("Please bring my bag of maps to the pub by the bay.",
+                    "Five of the wise owls were sitting above the old barn.",
+                    "Which jewels would the chef show the young judge?",
+                    "Thank you for the fresh view of the valley.")
+
+
+def test_shipped_weights_hold_their_floor_on_unseen_voices(shipped):
+    """Its own task, as trained: the viseme of each 10 ms frame of speech from voices it never heard,
+    against espeak-ng's exact phone times; floors in bench/floors.toml [neural_unseen_voices]."""
+    import tomllib
+    from pathlib import Path
+
+    floors = tomllib.loads((Path(__file__).resolve().parents[1] / "bench" / "floors.toml").read_text())
+    floor = floors["neural_unseen_voices"]
+    acc, hits, total = [], 0, 0
+    pp = VISEMES.index("PP")
+    for variant in UNSEEN_VOICES:
+        for text in UNSEEN_SENTENCES:
+            sp = _espeak(text, variant=variant)
+            n = int(np.ceil(sp.samples.size / 160))
+            ref = T.frame_labels(T.clean_phones(sp.phonemes), n)
+            pred = shipped.viseme_track(sp.samples, sp.sample_rate)[:n]
+            acc.append((pred == ref).mean())
+            for s in sp.phonemes:
+                if s.label in ("p", "b", "m"):
+                    total += 1
+                    a, b = int(s.start * 100) - 2, int(np.ceil(s.end * 100)) + 2
+                    hits += int((pred[max(0, a):b] == pp).any())
+    assert np.mean(acc) >= floor["frame_acc"]["min"], (np.mean(acc), np.round(acc, 3))
+    assert hits / total >= floor["bilabial"]["min"], (hits, total)
 
 
 def test_shipped_weights_jaw_follows_speech(shipped):
@@ -286,7 +351,7 @@ def test_refine_keeps_aligned_visemes_and_closures(random_animator):
     assert closed.any()
     for c in ("mouthClose", "mouthPressLeft", "jawOpen"):
         np.testing.assert_allclose(hybrid.channel(c)[closed], aligned.channel(c)[closed], atol=1e-6)
-    assert np.abs(hybrid.select(procedural.HEAD_CHANNELS).values).max() > 0  # prosody head motion added
+    assert not np.array_equal(hybrid.channel("jawOpen"), aligned.channel("jawOpen"))  # the audio's jaw mixed in
 
 
 def test_intensity_scales_mouth(random_animator):

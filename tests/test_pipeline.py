@@ -88,7 +88,7 @@ def test_deterministic(espeak_speech, espeak_wav):
 
 
 def test_mismatched_transcript_warns_and_still_animates(espeak_wav):
-    text = "Completely different words that nobody said in this recording at all today"
+    text = "Completely different words today"  # (as long as the speech: far longer is refused, see test_hardening)
     anim = pipeline.animate(str(espeak_wav), text, engine="align")
     assert anim.meta["warnings"], "a transcript that does not match must warn"
     assert anim.meta["confidence"] < 0.5
@@ -145,9 +145,11 @@ def test_real_speech_with_transcript():
 def test_public_api_names():
     """`toolkit.animate(...)` and `toolkit.align(...)` work whatever was imported before."""
     import toolkit
-    import toolkit.align.pocketsphinx  # noqa: F401 - the package being imported first must not hide the API
+    import toolkit.alignment.pocketsphinx  # noqa: F401 - the package being imported first must not hide the API
 
     assert callable(toolkit.animate) and callable(toolkit.say) and callable(toolkit.stream)
     with pytest.raises(ValueError, match="sample_rate"):
         toolkit.align(np.zeros(100, np.float32), "hello")  # routed to pipeline.align: an array needs its rate
-    assert toolkit.align.Alignment is not None  # and it is still the align package
+    from toolkit.alignment import Alignment
+
+    assert toolkit.align.__module__ == "toolkit.pipeline" and Alignment is not None  # a function, not a package

@@ -311,29 +311,40 @@ def test_bad_model_files_name_the_file(tmp_path):
         load_face_model(tmp_path / "missing.vrm")
 
 
-def test_real_models_render_if_present():
-    base = ROOT.parent / "shared" / "data" / "models"
-    files = sorted(base.glob("khronos_gltf_samples/*/glTF/*.gltf"))[:3] + sorted(base.glob("vrm/*.vrm"))[:1]
-    if not files:
-        pytest.skip("../shared/data/models not present (real glTF/VRM samples)")
-    for f in files:
-        try:
-            m = load_face_model(f)
-        except ModelError as e:
-            if "extensions" in str(e):
-                continue
-            raise
-        r = FaceRenderer(m, size=48)
-        try:
-            im = r.render(np.full(len(m.target_names), 0.5, np.float32))
-        finally:
-            r.close()
-        assert im.shape == (48, 48, 3)
-        assert (np.abs(im.astype(int) - im[0, 0].astype(int)).sum(2) > 30).mean() > 0.01, f
+REAL_MODELS = ROOT.parent / "shared" / "data" / "models"
+
+
+@pytest.mark.parametrize("rel", ["khronos_gltf_samples/AnimatedMorphCube/glTF/AnimatedMorphCube.gltf",
+                                 "khronos_gltf_samples/AnimatedMorphSphere/glTF/AnimatedMorphSphere.gltf",
+                                 "khronos_gltf_samples/MorphPrimitivesTest/glTF/MorphPrimitivesTest.gltf",
+                                 "khronos_gltf_samples/MorphStressTest/glTF/MorphStressTest.gltf",
+                                 "khronos_gltf_samples/SimpleMorph/glTF/SimpleMorph.gltf",
+                                 "bevy/MorphStressTest.gltf", "vrm/three-vrm-core_cube/cube.gltf",
+                                 "vrm/three-vrm_0.x_sphere.vrm"])
+def test_real_models_render_and_their_targets_move_them(rel):
+    """Every real model loads (an error is a failure), fills the frame it is framed in, and its morph
+    targets at full weight change a good part of what is drawn."""
+    f = REAL_MODELS / rel
+    if not f.exists():
+        pytest.skip(f"{f} not present (real glTF/VRM samples live in ../shared/data/models)")
+    m = load_face_model(f)
+    r = FaceRenderer(m, size=64)
+    try:
+        rest = r.render(np.zeros(len(m.target_names), np.float32)).astype(int)
+        full = r.render(np.ones(len(m.target_names), np.float32)).astype(int)
+    finally:
+        r.close()
+    drawn = np.abs(rest - rest[0, 0]).sum(2) > 30
+    assert drawn.mean() > 0.02, f"{rel}: only {drawn.mean():.1%} of the frame shows the model"
+    moved = (np.abs(full - rest).sum(2) > 30).mean()
+    if m.target_names:
+        assert moved > 0.05, f"{rel}: its {len(m.target_names)} targets moved {moved:.1%} of the pixels"
+    else:
+        assert moved == 0  # nothing to move: the same picture
 
 
 def test_vrm_expression_binds_drive_the_render(tmp_path):
-    """A VRM's unnamed target moves through its "aa" expression bind (gltf_io.model_morph_weights)."""
+    """A VRM's unnamed target moves through its "aa" expression bind (toolkit.gltf.drive.perform)."""
     from toolkit.render.preview import model_weights
 
     p = tmp_path / "quad.vrm"
@@ -405,7 +416,7 @@ def test_shader_programs_are_compiled_once(head):
 
 
 def test_facecap_meshopt_model_renders_and_moves_its_mouth():
-    """The three.js face-capture head: EXT_meshopt_compression + quantized geometry through gltf_io;
+    """The three.js face-capture head: EXT_meshopt_compression + quantized geometry through toolkit.gltf.read;
     its KTX2 (Basis) texture cannot be decoded, so it is drawn with its base colour, with a note."""
     f = ROOT.parent / "shared" / "data" / "models" / "facecap" / "facecap.glb"
     if not f.exists():

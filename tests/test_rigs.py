@@ -34,7 +34,7 @@ def test_normalize_name(name, want):
 def test_all_shipped_profiles_load_and_read_known_channels():
     profs = {p.name: p for p in rigs.load_profiles()}
     assert {"arkit52", "oculus15", "readyplayerme", "vrm0", "vrm1", "vroid", "rhubarb", "prestonblair",
-            "livelinkface", "flame"} <= set(profs)
+            "flame"} <= set(profs)
     assert profs["vrm0"].kind == "vrm0" and profs["vrm1"].kind == "vrm1" and profs["vroid"].kind == "morph"
     assert profs["rhubarb"].stepped and profs["prestonblair"].stepped
     # rhubarb:A expands through the one viseme table, not a second copy of it
@@ -48,7 +48,8 @@ def test_all_shipped_profiles_load_and_read_known_channels():
     (["face_BS." + n for n in FACECAP], "arkit52"),  # any node prefix before a dot
     (OCULUS, "oculus15"),
     (["vrc.v_" + v.lower() for v in VISEMES], "oculus15"),
-    (RPM, "readyplayerme"),
+    (RPM, "arkit52"),   # visemes + ARKit: ARKit's 28 mouth shapes play more of the animation than 15 visemes
+    (RPM[:15] + ["eyeBlinkLeft", "eyeBlinkRight", "browInnerUp"], "readyplayerme"),
     (["Fcl_MTH_A", "Fcl_MTH_I", "Fcl_MTH_U", "Fcl_MTH_E", "Fcl_MTH_O", "Fcl_EYE_Close", "Fcl_MTH_Close",
       "Fcl_BRW_Angry"], "vroid"),
     (list("ABCDEFGHX"), "rhubarb"),
@@ -81,7 +82,15 @@ def test_node_prefixed_names_map_every_target():
 
 def test_blendered_copies_match_like_the_originals():
     m = rigs.match_profile([n + ".001" for n in FACECAP])
-    assert m.profile.name in ("arkit52", "livelinkface") and m.n_matched == 52
+    assert m.profile.name == "arkit52" and m.n_matched == 52
+
+
+def test_live_link_face_names_match_the_arkit_profile():
+    """Live Link Face writes UpperCamelCase (JawOpen, EyeBlinkLeft): the same names to the matcher."""
+    from toolkit.animation import ARKIT_BLENDSHAPES
+
+    m = rigs.match_profile([n[0].upper() + n[1:] for n in ARKIT_BLENDSHAPES])
+    assert m.profile.name == "arkit52" and m.n_matched == 52
 
 
 def test_a_face_without_mouth_targets_matches_no_profile():
@@ -111,12 +120,18 @@ def test_prefixed_names_that_collide_drive_nothing():
 
 def test_retarget_rpm_lip_closure_during_m():
     a = speech_anim()
+    # visemes + the 52 ARKit shapes: ARKit drives the mouth and the visemes stay still (not twice)
     w = rigs.retarget(a, RPM)
-    pp, aa = RPM.index("viseme_PP"), RPM.index("viseme_aa")
+    jaw, press, pp = RPM.index("jawOpen"), RPM.index("mouthPressLeft"), RPM.index("viseme_PP")
+    assert w[15:24, jaw].max() < 0.01 and w[15:24, press].min() == pytest.approx(0.45)
+    assert w[:15, jaw].min() == pytest.approx(VISEME_POSES["aa"]["jawOpen"])
+    assert np.all(w[:, :15] == 0)
+    # the readyplayerme profile, asked for, drives the mouth through the visemes only
+    w = rigs.retarget(a, RPM, profile="readyplayerme")
+    aa = RPM.index("viseme_aa")
     assert w[15:24, pp].min() > 0.99 and w[:15, pp].max() < 0.01
     assert w[:15, aa].min() > 0.99 and w[15:24, aa].max() < 0.01
-    # RPM drives the mouth through visemes only: the ARKit jaw stays still, blinks pass through
-    assert np.all(w[:, RPM.index("jawOpen")] == 0)
+    assert np.all(w[:, jaw] == 0)
     assert w[40, RPM.index("eyeBlinkLeft")] == pytest.approx(1.0)
 
 

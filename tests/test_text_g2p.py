@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from toolkit.phonemes import espeak
-from toolkit.phonemes.g2p import Word, cmu_dictionary, english_arpabet, ipa_for_text, words_to_phonemes
+from toolkit.phonemes import cmu
+from toolkit.phonemes.g2p import Word, english_arpabet, ipa_for_text, words_to_phonemes
 from toolkit.phonemes.inventory import split_ipa
 from toolkit.phonemes.text import number_to_words, ordinal_to_words, words, year_to_words
 from toolkit.visemes.tables import main_viseme, visemes_for
@@ -120,10 +121,19 @@ def test_neural_model_matches_g2p_en_reference():
     assert list(_neural_g2p("blorf")) == ["B", "L", "AO1", "R", "F"]
 
 
+def test_dictionary_search_agrees_with_the_full_index():
+    """A short job finds words by searching the raw dictionary; a long one indexes it: same answers."""
+    import random
+
+    index = cmu._index()
+    words = random.Random(0).sample(sorted(index), 2000) + ["the", "read", "sepulveda", "stilton", "'em", "zzzqx"]
+    assert all(cmu._find(w) == index.get(w, []) for w in words)
+    assert cmu.pronunciations("read") == [("R", "EH1", "D"), ("R", "IY1", "D")]
+
+
 def test_lookups_are_cached_after_first_load():
     from toolkit.phonemes.g2p import _english_arpabet_stressed
 
-    assert cmu_dictionary() is cmu_dictionary()  # loaded once
     words_to_phonemes("warm up the zorblaxing cache")
     hits = _english_arpabet_stressed.cache_info().hits
     ws = words_to_phonemes("the quick brown fox jumps over the lazy dog " * 50)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.align import Alignment
-from toolkit.align.textgrid import TextGridError, phone_to_ipa, read_textgrid, read_tiers, textgrid_text, write_textgrid
+from toolkit.alignment import Alignment
+from toolkit.alignment.textgrid import TextGridError, phone_to_ipa, read_textgrid, read_tiers, textgrid_text, write_textgrid
 from toolkit.animation import Segment
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,7 @@
 """Track exporters: animation JSON, Live Link CSV, Rhubarb cues, PNG plot; atomic writes."""
 import csv
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -65,10 +66,38 @@ def test_rhubarb_cues_shapes(anim, tmp_path):
     assert d["metadata"]["soundFile"] == "s.wav" and d["mouthCues"] == cues
 
 
+# matplotlib's default colour cycle: each curve of the plot is drawn in one of these
+TAB10 = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+                  (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)])
+
+
+def _plot_pixels(path):
+    """(height, width) of a PNG plot and, per colour of the cycle, how many pixels are drawn in it."""
+    from PIL import Image
+
+    im = np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
+    counts = np.array([(np.abs(im - c).sum(2) < 40).sum() for c in TAB10])  # the colours are > 80 apart
+    return im.shape[:2], counts
+
+
 def test_plot_png(anim, tmp_path):
+    """A decodable image of the documented size whose curves are drawn (coloured lines, one per curve)."""
     p = tmp_path / "a.png"
     tracks.write_plot_png(anim, p, samples=np.random.default_rng(0).normal(0, 0.1, 16000))
-    assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    size, colours = _plot_pixels(p)
+    assert size == (675, 720)  # 8 x 7.5 inches at 90 dpi: the minimum width for short clips
+    flat = Animation(anim.fps, anim.channels, np.zeros_like(anim.values))  # nothing moves: no curve to see
+    with warnings.catch_warnings():  # (matplotlib: an empty legend)
+        warnings.simplefilter("ignore", UserWarning)
+        tracks.write_plot_png(flat, tmp_path / "flat.png")
+    _, flat_colours = _plot_pixels(tmp_path / "flat.png")
+    drawn = colours - flat_colours
+    assert (drawn > 100).sum() >= 4, drawn  # PP, aa, FF, ou and the jaw/lip channels each show as a line
+    assert drawn.sum() > 3000, drawn
+    long = anim.resampled(30)
+    long.values = np.tile(long.values, (5, 1))  # 6 s: the plot grows with the clip (3 inches a second)
+    tracks.write_plot_png(long, tmp_path / "long.png")
+    assert _plot_pixels(tmp_path / "long.png")[0] == (675, int(long.duration_s * 3 * 90))
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):

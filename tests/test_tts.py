@@ -1,4 +1,4 @@
-"""toolkit.align.tts: espeak-ng speech whose phoneme times match the waveform."""
+"""toolkit.alignment.tts: espeak-ng speech whose phoneme times match the waveform."""
 from __future__ import annotations
 
 import difflib
@@ -6,7 +6,7 @@ import difflib
 import numpy as np
 import pytest
 
-from toolkit.align.tts import Speech, list_languages, list_variants, synthesize
+from toolkit.alignment.tts import Speech, list_languages, list_variants, synthesize
 from toolkit.audio import load_audio
 from toolkit.phonemes.g2p import ipa_for_text
 from toolkit.phonemes.inventory import base_symbol, is_vowel

@@ -20,6 +20,7 @@ import importlib
 
 _EXPORTS = {
     "animate": "toolkit.pipeline",
+    "align": "toolkit.pipeline",
     "say": "toolkit.pipeline",
     "stream": "toolkit.pipeline",
     "shift": "toolkit.pipeline",
@@ -28,12 +29,10 @@ _EXPORTS = {
     "Segment": "toolkit.animation",
     "CHANNELS": "toolkit.animation",
 }
-__all__ = sorted([*_EXPORTS, "align"])
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name == "align":  # the `toolkit.align` package, callable as `toolkit.pipeline.align`
-        return importlib.import_module("toolkit.align")
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'toolkit' has no attribute {name!r}")

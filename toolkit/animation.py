@@ -85,8 +85,8 @@ class Animation:
             raise ValueError(
                 f"values must be frames x channels ({len(self.channels)} channels), got shape {self.values.shape}"
             )
-        if self.fps <= 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
+        if not (isinstance(self.fps, (int, float, np.integer, np.floating)) and np.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"fps must be a positive number, got {self.fps!r}")
         if len(set(self.channels)) != len(self.channels):
             raise ValueError("channel names must be unique")
 
@@ -122,6 +122,19 @@ class Animation:
         for j in range(len(self.channels)):
             out[:, j] = np.interp(t, grid, self.values[:, j])
         return out
+
+    def check_finite(self, what: str = "the animation") -> None:
+        """ValueError naming the first NaN or infinite value (curves, phoneme and word times): no
+        output may hold one (JSON has no NaN, engines and players choke on them)."""
+        bad = ~np.isfinite(self.values)
+        if bad.any():
+            f, c = (int(x) for x in np.argwhere(bad)[0])
+            raise ValueError(f"{what} has {int(bad.sum())} NaN or infinite values (first: {self.channels[c]} at "
+                             f"frame {f}); nothing was written")
+        for kind, segs in (("phoneme", self.phonemes), ("word", self.words)):
+            for s in segs:
+                if not (np.isfinite(s.start) and np.isfinite(s.end)):
+                    raise ValueError(f"{what} has a {kind} {s.label!r} at a NaN or infinite time; nothing was written")
 
     # -- editing (each returns a new Animation) ------------------------------
     def resampled(self, fps: float) -> "Animation":
@@ -163,17 +176,24 @@ class Animation:
     @classmethod
     def from_dict(cls, d: dict, source: str = "animation") -> "Animation":
         try:
-            values = np.asarray(d["values"], np.float32).reshape(-1, len(d["channels"]))
-            return cls(
+            if not isinstance(d, dict) or not isinstance(d["channels"], list) or not d["channels"] \
+                    or not all(isinstance(c, str) for c in d["channels"]):
+                raise ValueError("'channels' must be a list of names")
+            with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
+                values = np.asarray(d["values"], np.float32).reshape(-1, len(d["channels"]))
+            anim = cls(
                 fps=float(d["fps"]),
                 channels=list(d["channels"]),
                 values=values,
-                phonemes=[Segment(s["label"], float(s["start"]), float(s["end"])) for s in d.get("phonemes", [])],
-                words=[Segment(s["label"], float(s["start"]), float(s["end"])) for s in d.get("words", [])],
-                meta=dict(d.get("meta", {})),
+                phonemes=[Segment(str(s["label"]), float(s["start"]), float(s["end"])) for s in d.get("phonemes") or []],
+                words=[Segment(str(s["label"]), float(s["start"]), float(s["end"])) for s in d.get("words") or []],
+                meta=dict(d.get("meta") or {}),
             )
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{source}: not a viseme-toolkit animation JSON ({e})") from None
+            anim.check_finite("it")
+            return anim
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            msg = str(e).replace("; nothing was written", "")
+            raise ValueError(f"{source}: not a viseme-toolkit animation JSON ({msg})") from None
 
     @classmethod
     def load(cls, path: str | Path) -> "Animation":

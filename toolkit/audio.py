@@ -22,12 +22,15 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
+import sys
 import warnings
+from contextlib import contextmanager
 from math import gcd
 from pathlib import Path
 
 import numpy as np
 
+from toolkit.checks import allowed, in_range
 from toolkit.files import atomic_write
 
 TARGET_RATE = 16000
@@ -40,6 +43,10 @@ RAW_FORMATS: dict[str, tuple[str, float]] = {
     "f32le": ("<f4", 1.0), "f32be": (">f4", 1.0), "f64le": ("<f8", 1.0),
 }
 RAW_SUFFIXES = (".raw", ".pcm")
+# Sample rates a headerless file may be read at: telephone-band 8 kHz recordings and below down to
+# 1 kHz (nothing speech-like lower), up to the 768 kHz of studio converters.
+RAW_RATE_LIMITS_HZ = (1000, 768_000)
+RATE_LIMITS_HZ = RAW_RATE_LIMITS_HZ  # the same for any audio: a header saying 3 Hz is broken, not slow speech
 
 # Below this peak level a recording counts as silence (16-bit dither is ~-90 dBFS,
 # a quiet but real recording peaks well above -40 dBFS).
@@ -78,10 +85,13 @@ def load_audio(
     else:
         if sample_rate is None:
             raise AudioError("load_audio: an array needs its sample_rate (e.g. sample_rate=16000)")
+        if not in_range(sample_rate, *RATE_LIMITS_HZ):
+            raise AudioError(f"array: sample_rate must be {allowed(*RATE_LIMITS_HZ)} (Hz), got {sample_rate!r}")
         samples, sr, source = _as_float(np.asarray(path_or_array), "array"), int(sample_rate), "array"
         samples = _to_frames_by_channels(samples)
-    if sr <= 0:
-        raise AudioError(f"{source}: invalid sample rate {sr}")
+    if not RATE_LIMITS_HZ[0] <= sr <= RATE_LIMITS_HZ[1]:
+        raise AudioError(f"{source}: unsupported sample rate {sr} Hz (speech audio has "
+                         f"{RATE_LIMITS_HZ[0]:g} to {RATE_LIMITS_HZ[1]:g} Hz)")
     if samples.shape[0] == 0:
         raise AudioError(f"{source}: the audio has zero length (no samples)")
     if not np.all(np.isfinite(samples)):
@@ -91,21 +101,130 @@ def load_audio(
 
 
 def resample(samples: np.ndarray, sr_in: int, sr_out: int = TARGET_RATE) -> np.ndarray:
-    """Polyphase resampling (scipy.signal.resample_poly, Kaiser window) to float32.
+    """Polyphase resampling with a Kaiser-windowed (beta 8) sinc filter, to float32.
+
+    The same filter and phase as ``scipy.signal.resample_poly(x, up, down, window=("kaiser", 8.0))``
+    (to float precision), in numpy: scipy would triple the size of the core install for this one
+    function.  Long inputs are filtered block by block (memory stays flat).
 
     >>> resample(np.zeros(22050, np.float32), 22050, 16000).shape
     (16000,)
+    >>> x = np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)
+    >>> y = resample(x, 44100, 16000)
+    >>> bool(np.abs(y[1000:-1000] - np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)[1000:-1000]).max() < 1e-3)
+    True
     """
     x = np.asarray(samples, np.float32)
     if int(sr_in) == int(sr_out):
         return np.ascontiguousarray(x)
-    from scipy.signal import resample_poly
-
     g = gcd(int(sr_in), int(sr_out))
     up, down = int(sr_out) // g, int(sr_in) // g
-    y = resample_poly(x, up, down, window=("kaiser", 8.0))
+    y = _resample_poly(x.astype(np.float64), up, down, beta=8.0)
     n = int(round(len(x) * sr_out / sr_in))  # exact length, whatever the filter padding
     return np.ascontiguousarray(y[:n], dtype=np.float32)
+
+
+def _lowpass(up: int, down: int, beta: float) -> tuple[np.ndarray, int]:
+    """The anti-aliasing filter of polyphase resampling by up/down (a Kaiser-windowed sinc with
+    10 zero crossings per side at the lower Nyquist rate, unit DC gain x ``up``) and its delay in taps."""
+    rate = max(up, down)
+    half = 10 * rate
+    m = np.arange(2 * half + 1) - half
+    h = np.sinc(m / rate) / rate * np.kaiser(2 * half + 1, beta)
+    return h / h.sum() * up, half
+
+
+def _resample_poly(x: np.ndarray, up: int, down: int, beta: float, block: int = 1 << 16) -> np.ndarray:
+    """Upsample by ``up`` (zeros), filter, keep every ``down``-th sample; output sample k sits at
+    input time k * down / up, so the output starts where the input starts.
+
+    Output samples k, k + up, k + 2 up ... share one filter phase and read the input every
+    ``down`` samples: each such run is one matrix-vector product over a strided view."""
+    h, delay = _lowpass(up, down, beta)
+    n_taps = -(-len(h) // up)                     # input samples under the filter for one output
+    phases = np.zeros(n_taps * up)
+    phases[:len(h)] = h
+    newest_first = phases.reshape(n_taps, up).T[:, ::-1]   # [p, m]: weight of input newest - (n_taps-1) + m
+    n_out = -(-len(x) * up // down)
+    xp = np.concatenate([np.zeros(n_taps), x, np.zeros(n_taps + 1)])
+    windows = np.lib.stride_tricks.sliding_window_view(xp, n_taps)   # windows[s] = xp[s:s + n_taps]
+    out = np.empty(n_out)
+    step = up * max(1, block // up)
+    for start in range(0, n_out, step):
+        stop = min(n_out, start + step)
+        for k in range(start, min(stop, start + up)):
+            newest, phase = divmod(k * down + delay, up)   # the newest input sample under the filter
+            count = len(range(k, stop, up))
+            rows = windows[newest + 1: newest + 1 + down * (count - 1) + 1: down]
+            out[k:stop:up] = rows @ newest_first[phase]
+    return out
+
+
+class StreamResampler:
+    """`resample` block by block (a microphone's or a pipe's audio), with the same filter and the
+    same output: outputs whose filter has heard its input come out at once (0.6 ms of delay at
+    48 or 44.1 kHz), `flush` gives the rest.
+
+    >>> r = StreamResampler(48000)
+    >>> x = np.random.default_rng(0).standard_normal(48000)
+    >>> y = np.concatenate([r(x[i:i + 480]) for i in range(0, 48000, 480)] + [r.flush()])
+    >>> y.shape, bool(np.abs(y - resample(x, 48000, 16000)).max() < 1e-6)
+    ((16000,), True)
+    """
+
+    def __init__(self, sr_in: int, sr_out: int = TARGET_RATE, beta: float = 8.0) -> None:
+        g = gcd(int(sr_in), int(sr_out))
+        self.sr_in, self.sr_out = int(sr_in), int(sr_out)
+        self.up, self.down = int(sr_out) // g, int(sr_in) // g
+        h, self._delay = _lowpass(self.up, self.down, beta)
+        self._taps = -(-len(h) // self.up)
+        phases = np.zeros(self._taps * self.up)
+        phases[:len(h)] = h
+        self._weights = phases.reshape(self._taps, self.up).T[:, ::-1]
+        self._buf = np.zeros(self._taps)       # input samples from absolute index _start on (zeros before 0)
+        self._start = -self._taps
+        self._n_in = 0                         # input samples received
+        self._k = 0                            # next output sample
+
+    @property
+    def passthrough(self) -> bool:
+        return self.up == self.down
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The output samples this block completes (float32)."""
+        x = np.asarray(x, np.float64).reshape(-1)
+        if self.passthrough:
+            return x.astype(np.float32)
+        self._buf = np.concatenate([self._buf, x])
+        self._n_in += x.size
+        # output k needs input up to (k * down + delay) // up
+        k_end = (self._n_in * self.up - self._delay + self.down - 1) // self.down if self._n_in else 0
+        return self._emit(max(self._k, k_end))
+
+    def flush(self) -> np.ndarray:
+        """The last outputs (the input's end padded with silence), as `resample` gives them."""
+        if self.passthrough:
+            return np.zeros(0, np.float32)
+        self._buf = np.concatenate([self._buf, np.zeros(self._taps + 1)])
+        return self._emit(int(round(self._n_in * self.sr_out / self.sr_in)))
+
+    def _emit(self, k_end: int) -> np.ndarray:
+        ks = range(self._k, k_end)
+        out = np.empty(len(ks))
+        if len(ks):
+            windows = np.lib.stride_tricks.sliding_window_view(self._buf, self._taps)
+            for j in range(min(self.up, len(ks))):
+                newest, phase = divmod(ks[j] * self.down + self._delay, self.up)
+                first = newest - self._taps + 1 - self._start
+                count = len(range(j, len(ks), self.up))
+                rows = windows[first: first + self.down * (count - 1) + 1: self.down]
+                out[j::self.up] = rows @ self._weights[phase]
+            self._k = k_end
+        # keep what the next output's filter still needs
+        keep_from = (self._k * self.down + self._delay) // self.up - self._taps + 1
+        drop = max(0, keep_from - self._start)
+        self._buf, self._start = self._buf[drop:], self._start + drop
+        return out.astype(np.float32)
 
 
 def check_not_silent(samples: np.ndarray, path: str | os.PathLike | None = None,
@@ -195,20 +314,68 @@ def _read_file(path: Path, raw_rate, raw_format, raw_channels, allow_truncated: 
 
     import soundfile as sf
 
+    _refuse_text(path)
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        sf_error = str(e).replace(f"Error opening {str(path)!r}: ", "")
+        with _quiet_native_stderr():
+            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, MemoryError) as e:
+        sf_error = str(e).replace(f"Error opening {str(path)!r}: ", "").strip()
+        if "does not exist" in sf_error or "possibly a pipe" in sf_error:  # what libsndfile says of unknown data
+            sf_error = "format not recognised"
         try:
             return _read_ffmpeg(path), TARGET_RATE
         except AudioError as ff:
             raise AudioError(
-                f"{path}: unsupported, truncated or corrupt audio file "
-                f"(libsndfile: {sf_error.strip()}; ffmpeg: {ff.args[0]})"
+                f"{path}: not audio, or a truncated, corrupt or unsupported audio file "
+                f"(libsndfile: {sf_error}; ffmpeg: {ff.args[0]})"
             ) from None
     if path.suffix.lower() in (".wav", ".wave"):
         _check_wav_truncated(path, size, allow_truncated)
     return data, int(sr)
+
+
+# Starts of the containers libsndfile and ffmpeg read.  A file that starts with none of them and reads
+# as text is a transcript or a note saved under an audio name: refused as text, before decoders that
+# print noise about it.  (SPHERE's and AMR's headers are text themselves.)
+_AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"BW64", b"FORM", b"fLaC", b"OggS", b"ID3", b".snd", b"NIST_1A",
+                b"caff", b"wvpk", b"#!AMR", b"MAC ", b"TTA1", b"\x1a\x45\xdf\xa3", b"\x30\x26\xb2\x75")
+
+
+def _refuse_text(path: Path) -> None:
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head.startswith(_AUDIO_MAGIC) or head[4:8] == b"ftyp":
+        return
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # a multi-byte character cut at the end of the sample is still text
+            return
+        text = head[: e.start].decode("utf-8")
+    printable = sum(c.isprintable() or c in "\t\n\r" for c in text)
+    if text.strip() and printable >= 0.97 * len(text):
+        first = " ".join(text.split())[:40]
+        raise AudioError(f"{path}: not audio: the file holds text ({first!r}{'...' if len(text) > 40 else ''})")
+
+
+@contextmanager
+def _quiet_native_stderr():
+    """Native decoders (libsndfile's mpg123) print notes on stderr about data they cannot parse; the
+    error message raised afterwards says what matters, so those notes are dropped."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _read_raw(path: Path, raw_rate, raw_format: str, raw_channels: int) -> np.ndarray:
@@ -217,6 +384,10 @@ def _read_raw(path: Path, raw_rate, raw_format: str, raw_channels: int) -> np.nd
             f"{path}: headerless PCM has no sample rate; pass raw_rate (e.g. raw_rate=16000, "
             f"raw_format='s16le')"
         )
+    if not in_range(raw_rate, *RAW_RATE_LIMITS_HZ, whole=True):
+        raise AudioError(f"{path}: raw_rate must be {allowed(*RAW_RATE_LIMITS_HZ, whole=True)} (Hz), got {raw_rate!r}")
+    if not in_range(raw_channels, 1, 64, whole=True):
+        raise AudioError(f"{path}: raw_channels must be {allowed(1, 64, whole=True)}, got {raw_channels!r}")
     if raw_format not in RAW_FORMATS:
         raise AudioError(f"{path}: unknown raw_format {raw_format!r}; use one of {sorted(RAW_FORMATS)}")
     dtype, scale = RAW_FORMATS[raw_format]
@@ -231,14 +402,25 @@ def _read_raw(path: Path, raw_rate, raw_format: str, raw_channels: int) -> np.nd
     return x / scale
 
 
-def _read_ffmpeg(path: Path) -> np.ndarray:
-    """Decode with the ffmpeg binary of imageio-ffmpeg to 16 kHz mono float32."""
+def ffmpeg_exe() -> str:
+    """The ffmpeg program: imageio-ffmpeg's (the ``[render]`` extra installs it), else one on PATH."""
+    import shutil
+
     try:
         import imageio_ffmpeg
 
-        exe = imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception as e:  # not installed / no binary for this platform
-        raise AudioError(f"ffmpeg not available ({e})") from None
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # noqa: BLE001 - not installed, or no binary for this platform: try PATH
+        exe = shutil.which("ffmpeg")
+        if exe:
+            return exe
+    raise AudioError("ffmpeg is not available: install ffmpeg (apt install ffmpeg) or "
+                     "pip install 'viseme-toolkit[render]'")
+
+
+def _read_ffmpeg(path: Path) -> np.ndarray:
+    """Decode with ffmpeg (`ffmpeg_exe`) to 16 kHz mono float32."""
+    exe = ffmpeg_exe()
     cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(TARGET_RATE),
            "-f", "f32le", "-acodec", "pcm_f32le", "-"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)

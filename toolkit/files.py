@@ -1,8 +1,18 @@
-"""Safe output files: atomic writes and checks that never touch the user's input.
+"""Safe output files: atomic writes that keep links, modes and special files, and never touch an input.
 
-Every exporter writes through `atomic_write`: the data goes to a temporary file
-in the destination folder and is renamed over the target only when complete,
-so a failure leaves no partial file and an existing file intact.
+Every writer goes through `atomic_write` (or hands it a finished file), and every output
+path is checked with `check_output_path` before any work.  What stands at the path decides
+how the bytes get there:
+
+* nothing, or a regular file: the data goes to a temporary file beside it that is renamed
+  over the target only when complete, so a failure or an interrupt leaves no partial file
+  and an existing file intact.  An existing file keeps its permissions (and, for root, its
+  owner); a new one gets the usual ``0666 & ~umask``.
+* a symbolic link: the same, beside the file the link points to; the link stays a link.
+* ``-``, a character device (``/dev/stdout``, ``/dev/null``, a terminal) or a FIFO: the
+  bytes are streamed into it (``-`` is standard output); nothing is renamed or replaced.
+* a folder, a block device or socket, a missing or read-only folder, a read-only file, an
+  input file: refused with `OutputError`, naming the user's path.
 
 Example
 -------
@@ -11,50 +21,231 @@ Example
 >>> atomic_write(os.path.join(d, "a.txt"), "hello")
 >>> open(os.path.join(d, "a.txt")).read()
 'hello'
+>>> os.symlink("a.txt", os.path.join(d, "link.txt"))
+>>> atomic_write(os.path.join(d, "link.txt"), "through the link")
+>>> os.path.islink(os.path.join(d, "link.txt")), open(os.path.join(d, "a.txt")).read()
+(True, 'through the link')
 """
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import shutil
+import stat
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from toolkit import cleanup
+
+STDOUT = "-"  # the output path that means standard output
 
 
 class OutputError(ValueError):
     """An output path that cannot or must not be written."""
 
 
-def check_output_path(path: str | Path, inputs: tuple[str | Path | None, ...] = ()) -> Path:
-    """Refuse outputs that would overwrite an input or land in a missing/unwritable folder."""
-    path = Path(path)
-    for src in inputs:
-        if src is not None and Path(src).exists() and path.exists() and path.resolve() == Path(src).resolve():
-            raise OutputError(f"{path}: output path is the same as the input; choose another name")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"{path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"{path}: folder {folder} is not writable")
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder, not a file name")
-    return path
+@dataclass(frozen=True)
+class Target:
+    """Where an output's bytes go: ``path`` as the user gave it; ``real`` the file a rename
+    replaces (symbolic links followed; None for streams); ``stream`` True for standard output,
+    character devices and FIFOs, which get the bytes written into them; ``stdout`` when
+    that stream is this process's standard output."""
+
+    path: Path
+    real: Path | None
+    stream: bool = False
+    stdout: bool = False
+
+    @property
+    def label(self) -> str:
+        """The user's path, and where it leads when that is somewhere else (a symbolic link)."""
+        if self.real is not None and os.path.abspath(self.path) != str(self.real):
+            return f"{self.path} (-> {self.real})"
+        return "standard output" if str(self.path) == STDOUT else str(self.path)
 
 
-def atomic_write(path: str | Path, data: str | bytes | Callable[[Path], None]) -> None:
-    """Write text, bytes, or whatever `data(tmp_path)` writes, atomically to `path`."""
-    path = check_output_path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+def _is_stdout(st: os.stat_result) -> bool:
     try:
+        return os.path.samestat(st, os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test's capture, a closed one)
+        return False
+
+
+def output_target(path: str | Path) -> Target:
+    """What stands at an output path and how it will be written (see the module docstring).
+
+    Raises `OutputError` naming ``path`` for a folder, a block device or socket, a symbolic
+    link loop, a missing or read-only folder, or a read-only file."""
+    p = Path(path)
+    if str(path) == STDOUT:
+        return Target(p, None, stream=True, stdout=True)
+    try:
+        st = os.stat(p)  # follows links, /proc's /dev/stdout -> pipe:[...] included
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        why = "a symbolic link loop" if e.errno == errno.ELOOP else e.strerror
+        raise OutputError(f"{path}: cannot be written ({why})") from None
+    if st is not None and (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode) or _is_stdout(st)):
+        if not _is_stdout(st) and not os.access(p, os.W_OK):
+            raise OutputError(f"{path}: is not writable")
+        return Target(p, None, stream=True, stdout=_is_stdout(st))
+    real = Path(os.path.realpath(p))
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise OutputError(f"{path}: is a folder; give a file name (for example {Path(path) / 'out.json'})")
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a block device" if stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) \
+                else "not a regular file"
+            raise OutputError(f"{path}: is {kind}; refusing to write over it")
+        if not os.access(real, os.W_OK):
+            raise OutputError(f"{Target(p, real).label}: is read-only; refusing to replace it")
+    folder = real.parent
+    if not folder.is_dir():
+        raise OutputError(f"{path}: folder {_shown(path, folder)} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: folder {_shown(path, folder)} is not writable")
+    return Target(p, real)
+
+
+def _shown(path, folder: Path) -> str:
+    """The folder as the user wrote it when the path is not a link, else where the link leads."""
+    given = Path(path).parent
+    return str(given if os.path.realpath(given) == str(folder) and str(given) else folder)
+
+
+def check_output_path(path: str | Path, inputs: tuple[str | Path | None, ...] = ()) -> Path:
+    """Refuse an output that cannot be written (see `output_target`) or that is one of ``inputs``
+    (after following links; hard links count too).  Returns ``Path(path)``."""
+    t = output_target(path)
+    if t.real is not None:
+        for src in inputs:
+            if src is None or str(src) == STDOUT:
+                continue
+            same = os.path.realpath(src) == str(t.real)
+            if not same and t.real.exists() and Path(src).exists():
+                same = os.path.samefile(t.real, src)
+            if same:
+                raise OutputError(f"{t.label}: output path is the same as the input {src}; choose another name")
+    return Path(path)
+
+
+def is_stream(path: str | Path) -> bool:
+    """Whether ``path`` is ``-``, a character device or a FIFO (written by streaming, no file ending needed)."""
+    try:
+        return output_target(path).stream
+    except OutputError:
+        return False
+
+
+def is_terminal(path: str | Path) -> bool:
+    """Whether writing to ``path`` would print on a terminal (binary data must not)."""
+    t = output_target(path)
+    if t.stdout:
+        try:
+            return os.isatty(sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            return False
+    if t.stream:
+        real = os.path.realpath(t.path)
+        return real.startswith(("/dev/tty", "/dev/pts/", "/dev/console"))
+    return False
+
+
+# -- writing -----------------------------------------------------------------------------------------
+def atomic_write(path: str | Path, data: str | bytes | Callable[[Path], None]) -> None:
+    """Write text (UTF-8), bytes, or whatever ``data(tmp_path)`` writes to a temporary path, to ``path``
+    (see the module docstring for what each kind of path gets)."""
+    t = output_target(path)
+    if t.stream:
         if callable(data):
-            data(tmp_path)
-        elif isinstance(data, bytes):
-            tmp_path.write_bytes(data)
+            with cleanup.temp_file(prefix=".viseme-stream.", suffix=Path(path).suffix) as tmp:
+                data(tmp)
+                _stream(t, tmp.read_bytes())
         else:
-            tmp_path.write_text(data, encoding="utf-8")
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
+            _stream(t, data.encode("utf-8") if isinstance(data, str) else data)
+        return
+    real = t.real
+    with cleanup.temp_file(dir=real.parent, prefix=f".{real.name}.", suffix=".part" + real.suffix) as tmp:
+        if callable(data):
+            data(tmp)
+        elif isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
+        _commit(tmp, real)
+
+
+def publish(done: Path, path: str | Path) -> None:
+    """`atomic_write`'s last step for a file another program finished (ffmpeg's video, Blender's
+    scene): ``done`` becomes ``path`` (renamed when it lies beside the target, else copied)."""
+    t = output_target(path)
+    if t.stream:
+        _stream(t, Path(done).read_bytes())
+        return
+    if Path(done).parent.resolve() == t.real.parent:
+        _commit(Path(done), t.real)
+        return
+    atomic_write(path, lambda tmp: shutil.copyfile(done, tmp))
+
+
+def temp_beside(path: str | Path, suffix: str | None = None):
+    """A temporary file for a program to write ``path``'s content into, then `publish` it: beside the
+    target (so the rename is atomic and relative paths inside it hold), or in the temp folder for a
+    stream.  A context manager: the file is gone when the block ends unless published."""
+    t = output_target(path)
+    suffix = Path(path).suffix if suffix is None else suffix
+    if t.stream:
+        return cleanup.temp_file(prefix=".viseme-stream.", suffix=suffix)
+    return cleanup.temp_file(dir=t.real.parent, prefix=f".{t.real.name}.", suffix=".part" + suffix)
+
+
+def _commit(tmp: Path, real: Path) -> None:
+    """Give the finished temporary file the target's permissions (and owner), then rename it over it."""
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        os.chmod(tmp, 0o666 & ~_umask())
+    else:
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+            try:
+                os.chown(tmp, st.st_uid, st.st_gid)
+            except OSError:  # a file system without owners (a mounted share): the content matters more
+                pass
+    os.replace(tmp, real)
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it (and put it back at once)
+    os.umask(mask)
+    return mask
+
+
+def _stream(t: Target, data: bytes) -> None:
+    """Write ``data`` into standard output, a character device or a FIFO."""
+    if t.stdout:
+        sys.stdout.flush()
+        out = getattr(sys.stdout, "buffer", None)
+        if out is None:  # a text-only stdout (some embedding hosts): text formats only
+            sys.stdout.write(data.decode("utf-8"))
+        else:
+            out.write(data)
+            out.flush()
+        return
+    fd = os.open(t.path, os.O_WRONLY | os.O_NOCTTY)  # no O_CREAT: a device that vanished is not recreated
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)

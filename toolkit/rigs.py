@@ -38,6 +38,7 @@ Example
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -46,10 +47,12 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit import resources
 from toolkit.animation import ARKIT_BLENDSHAPES, CHANNELS, HEAD_CHANNELS, VISEME_CHANNELS, VISEMES, Animation
+from toolkit.rotation import axis_angle_quat, quat_multiply
 from toolkit.visemes.tables import VISEME_POSES, VISEME_TO_RHUBARB
 
-RIGS_DIR = Path(__file__).resolve().parent.parent / "rigs"
+RIGS_DIR = resources.RIGS_DIR
 KINDS = ("morph", "vrm0", "vrm1")
 
 # Prefixes that say where a name comes from, not what it is.  Stripped only
@@ -69,6 +72,13 @@ _CENTER_SUFFIX = re.compile(r"\.[xX]$")
 _NODE_PREFIX = re.compile(r"^(?:[\w\- ]*?blend_?shapes?\d*|vrc|bs\d*|morphs?|shape_?keys?|targets?)\.", re.I)
 # channels that move the mouth while speaking (a rig needs one of them to lip-sync)
 _MOUTH_CHANNEL_PREFIXES = ("jaw", "mouth", "tongue")
+
+
+# Head bones, after normalize_name: "head" (Mixamo, VRoid, UE, Rigify), or ending in "head" (Bip001 Head,
+# CC_Base_Head, Character1_Head, ORG-head, J_Bip_C_Head) or head plus a centre or joint tag (Head_M,
+# headJnt, head_bone, Head01); not HeadTop_End / head_end / HeadNub, not forehead.  The glTF path and the
+# Blender (.blend/FBX) path both ask `head_bone_rank`, so they turn the same bone.
+_HEAD_BONE = re.compile(r"head(?:m|x|jnt|joint|bone|0?1)?$")
 
 
 class RigError(ValueError):
@@ -101,6 +111,18 @@ def normalize_name(name: str | None) -> str:
         return ""
     s, side = _core_name(name)
     return _SEPARATORS.sub("", s.lower()) + _SIDE_WORD[side]
+
+
+def head_bone_rank(name: str | None) -> int | None:
+    """0 for a plain "head" bone, 1 for another head-bone name, None for anything else.
+
+    >>> [head_bone_rank(n) for n in ["Head", "mixamorig:Head", "Bip001 Head", "Head_M", "HeadTop_End", "forehead"]]
+    [0, 0, 1, 1, None, None]
+    """
+    n = normalize_name(name)
+    if n == "head":
+        return 0
+    return 1 if _HEAD_BONE.search(n) and not n.endswith("forehead") else None
 
 
 def _split_prefix(name: str | None) -> tuple[str, str]:
@@ -150,6 +172,7 @@ class Profile:
     only_if_missing: dict[str, list[str]] = field(default_factory=dict)
     targets_by_index: dict[int, dict[str, float]] = field(default_factory=dict)
     path: str = ""
+    closure: list[str] = field(default_factory=list)   # keys whose targets press the lips shut (/p b m/)
 
     def key_for(self, name: str) -> str | None:
         """The profile key whose spelling (one of its alternatives) is ``name``."""
@@ -179,7 +202,7 @@ class Profile:
 
 
 _PROFILE_FIELDS = {"name", "description", "kind", "priority", "required", "min_required", "targets", "scale",
-                   "stepped", "rest", "only_if_missing", "targets_by_index", "extends", "rename"}
+                   "stepped", "rest", "only_if_missing", "targets_by_index", "extends", "rename", "closure"}
 
 
 def _parse_mix(value, where: str) -> dict[str, float]:
@@ -190,8 +213,8 @@ def _parse_mix(value, where: str) -> dict[str, float]:
         raise RigError(f"{where}: a mix must be a channel name or an object of channel weights, got {value!r}")
     mix: dict[str, float] = {}
     for ch, w in value.items():
-        if not isinstance(w, (int, float)):
-            raise RigError(f"{where}: weight of {ch!r} must be a number, got {w!r}")
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w):
+            raise RigError(f"{where}: weight of {ch!r} must be a finite number, got {w!r}")
         if ch.startswith("rhubarb:"):
             # a Rhubarb/Preston Blair shape = every viseme the viseme table gives that shape
             shape = ch.split(":", 1)[1]
@@ -209,6 +232,16 @@ def _parse_mix(value, where: str) -> dict[str, float]:
 
 
 def _profile_from_dict(d: dict, path: str, search: tuple[Path, ...]) -> Profile:
+    try:
+        return _profile_fields(d, path, search)
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as e:
+        if isinstance(e, RigError):
+            raise
+        # a field of the wrong type ("targets": [...], "priority": null): one line naming the file
+        raise RigError(f"{path}: malformed rig profile ({type(e).__name__}: {e})") from None
+
+
+def _profile_fields(d: dict, path: str, search: tuple[Path, ...]) -> Profile:
     if not isinstance(d, dict):
         raise RigError(f"{path}: a rig profile must be a JSON object")
     unknown = set(d) - _PROFILE_FIELDS
@@ -222,7 +255,7 @@ def _profile_from_dict(d: dict, path: str, search: tuple[Path, ...]) -> Profile:
         base_targets = {rename.get(k, k): dict(v) for k, v in parent.targets.items()}
         base = {"only_if_missing": {rename.get(k, k): [rename.get(x, x) for x in v]
                                     for k, v in parent.only_if_missing.items()},
-}
+                "closure": [rename.get(k, k) for k in parent.closure]}
     targets = dict(base_targets)
     for key, mix in (d.get("targets") or {}).items():
         targets[key] = _parse_mix(mix, f"{path}: target {key!r}")
@@ -239,6 +272,8 @@ def _profile_from_dict(d: dict, path: str, search: tuple[Path, ...]) -> Profile:
     if kind not in KINDS:
         raise RigError(f"{path}: kind must be one of {KINDS}, got {kind!r}")
     scale = {str(k): float(v) for k, v in (d.get("scale") or {}).items()}
+    if not all(math.isfinite(v) for v in scale.values()):
+        raise RigError(f"{path}: scale values must be finite numbers")
     for k in scale:
         if k not in targets:
             raise RigError(f"{path}: scale names {k!r}, which is not one of the profile's targets")
@@ -246,13 +281,44 @@ def _profile_from_dict(d: dict, path: str, search: tuple[Path, ...]) -> Profile:
     bad = [r for r in d.get("required", []) if not all(normalize_name(a) in names for a in r.split("|"))]
     if bad:
         raise RigError(f"{path}: 'required' names {bad}, which are not among the profile's targets")
+    closure = _closure_keys(d.get("closure"), targets, by_index, base.get("closure", []), path)
     return Profile(
         name=str(d.get("name") or Path(path).stem), targets=targets, description=str(d.get("description", "")),
         kind=kind, priority=int(d.get("priority", 0)), required=list(d.get("required", [])),
         min_required=float(d.get("min_required", 0.5)), scale=scale, stepped=bool(d.get("stepped", False)),
         rest=d.get("rest"), only_if_missing=dict(d.get("only_if_missing", base.get("only_if_missing", {}))),
-        targets_by_index=by_index, path=str(path),
+        targets_by_index=by_index, path=str(path), closure=closure,
     )
+
+
+# A closure shape: its mix gives the bilabial viseme (lips pressed, /p b m/) or ARKit's mouthClose
+# at least this much.  Used when a profile does not name its closure targets itself.
+CLOSURE_MIN_WEIGHT = 0.5
+
+
+def _closure_keys(given, targets: dict, by_index: dict, inherited: list[str], path: str) -> list[str]:
+    """The keys whose targets close the lips: as the profile's "closure" field names them (a key,
+    one of its spellings, or a list), else inherited from "extends", else every key whose mix gives
+    viseme_PP or mouthClose at least CLOSURE_MIN_WEIGHT."""
+    if given is None:
+        keys = [k for k in inherited if k in targets]
+        if keys or inherited:
+            return keys
+        mixes = {**targets, **{f"#{i}": m for i, m in by_index.items()}}
+        return [k for k, m in mixes.items()
+                if max(m.get("viseme_PP", 0.0), m.get("mouthClose", 0.0)) >= CLOSURE_MIN_WEIGHT]
+    names = [given] if isinstance(given, str) else given
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise RigError(f"{path}: 'closure' must be a target name or a list of them, got {given!r}")
+    out = []
+    for n in names:
+        key = next((k for k in targets if normalize_name(n) in {normalize_name(a) for a in k.split("|")}), None)
+        if key is None and n.startswith("#") and n[1:].isdigit() and int(n[1:]) in by_index:
+            key = n
+        if key is None:
+            raise RigError(f"{path}: 'closure' names {n!r}, which is not one of the profile's targets")
+        out.append(key)
+    return out
 
 
 def _search_dirs() -> tuple[Path, ...]:
@@ -271,7 +337,7 @@ def _load_profile_cached(name_or_path: str, search: tuple[Path, ...]) -> Profile
         p = hits[0]
     try:
         d = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, RecursionError) as e:   # unreadable, not UTF-8, not JSON
         raise RigError(f"{p}: cannot read rig profile ({e})") from None
     return _profile_from_dict(d, str(p), search)
 
@@ -319,10 +385,20 @@ class RigMatch:
     ok: bool
     ambiguous: list[str] = field(default_factory=list)
     candidates: list[tuple[str, float]] = field(default_factory=list)
+    sets: list = field(default_factory=list)   # every candidate `RigSet`, best first (from match_profile)
 
     @property
     def n_matched(self) -> int:
         return len({k for k in self.target_keys if k})
+
+    def mixes(self) -> list[dict[str, float]]:
+        """The channel mix (the profile's scale applied) that drives each target, in target order;
+        ``{}`` for a target the profile does not drive.  Editors show and change these rows."""
+        out = []
+        for key in self.target_keys:
+            scale = self.profile.scale.get(key, 1.0) if key else 1.0
+            out.append({c: w * scale for c, w in self.profile.mix(key).items()} if key else {})
+        return out
 
     @property
     def mouth_keys(self) -> list[str]:
@@ -423,13 +499,15 @@ def match_one(profile: Profile, target_names: list[str | None]) -> RigMatch:
 
 def match_profile(target_names: list[str | None], profiles: list[Profile] | None = None, kind: str = "morph",
                   strict: bool = True) -> RigMatch:
-    """The profile that fits ``target_names`` best.
+    """The rig that fits ``target_names`` best: the richest set drives the mouth (`rank_sets`), and
+    sets of other profiles add only the motions it lacks (the profile of the match is then their
+    combination, named ``base+other``).
 
-    Profiles of ``kind`` whose required keys are found (at least their
-    ``min_required`` fraction) qualify; of those the highest ``priority`` wins,
-    then the most keys matched.  With ``strict`` a list that no profile fits
-    raises `RigError` naming what was found; otherwise the best partial match
-    comes back with ``ok=False``.
+    Profiles of ``kind`` whose required keys are found (at least their ``min_required``
+    fraction) and that move the mouth qualify.  With ``strict`` a list that no profile fits
+    raises `RigError` naming what was found; otherwise the best partial match comes back with
+    ``ok=False``.  ``sets`` of the result lists every candidate with what it covers and why
+    it won or lost.
 
     >>> match_profile(["viseme_sil", "viseme_PP", "viseme_FF", "viseme_TH", "viseme_DD", "viseme_kk",
     ...                "viseme_CH", "viseme_SS", "viseme_nn", "viseme_RR", "viseme_aa", "viseme_E",
@@ -440,10 +518,11 @@ def match_profile(target_names: list[str | None], profiles: list[Profile] | None
     cands = [p for p in (profiles if profiles is not None else load_profiles()) if p.kind == kind]
     if not cands:
         raise RigError(f"no rig profiles of kind {kind!r} to match against")
-    results = [match_one(p, names) for p in cands]
-    ranked = sorted(results, key=lambda r: (not r.ok, -r.profile.priority if r.ok else -r.score, -r.n_matched))
-    best = ranked[0]
-    best.candidates = [(r.profile.name, round(r.score, 3)) for r in sorted(results, key=lambda r: -r.score)]
+    sets = rank_sets(names, cands, kind=kind)
+    best = sets[0].combined()
+    best.sets = sets
+    best.candidates = [(s.match.profile.name, round(s.match.score, 3))
+                       for s in sorted(sets, key=lambda s: -s.match.score)]
     if strict and not best.ok:
         shown = [n for n in names if n][:40]
         more = f" (+{len([n for n in names if n]) - 40} more)" if len([n for n in names if n]) > 40 else ""
@@ -454,6 +533,268 @@ def match_profile(target_names: list[str | None], profiles: list[Profile] | None
             + (f" ({best.profile.name}: {best.problem})" if best.n_matched else "")
             + ". Write a rig file (rigs/README.md) mapping your target names or indices to channels.")
     return best
+
+
+# -- the richest set wins ----------------------------------------------------
+# A model often carries several sets of targets at once (a VRoid avatar through gltfpack with its
+# Fcl_* shapes, the 52 ARKit shapes and the 15 Oculus visemes).  One set drives the mouth: the one
+# that reproduces most of the animation's mouth.  The others add only motions it lacks (blinks, gaze,
+# brows...), each motion from one set, never a second mouth: two mouth sets open the jaw twice.
+
+SPEECH_VISEMES = [v for v in VISEMES if v != "sil"]
+# motions besides the mouth, by channel prefix; each is driven by one set only
+MOTIONS: dict[str, tuple[str, ...]] = {"blinks": ("eyeBlink",), "eyes": ("eyeLook", "eyeSquint", "eyeWide"),
+                                       "brows": ("brow",), "cheeks": ("cheek", "nose")}
+# A viseme counts as shaped when a target made for it takes it at least this weight, or when the
+# targets the set drives hold at least this share of its ARKit pose (toolkit.visemes.tables).
+SHAPED_MIN = 0.5
+
+
+def motion_of(mix: dict[str, float]) -> str:
+    """What a target's mix moves: "mouth" (visemes, jaw, mouth, tongue), one of `MOTIONS`, or
+    "other" (head channels, or a mix of several motions).
+
+    >>> motion_of({"viseme_aa": 1.0}), motion_of({"eyeBlinkLeft": 0.5, "eyeBlinkRight": 0.5}), motion_of({"browInnerUp": 1})
+    ('mouth', 'blinks', 'brows')
+    """
+    groups = set()
+    for ch, w in mix.items():
+        if not w:
+            continue
+        if ch in VISEME_CHANNELS or ch.startswith(_MOUTH_CHANNEL_PREFIXES):
+            groups.add("mouth")
+        else:
+            groups.add(next((g for g, pre in MOTIONS.items() if ch.startswith(pre)), "other"))
+    if "mouth" in groups:
+        return "mouth"
+    return groups.pop() if len(groups) == 1 else "other"
+
+
+@dataclass
+class Coverage:
+    """What a set of matched targets reproduces of an animation: ``closure`` the targets that press
+    the lips shut on /p b m/, ``jaw`` the one that opens the jaw, ``visemes`` the speech visemes it
+    can shape (see `SHAPED_MIN`), ``mouth_shapes`` how many different mouth targets it has (keys,
+    the rest shape not counted), ``motions`` the other `MOTIONS` it drives, ``n_targets`` how many
+    targets it drives."""
+
+    closure: list[str]
+    jaw: str | None
+    visemes: list[str]
+    mouth_shapes: int
+    motions: list[str]
+    n_targets: int
+
+    def describe(self) -> str:
+        return ", ".join([f"{self.n_targets} targets",
+                          f"closes the lips ({', '.join(self.closure)})" if self.closure else "no closure target",
+                          f"jaw ({self.jaw})" if self.jaw else "no jaw",
+                          f"{len(self.visemes)}/{len(SPEECH_VISEMES)} visemes",
+                          f"{self.mouth_shapes} mouth shapes"] + self.motions)
+
+
+def coverage(match: RigMatch, keys: "list[str] | None" = None) -> Coverage:
+    """What ``match`` (or only its ``keys``) reproduces; targets are named as the model names them."""
+    prof, mapping = match.profile, match.mapping()
+    keys = [k for k in mapping if keys is None or k in keys]
+    mixes = {k: prof.mix(k) for k in keys}
+
+    def label(k: str) -> str:
+        return str(match.target_names[mapping[k][0]] or k)
+
+    closure = [label(k) for k in keys if k in prof.closure]
+    jaw = next((label(k) for k in keys
+                if max(mixes[k].get("jawOpen", 0.0), mixes[k].get("viseme_aa", 0.0)) >= SHAPED_MIN), None)
+    held = {c for k in keys if motion_of(mixes[k]) == "mouth" for c, w in mixes[k].items() if w >= SHAPED_MIN}
+    shaped = []
+    for v in SPEECH_VISEMES:
+        pose = VISEME_POSES[v]
+        share = sum(w for c, w in pose.items() if c in held) / max(sum(pose.values()), 1e-9)
+        if f"viseme_{v}" in held or share >= SHAPED_MIN:
+            shaped.append(v)
+    shapes = sum(motion_of(mixes[k]) == "mouth" and prof.drives_mouth(k) for k in keys)
+    motions = [g for g in MOTIONS if any(motion_of(mixes[k]) == g for k in keys)]
+    return Coverage(closure, jaw, shaped, shapes, motions, sum(len(mapping[k]) for k in keys))
+
+
+@dataclass
+class Fill:
+    """Keys of another set that add one motion the mouth's set lacks ("closure" or one of `MOTIONS`)."""
+
+    match: RigMatch
+    keys: list[str]
+    motion: str
+
+
+@dataclass
+class RigSet:
+    """One candidate set of a model: its ``match``, what it covers alone (``own``), the ``fills``
+    other sets add and what it covers with them (``total``); after `rank_sets`, ``why`` it won
+    or lost."""
+
+    match: RigMatch
+    own: Coverage
+    fills: list[Fill]
+    total: Coverage
+    why: str = ""
+
+    @property
+    def name(self) -> str:
+        return "+".join(dict.fromkeys([self.match.profile.name] + [f.match.profile.name for f in self.fills]))
+
+    def fill_profile(self) -> Profile | None:
+        """The fills alone as one profile (to drive mesh targets beside a VRM's expressions), or None."""
+        return _merged_profile(None, self.fills) if self.fills else None
+
+    def combined(self) -> RigMatch:
+        """The set and its fills as one match (a morph set; an expression set comes back alone)."""
+        if not self.fills or self.match.profile.kind != "morph":
+            return self.match
+        return match_one(_merged_profile(self.match.profile, self.fills), self.match.target_names)
+
+    def describe(self) -> str:
+        """``name (kind): what it covers; + what other sets add; why it won or lost``."""
+        lent: dict[str, list[str]] = {}
+        for f in self.fills:
+            closure = coverage(f.match, f.keys).closure
+            lent.setdefault(f.match.profile.name, []).append(f"closure ({', '.join(closure)})" if closure else f.motion)
+        fills = "".join(f"; + {', '.join(m)} from {d}" for d, m in lent.items())
+        return f"{self.match.profile.name} ({self.match.profile.kind}): {self.own.describe()}{fills}; {self.why}"
+
+
+def _merged_profile(base: Profile | None, fills: list[Fill]) -> Profile:
+    """A profile with ``base``'s targets (if any) plus the keys each fill lends, under the base's rules."""
+    targets = dict(base.targets) if base else {}
+    scale = dict(base.scale) if base else {}
+    only = dict(base.only_if_missing) if base else {}
+    closure = list(base.closure) if base else []
+    for f in fills:
+        p = f.match.profile
+        for k in f.keys:
+            if k in targets and targets[k] != p.targets.get(k):
+                continue   # the base spells a different target this way: keep the base's
+            targets[k] = p.mix(k)
+            if k in p.scale:
+                scale[k] = p.scale[k]
+            if k in p.closure:
+                closure.append(k)
+            if k in p.only_if_missing:
+                only[k] = [a for a in p.only_if_missing[k] if a in f.keys]
+    names = list(dict.fromkeys(([base.name] if base else []) + [f.match.profile.name for f in fills]))
+    return Profile(name="+".join(names), targets=targets, kind="morph",
+                   description=f"{names[0]} with " + ", ".join(f"{f.motion} from {f.match.profile.name}" for f in fills),
+                   priority=base.priority if base else 0, required=list(base.required) if base else [],
+                   min_required=base.min_required if base else 0.0, scale=scale, only_if_missing=only,
+                   targets_by_index=dict(base.targets_by_index) if base else {}, closure=closure,
+                   path=base.path if base else "")
+
+
+def _fills(base: RigMatch, donors: list[RigMatch]) -> list[Fill]:
+    """What the other sets lend ``base``: for each motion it lacks, the keys of the donor with the most
+    targets for it (then the higher priority).  A lent closure must be a shape of its own (driven by
+    viseme_PP: Fcl_MTH_Close, viseme_PP): ARKit's mouthClose only corrects its own set's jawOpen.
+    Targets the base already drives are never lent (one target, one driver)."""
+    if base.profile.stepped:
+        return []   # a 2D chart shows one drawing at a time: nothing can be added to it
+    own = coverage(base)
+    taken = {i for i, k in enumerate(base.target_keys) if k} if base.profile.kind == "morph" else set()
+    wants = ([] if own.closure else ["closure"]) + [g for g in MOTIONS if g not in own.motions]
+    def lends(d: RigMatch, motion: str) -> list[str]:
+        mapping = d.mapping()
+        return [k for k in mapping if not taken & set(mapping[k]) and (
+            k in d.profile.closure and d.profile.mix(k).get("viseme_PP", 0.0) >= SHAPED_MIN
+            if motion == "closure" else motion_of(d.profile.mix(k)) == motion)]
+
+    out = []
+    donors = [d for d in donors if d.profile is not base.profile]
+    for motion in wants:
+        # a donor that fits, then one that lends more of the missing motions (fewer sets mixed), then
+        # the most targets for this motion, then priority
+        ranked = sorted(((d.ok, sum(bool(lends(d, w)) for w in wants), len(lends(d, motion)), d.profile.priority),
+                         i, d) for i, d in enumerate(donors) if lends(d, motion))
+        if ranked:
+            d = ranked[-1][2]
+            out.append(Fill(d, lends(d, motion), motion))
+            taken |= {i for k in out[-1].keys for i in d.mapping()[k]}
+    return out
+
+
+def _rank_key(s: RigSet) -> tuple:
+    """Lips that close first (a mouth that cannot shut on /p b m/ is the one fault every viewer sees), then
+    the visemes shaped, then the mouth shapes (ARKit's 28 play curves 15 visemes cannot show: jawOpen
+    follows loudness, mouthClose seals the lips over the jaw, smiles are one-sided), the other motions,
+    the priority, the targets matched."""
+    t = s.total
+    return (not t.closure, -len(t.visemes), -t.mouth_shapes, -len(t.motions), -s.match.profile.priority,
+            -s.match.n_matched)
+
+
+def _why_lost(s: RigSet, win: RigSet) -> str:
+    a, b = s.total, win.total
+    if b.closure and not a.closure:
+        return "cannot close the lips"
+    if len(a.visemes) < len(b.visemes):
+        return f"shapes fewer visemes ({len(a.visemes)} < {len(b.visemes)})"
+    if a.mouth_shapes < b.mouth_shapes:
+        return f"fewer mouth shapes ({a.mouth_shapes} < {b.mouth_shapes})"
+    if len(a.motions) < len(b.motions):
+        return f"drives fewer motions (no {', '.join(m for m in b.motions if m not in a.motions)})"
+    pa, pb = s.match.profile.priority, win.match.profile.priority
+    if pa < pb:
+        return f"covers as much, lower priority ({pa} < {pb})"
+    return f"covers as much, fewer targets ({s.match.n_matched} < {win.match.n_matched})"
+
+
+def rank_sets(target_names: list[str | None], profiles: list[Profile] | None = None, kind: str = "morph",
+              expressions: "tuple[list[str], str] | None" = None) -> list[RigSet]:
+    """Every profile's set of ``target_names`` (of ``kind``), best first, with ``why`` each won or lost.
+
+    ``expressions`` (names, "vrm0"|"vrm1"): a VRM model's bound expressions, ranked as one more set
+    whose missing motions the mesh target names may fill; any bound mouth expression makes that set
+    fit (the VRM presets are standard names).  The sets that fit rank by: closes the lips (a set that
+    cannot never beats one that can), visemes shaped, mouth shapes, other motions driven, priority,
+    targets matched (all counted with the fills); the rest follow by required-name score.
+
+    >>> names = ["Fcl_MTH_A", "Fcl_MTH_I", "Fcl_MTH_U", "Fcl_MTH_E", "Fcl_MTH_O", "Fcl_EYE_Close",
+    ...          "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthSmileLeft", "mouthSmileRight"]
+    >>> {s.name: s.why for s in rank_sets(names) if s.match.ok}
+    {'arkit52+vroid': 'drives the mouth', 'vroid': 'cannot close the lips'}
+    """
+    profs = [p for p in (profiles if profiles is not None else load_profiles())]
+    names = list(target_names)
+    matches = [match_one(p, names) for p in profs if p.kind == kind]
+    donors = [m for m in matches if m.n_matched and not m.profile.stepped] if kind == "morph" else []
+    bases = list(matches)
+    if expressions is not None:
+        expr_names, expr_kind = expressions
+        for p in profs:
+            if p.kind == expr_kind:
+                m = match_one(p, list(expr_names))
+                m.ok = bool(m.mouth_keys)
+                bases.append(m)
+    sets = []
+    for m in bases:
+        fills = _fills(m, donors) if m.ok else []
+        own = coverage(m)
+        total = own
+        if fills:
+            extra = [coverage(f.match, f.keys) for f in fills]
+            total = Coverage(own.closure + [c for e in extra for c in e.closure], own.jaw, own.visemes,
+                             own.mouth_shapes + sum(e.mouth_shapes for e in extra),
+                             [g for g in MOTIONS if g in own.motions or any(g in e.motions for e in extra)],
+                             own.n_targets + sum(e.n_targets for e in extra))
+            if total.closure and "PP" not in total.visemes:
+                total.visemes = [v for v in SPEECH_VISEMES if v in own.visemes or v == "PP"]
+        sets.append(RigSet(m, own, fills, total))
+    fit = sorted((s for s in sets if s.match.ok), key=_rank_key)
+    rest = sorted((s for s in sets if not s.match.ok), key=lambda s: (-s.match.score, -s.match.n_matched))
+    for s in fit[1:]:
+        s.why = _why_lost(s, fit[0])
+    if fit:
+        fit[0].why = "drives the mouth"
+    for s in rest:
+        s.why = f"does not fit ({s.match.problem})" if s.match.n_matched else "matches nothing"
+    return fit + rest
 
 
 # -- weights -----------------------------------------------------------------
@@ -529,24 +870,27 @@ def retarget(anim: Animation, target_names: list[str | None], profile=None, kind
     return np.clip(out, 0.0, 1.0)
 
 
+def retarget_mixes(anim: Animation, target_names: list[str | None], mixes: list[dict[str, float]],
+                   stepped: bool = False) -> np.ndarray:
+    """`retarget` with the channel mix of every target given (``{}``: not driven), e.g. mapping
+    rows a user edited by hand (the Blender add-on's list); each row drives exactly its own target.
+
+    >>> from toolkit.animation import empty_animation
+    >>> a = empty_animation(2, fps=30)
+    >>> a.values[:, a.channels.index("jawOpen")] = [0.0, 0.8]
+    >>> retarget_mixes(a, ["Mouth", "Brow"], [{"jawOpen": 0.5}, {}])[:, 0].tolist()
+    [0.0, 0.4000000059604645]
+    """
+    names = [str(n) if n else f"#{i}" for i, n in enumerate(target_names)]
+    targets = {name: mix for name, mix in zip(names, mixes) if mix}
+    if not targets:
+        raise RigError("the mapping drives no target: give at least one target a channel mix")
+    prof = Profile(name="mapping", targets=targets, stepped=stepped, min_required=0.0)
+    keys = [name if mix else None for name, mix in zip(names, mixes)]
+    return retarget(anim, names, profile=RigMatch(prof, names, keys, [], 1.0, True))
+
+
 # -- head --------------------------------------------------------------------
-def _axis_angle_quat(axis: int, angle: np.ndarray) -> np.ndarray:
-    q = np.zeros((angle.size, 4), np.float64)
-    q[:, axis] = np.sin(angle / 2)
-    q[:, 3] = np.cos(angle / 2)
-    return q
-
-
-def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product of (..., 4) quaternions stored x, y, z, w."""
-    ax, ay, az, aw = np.moveaxis(np.asarray(a, np.float64), -1, 0)
-    bx, by, bz, bw = np.moveaxis(np.asarray(b, np.float64), -1, 0)
-    return np.stack([aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw,
-                     aw * bw - ax * bx - ay * by - az * bz], axis=-1)
-
-
 def head_rotation(anim: Animation, facing: str = "+z") -> np.ndarray:
     """Head rotation per frame as quaternions (x, y, z, w) in glTF's axes (+Y up).
 
@@ -564,7 +908,7 @@ def head_rotation(anim: Animation, facing: str = "+z") -> np.ndarray:
     get = {c: (anim.channel(c).astype(np.float64) if anim.has(c) else np.zeros(anim.n_frames)) for c in HEAD_CHANNELS}
     sign = 1.0 if facing == "+z" else -1.0
     # facing +Z: +X rotation tips the face down, +Y turns it to +X (its left), -Z tilts its top to +X
-    qp = _axis_angle_quat(0, sign * get["headPitch"])
-    qy = _axis_angle_quat(1, get["headYaw"])
-    qr = _axis_angle_quat(2, -sign * get["headRoll"])
+    qp = axis_angle_quat(0, sign * get["headPitch"])
+    qy = axis_angle_quat(1, get["headYaw"])
+    qr = axis_angle_quat(2, -sign * get["headRoll"])
     return quat_multiply(quat_multiply(qy, qp), qr).astype(np.float32)

@@ -1,6 +1,6 @@
 """The add-on as a user gets it: built zip -> installed extension -> Generate on real speech.
 
-Checks the keys Blender evaluates (lips closed on /m/, jaw open on vowels),
+Checks the keys Blender evaluates (lips closed on /m/, jaw open on vowels), edited mapping rows, the offset,
 the sound strip, the frame range, re-runs that keep the user's Actions, the
 error messages, and that a glTF export + re-import keeps the animation.
 """
@@ -94,7 +94,7 @@ def test_arkit_mesh_gets_lip_closure_on_m_and_jaw_on_vowels(addon, speech):
     scene.render.fps, scene.render.fps_base = 24, 1.0
     settings(speech, frame_start=10)
     assert bpy.ops.viseme.generate() == {"FINISHED"}
-    assert obj.get("viseme_profile") in ("arkit52", "livelinkface")
+    assert obj.get("viseme_profile") == "arkit52"
     phones = phonemes_of(obj)
     v_frames = frames_during(phones, VOWELS, 24, 10)
     assert len(v_frames) >= 5
@@ -172,7 +172,7 @@ def test_vroid_names_drive_vowel_keys(addon, speech):
     assert np.median(a_v) > 0.3
     # not driven by the profile: no keys on the brows
     own = own_action(obj)
-    from bl_ext.user_default.viseme_lipsync import keyframes
+    from toolkit.blender import keyframes
 
     paths = {fc.data_path for fc in keyframes.fcurves_of(own, obj.data.shape_keys)}
     assert 'key_blocks["Fcl_BRW_Angry"].value' not in paths and 'key_blocks["Fcl_MTH_A"].value' in paths
@@ -274,7 +274,7 @@ def test_head_bone_turns_and_transcript_from_text_block(addon, speech):
     assert 0.005 < max(angles) < 0.5
     act = arm.animation_data.action
     assert act.get("viseme_lipsync") == "head"
-    from bl_ext.user_default.viseme_lipsync import keyframes
+    from toolkit.blender import keyframes
 
     assert {fc.data_path for fc in keyframes.fcurves_of(act, arm)} == {'pose.bones["Head"].rotation_quaternion'}
     assert arm.pose.bones["Neck"].matrix_basis.to_quaternion().angle == 0
@@ -447,3 +447,48 @@ def test_audio_only_engine_runs_the_numpy_model_without_torch(addon, speech):
     settings(speech, engine="hybrid")
     assert bpy.ops.viseme.generate() == {"FINISHED"}
     assert curve(obj, "jawOpen", frames).max() > 0.2
+
+
+def test_edited_mapping_rows_drive_the_shape_keys(addon, speech):
+    """The panel's mapping rows, as a user edits them: a scaled channel, a row switched off, a key
+    driven by another channel; the edits stay on the object, and a typo is reported naming its row."""
+    obj = new_face("MappedFace", ARKIT)
+    bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 30, 1.0
+    settings(speech, blinks=False)
+    assert bpy.ops.viseme.detect_mapping() == {"FINISHED"}
+    rows = {m.target: m for m in obj.viseme_mapping}
+    assert rows["jawOpen"].mix == "jawOpen" and rows["mouthClose"].enabled
+    assert bpy.ops.viseme.generate() == {"FINISHED"}
+    frames = np.arange(bpy.context.scene.frame_start, bpy.context.scene.frame_end + 1)
+    jaw = curve(obj, "jawOpen", frames)
+    assert curve(obj, "mouthClose", frames).max() > 0.1
+    rows["jawOpen"].mix = "0.5*jawOpen"
+    rows["mouthClose"].enabled = False
+    rows["mouthSmileLeft"].mix = "viseme_aa"
+    assert bpy.ops.viseme.generate() == {"FINISHED"}
+    assert obj.viseme_mapping[[m.target for m in obj.viseme_mapping].index("jawOpen")].mix == "0.5*jawOpen"
+    np.testing.assert_allclose(curve(obj, "jawOpen", frames), 0.5 * jaw, atol=2e-3)
+    assert np.abs(curve(obj, "mouthClose", frames)).max() == 0.0  # not animated any more, and back at rest
+    phones = phonemes_of(obj)
+    smile = curve(obj, "mouthSmileLeft", np.array(frames_during(phones, {"a", "ɑ", "æ"}, 30, 1)))
+    assert np.median(smile) > 0.3  # the open vowels now pull the smile key
+    rows["jawOpen"].mix = "0.5*jawOpn"
+    err = _generate_error()
+    assert "mapping of 'jawOpen'" in err and "jawOpn" in err
+
+
+def test_offset_moves_the_keys_in_time(addon, speech):
+    """Offset (ms): +100 ms keys the same mouth 3 frames later at 30 fps, -100 ms 3 frames earlier."""
+    obj = new_face("OffsetFace", ARKIT)
+    bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 30, 1.0
+    jaw, phones = {}, {}
+    for ms in (0.0, 100.0, -100.0):
+        settings(speech, blinks=False, offset_ms=ms)
+        assert bpy.ops.viseme.generate() == {"FINISHED"}
+        frames = np.arange(bpy.context.scene.frame_start, bpy.context.scene.frame_end + 1)
+        jaw[ms], phones[ms] = curve(obj, "jawOpen", frames), phonemes_of(obj)
+    assert jaw[0.0].max() > 0.2
+    np.testing.assert_allclose(jaw[100.0][3:], jaw[0.0][:-3], atol=1e-3)
+    np.testing.assert_allclose(jaw[-100.0][:-3], jaw[0.0][3:], atol=1e-3)
+    for ms in (100.0, -100.0):  # the phonemes stored with the Action move with it
+        assert phones[ms][1][1] == pytest.approx(phones[0.0][1][1] + ms / 1000, abs=1e-3)

@@ -1,15 +1,18 @@
 """Blender outputs: a .blend scene or an FBX file with the shape-key animation.
 
-Blender's Python module (bpy 5.0.1) needs numpy<2, so it lives in its own
-environment, ``.venv-blender`` (made by ``make setup``).  These writers hand
-the animation over as JSON to ``blender_addon/export_scene.py`` running
-there: it loads the model (glTF/GLB/VRM, FBX, .blend; the default head when
-none), keys every mesh whose shape keys match a rig profile (`toolkit.rigs`),
-turns the head, adds the sound and saves.
+Blender's Python module (bpy 5.0.1) needs numpy<2, so it usually lives in an
+environment of its own: ``.venv-blender`` (made by ``make setup``), or the one
+``$VISEME_BLENDER_PYTHON`` names; an environment installed with
+``pip install viseme-toolkit[blender]`` has it itself.  These writers hand the
+animation over as JSON to `toolkit.blender.export_scene` running there: it
+loads the model (glTF/GLB/VRM, FBX, .blend; the default head when none), keys
+every mesh the character's `toolkit.gltf.drive.Performance` drives (or, for
+FBX/.blend models, whose shape keys match a rig profile), turns the head, adds
+the sound and saves.
 
 Blender's glTF importer refuses EXT_meshopt_compression and KHR_texture_basisu.
 A model that uses them is handed over as a plain temporary GLB instead
-(`plain_glb`: buffers decoded by `toolkit.gltf_io`, KTX2/Basis textures
+(`plain_glb`: buffers decoded by `toolkit.gltf.read`, KTX2/Basis textures
 dropped with a warning in the summary); nodes, meshes and morph targets keep
 their indices, so the per-mesh weights still apply.
 
@@ -26,17 +29,17 @@ import copy
 import json
 import os
 import subprocess
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from toolkit import cleanup, files
 from toolkit.animation import Animation
 from toolkit.files import check_output_path
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "blender_addon" / "export_scene.py"
+PACKAGE = Path(__file__).resolve().parents[1]   # the toolkit package the bpy side imports
+REPO = PACKAGE.parent
 MODEL_SUFFIXES = (".glb", ".gltf", ".vrm", ".fbx", ".blend")
 GLTF_SUFFIXES = (".glb", ".gltf", ".vrm")
 # extensions Blender's glTF importer (4.2 .. 5.x) refuses as required: decoded / dropped before the import
@@ -48,13 +51,33 @@ class BlenderError(RuntimeError):
 
 
 def blender_python() -> Path:
-    """The bpy environment's interpreter (``$VISEME_BLENDER_PYTHON`` overrides ``.venv-blender``)."""
+    """An interpreter with bpy: ``$VISEME_BLENDER_PYTHON``, else this one when it has bpy, else the
+    checkout's ``.venv-blender``."""
+    import importlib.util
+    import sys
+
     env = os.environ.get("VISEME_BLENDER_PYTHON")
-    py = Path(env) if env else REPO / ".venv-blender" / "bin" / "python"
+    if env:
+        py = Path(env)
+    elif importlib.util.find_spec("bpy") is not None:
+        return Path(sys.executable)
+    else:
+        py = REPO / ".venv-blender" / "bin" / "python"
     if not py.is_file():
-        raise BlenderError(f"Blender's Python module is not installed ({py} is missing): run `make setup`, "
-                           "which creates .venv-blender with bpy")
+        raise BlenderError(f"Blender's Python module (bpy) is not installed ({py} is missing): in a checkout run "
+                           "`make setup` (it creates .venv-blender); otherwise `pip install 'viseme-toolkit[blender]'` "
+                           "in a Python 3.11 environment, or set VISEME_BLENDER_PYTHON to a Python that has bpy")
     return py
+
+
+def _bpy_env(tmp: Path) -> dict:
+    """Environment for the bpy side: it imports this toolkit package (and nothing else of this
+    environment: bpy needs its own numpy), and keeps Blender's user folders in ``tmp``."""
+    path = tmp / "pythonpath"
+    path.mkdir()
+    (path / "toolkit").symlink_to(PACKAGE, target_is_directory=True)
+    # Blender's user folders go to the temp dir: a headless export must not read or change the user's prefs
+    return dict(os.environ, PYTHONPATH=str(path), BLENDER_USER_RESOURCES=str(tmp / "blender-user"))
 
 
 def write_blend(anim: Animation, out_path: str | Path, model: str | Path | None = None,
@@ -73,30 +96,31 @@ def write_fbx(anim: Animation, out_path: str | Path, model: str | Path | None = 
 
 
 def gltf_drive(anim: Animation, model, profile=None) -> dict:
-    """Per-mesh shape-key weights for a glTF/GLB/VRM model, computed as the glTF exporter does.
+    """The `toolkit.gltf.drive.Performance` of a glTF/GLB/VRM model as JSON for the bpy side.
 
-    `model` is a path or a loaded `toolkit.gltf_io.Model`.  VRM expressions resolve
-    through their morph target binds (`toolkit.gltf_io`), so the .blend/FBX of a VRM
-    moves the same targets as its glTF export.
+    `model` is a path or a loaded `toolkit.gltf.read.Model`.  VRM expressions resolve
+    through their morph target binds, so the .blend/FBX of a VRM moves the same
+    targets, and turns the same head node, as its glTF export.
     """
-    from toolkit.gltf_io import Model, load_model, model_morph_weights
+    from toolkit.gltf.drive import perform
+    from toolkit.gltf.read import Model, load_model
 
     m = model if isinstance(model, Model) else load_model(model)
-    drive = model_morph_weights(anim, m, profile)
+    perf = perform(anim, m, profile)
     meshes = []
-    for node, w in drive.weights.items():
+    for node, w in perf.weights.items():
         mesh = m.gltf.nodes[node].mesh
-        idx = sorted(drive.driven[node])
+        idx = sorted(perf.driven[node])
         meshes.append({"node": node, "node_name": m.gltf.nodes[node].name or "", "mesh_name": m.meshes[mesh].name or "",
                        "n_targets": int(w.shape[1]), "targets": idx,
                        "weights": np.round(w[:, idx].astype(np.float64), 5).tolist()})
-    head = m.find_head_node(list(drive.weights))  # as the glTF writer: the head of the meshes driven
-    return {"via": drive.via, "profile": drive.match.profile.name if drive.match else None, "meshes": meshes,
+    head = perf.head_node
+    return {"via": perf.via, "profile": perf.match.profile.name if perf.match else None, "meshes": meshes,
             "head": None if head is None else {"name": m.gltf.nodes[head].name or "", "facing": m.facing}}
 
 
 def needs_plain_copy(model) -> bool:
-    """Whether Blender's importer would refuse this `toolkit.gltf_io.Model` (meshopt or Basis data)."""
+    """Whether Blender's importer would refuse this `toolkit.gltf.read.Model` (meshopt or Basis data)."""
     used = set(model.extensions_used) | set(model.extensions_required)
     return bool(used & {MESHOPT, BASISU})
 
@@ -177,21 +201,25 @@ def _run(anim, out_path, suffix, *, model, audio, profile, timeout_s) -> dict:
     if model is not None and Path(model).suffix.lower() not in MODEL_SUFFIXES:
         raise ValueError(f"{model}: unsupported model type (use {', '.join(MODEL_SUFFIXES)})")
     py = blender_python()
-    with tempfile.TemporaryDirectory(prefix="viseme-blend-") as tmp:
+    # Blender writes into a temporary folder (its own '@' temporary files included), and the finished
+    # file is then renamed or streamed to the output by toolkit.files' rules (links, modes, devices)
+    with cleanup.temp_dir(prefix="viseme-blend-") as tmp:
         anim_json = Path(tmp) / "animation.json"
         anim_json.write_text(json.dumps(anim.to_dict(), separators=(",", ":")), encoding="utf-8")
-        cmd = [str(py), str(SCRIPT), "--anim", str(anim_json), "--out", str(out.resolve())]
+        done = Path(tmp) / ("scene" + suffix)
+        cmd = [str(py), "-m", "toolkit.blender.export_scene", "--anim", str(anim_json), "--out", str(done)]
         notes = _model_args(anim, Path(model), profile, Path(tmp), cmd) if model is not None else []
         if audio is not None:
             cmd += ["--audio", str(Path(audio).resolve())]
         if profile is not None:
             cmd += ["--profile", str(profile)]
-        # Blender's user folders go to the temp dir: a headless export must not read or change the user's prefs
-        env = dict(os.environ, BLENDER_USER_RESOURCES=str(Path(tmp) / "blender-user"))
+        env = _bpy_env(Path(tmp))
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, cwd=tmp)
         except subprocess.TimeoutExpired:
             raise BlenderError(f"{out}: Blender export took longer than {timeout_s:.0f} s") from None
+        if r.returncode == 0 and done.is_file():
+            files.publish(done, out)
     if r.returncode == 2:
         msg = next((ln[7:] for ln in r.stderr.splitlines() if ln.startswith("ERROR: ")), r.stderr.strip()[-500:])
         raise ValueError(msg)
@@ -201,7 +229,7 @@ def _run(anim, out_path, suffix, *, model, audio, profile, timeout_s) -> dict:
         summary = json.loads(r.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         raise BlenderError(f"{out}: Blender export printed no summary:\n{r.stdout[-1000:]}") from None
-    summary["warnings"] = notes
+    summary["out"], summary["warnings"] = str(out), notes
     for note in notes:  # the callers (the CLI among them) print Python warnings on stderr
         warnings.warn(note, stacklevel=3)
     return summary
@@ -212,7 +240,7 @@ def _model_args(anim, model: Path, profile, tmp: Path, cmd: list[str]) -> list[s
     if model.suffix.lower() not in GLTF_SUFFIXES:
         cmd += ["--model", str(model.resolve())]
         return []
-    from toolkit.gltf_io import load_model
+    from toolkit.gltf.read import load_model
 
     m = load_model(model)
     drive_json = tmp / "drive.json"

@@ -8,11 +8,10 @@ The CLI calls one function per output (each writes atomically and returns a `Wri
         .glb/.gltf: the default head (assets/head/head.glb) animated
     write_vrma(anim, out_path) -> WriteReport
         .vrma: VRM Animation (VRMC_vrm_animation): expression tracks + head rotation for VTuber apps
-    toolkit.gltf_io.inspect_model(path) -> str          `viseme rig inspect`
 
 ``profile`` is None (matched automatically), a profile name from ``rigs/``, a
 path to a rig JSON, or a `toolkit.rigs.Profile`.  Bad input raises
-`toolkit.gltf_io.ModelError` (a ValueError) naming the file and what was found;
+`toolkit.gltf.errors.ModelError` (a ValueError) naming the file and what was found;
 nothing is written then, and the input is never touched.
 
 How the model stays unchanged: its JSON is copied as read (unknown extensions
@@ -45,10 +44,13 @@ import numpy as np
 from toolkit import rigs
 from toolkit.animation import Animation
 from toolkit.files import atomic_write
-from toolkit.gltf_io import Model, ModelError, load_model, matrix_to_quat, model_morph_weights
+from toolkit.gltf.drive import Performance, perform
+from toolkit.gltf.errors import ModelError
+from toolkit.gltf.read import Model, load_model
+from toolkit.resources import DEFAULT_HEAD
+from toolkit.rotation import matrix_to_quat
 
 MODEL_SUFFIXES = (".glb", ".gltf", ".vrm")
-DEFAULT_HEAD = Path(__file__).resolve().parents[2] / "assets" / "head" / "head.glb"
 GENERATOR = "viseme-toolkit"
 
 _FLOAT, _UINT = 5126, 5125
@@ -123,7 +125,7 @@ class _Doc:
         self.align(4)
         self.doc["buffers"][0] = {k: v for k, v in self.doc["buffers"][0].items() if k != "uri"}
         self.doc["buffers"][0]["byteLength"] = len(self.blob)
-        js = json.dumps(self.doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        js = _json_bytes(self.doc, separators=(",", ":"))
         js += b" " * (-len(js) % 4)
         total = 12 + 8 + len(js) + (8 + len(self.blob) if self.blob else 0)
         out = [struct.pack("<4sII", b"glTF", 2, total), struct.pack("<II", len(js), 0x4E4F534A), js]
@@ -136,7 +138,15 @@ class _Doc:
         self.doc["buffers"][0]["byteLength"] = len(self.blob)
         self.doc["buffers"][0]["uri"] = "data:application/octet-stream;base64," + base64.b64encode(
             bytes(self.blob)).decode("ascii")
-        return json.dumps(self.doc, indent=1, ensure_ascii=False).encode("utf-8")
+        return _json_bytes(self.doc, indent=1)
+
+
+def _json_bytes(doc: dict, **fmt) -> bytes:
+    """The document as UTF-8 JSON; NaN or infinity (which JSON cannot hold) is an error, not a broken file."""
+    try:
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, **fmt).encode("utf-8")
+    except ValueError:
+        raise ValueError("the glTF document would hold NaN or infinite numbers; nothing was written") from None
 
 
 def _merge_buffers(model: Model, warnings: list[str]) -> _Doc:
@@ -211,25 +221,6 @@ def _trs_from_matrix(node: dict) -> None:
     node["scale"] = s.tolist()
 
 
-def _head_quats(anim: Animation, model: Model, node: int) -> np.ndarray:
-    """Local rotations of ``node`` that turn it by the animation's head angles in world axes."""
-    delta = rigs.head_rotation(anim, model.facing).astype(np.float64)
-    par = model.parents()[node]
-    pw = np.eye(3)
-    if par is not None:
-        m = model.world_matrices()[par][:3, :3]
-        pw = m / np.maximum(np.linalg.norm(m, axis=0), 1e-12)[None, :]
-    pq = matrix_to_quat(pw)
-    pq_inv = pq * np.array([-1, -1, -1, 1])
-    lm = model.local_matrix(node)[:3, :3]
-    lq = matrix_to_quat(lm / np.maximum(np.linalg.norm(lm, axis=0), 1e-12)[None, :])
-    # world delta D applied on top of the rest pose: local' = P^-1 D P L
-    q = rigs.quat_multiply(rigs.quat_multiply(rigs.quat_multiply(pq_inv[None], delta), pq[None]), lq[None])
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    q[q[:, 3] < 0] *= -1  # one hemisphere: linear interpolation between keys stays short
-    return q.astype(np.float32)
-
-
 def _key_times(anim: Animation) -> np.ndarray:
     # one key per frame plus a closing key at the clip's end, so the clip lasts as long as the audio
     return (np.arange(anim.n_frames + 1, dtype=np.float64) / anim.fps).astype(np.float32)
@@ -244,8 +235,7 @@ def _check_anim(anim: Animation) -> None:
         raise TypeError(f"expected an Animation, got {type(anim).__name__}")
     if anim.n_frames < 1:
         raise ValueError("the animation has no frames")
-    if not np.all(np.isfinite(anim.values)):
-        raise ValueError("the animation has NaN or infinite values")
+    anim.check_finite()
 
 
 def _check_out(out: Path, suffixes: tuple[str, ...], inputs: list[Path]) -> None:
@@ -277,45 +267,40 @@ def check_output(out_path: str | Path, model: Model | None = None, head_path: Pa
 # -- the writers -------------------------------------------------------------
 def _animate(model: Model, anim: Animation, profile, clip_name: str, head: bool, out_suffix: str,
              t0: float, out: Path) -> tuple[bytes, WriteReport]:
-    drive = model_morph_weights(anim, model, profile)
-    warnings: list[str] = list(drive.warnings)
+    perf = perform(anim, model, profile, head=head)
+    warnings: list[str] = list(perf.warnings)
     d = _merge_buffers(model, warnings)
     doc = d.doc
-    times = _key_times(anim)
-    t_acc = d.add_accessor(times, "SCALAR", minmax=True)
-    samplers, channels = [], []
-    interp = "STEP" if drive.stepped else "LINEAR"
-    by_mesh: dict[int, int] = {}
-    for node, w in drive.weights.items():
-        key = id(w)
-        if key not in by_mesh:  # nodes sharing one mesh and weights share one accessor
-            by_mesh[key] = d.add_accessor(_hold_last(w.astype(np.float32)), "SCALAR")
-        samplers.append({"input": t_acc, "output": by_mesh[key], "interpolation": interp})
-        channels.append({"sampler": len(samplers) - 1, "target": {"node": node, "path": "weights"}})
-    head_label = None
-    hn = model.find_head_node(list(drive.weights)) if head else None
-    if hn is not None:
-        _trs_from_matrix(doc["nodes"][hn])
-        q = _head_quats(anim, model, hn)
-        samplers.append({"input": t_acc, "output": d.add_accessor(_hold_last(q), "VEC4"), "interpolation": "LINEAR"})
-        channels.append({"sampler": len(samplers) - 1, "target": {"node": hn, "path": "rotation"}})
-        head_label = f"node #{hn} {doc['nodes'][hn].get('name', '')}".strip()
-    elif head:
-        warnings.append("no head bone found in the skeleton: head rotation not written")
+    t_acc = d.add_accessor(_key_times(anim), "SCALAR", minmax=True)
     doc.setdefault("animations", []).append({
-        "name": clip_name, "samplers": samplers, "channels": channels,
+        "name": clip_name, **_samplers_and_channels(perf, d, t_acc),
         "extras": {"generator": GENERATOR, "fps": anim.fps, "duration_s": anim.duration_s,
-                   "rig": drive.match.profile.name if drive.match else None}})
-    data = d.glb_bytes() if out_suffix in (".glb", ".vrm") else d.gltf_bytes()
-    driven = []
-    for node, idx in drive.driven.items():
-        m = model.meshes[model.gltf.nodes[node].mesh]
-        names = [m.target_names[i] or f"#{i}" for i in idx]
-        driven.append(f"node #{node} {m.label}: {len(idx)}/{m.n_targets} targets "
-                      f"({', '.join(names[:6])}{' ...' if len(names) > 6 else ''})")
-    rep = WriteReport(str(out), len(data), anim.n_frames, anim.duration_s, drive.via, driven, head_label, warnings,
-                      time.perf_counter() - t0)
+                   "rig": perf.match.profile.name if perf.match else None}})
+    try:
+        data = d.glb_bytes() if out_suffix in (".glb", ".vrm") else d.gltf_bytes()
+    except ValueError as e:
+        raise ModelError(f"{model.path}: {e}") from None
+    rep = WriteReport(str(out), len(data), anim.n_frames, anim.duration_s, perf.via, perf.describe_driven(),
+                      perf.head_label, warnings, time.perf_counter() - t0)
     return data, rep
+
+
+def _samplers_and_channels(perf: Performance, d: _Doc, t_acc: int) -> dict:
+    """One glTF sampler + channel per track of the performance (nodes sharing weights share an accessor)."""
+    samplers, channels, shared = [], [], {}
+    for track in perf.tracks():
+        if not np.all(np.isfinite(track.values)):
+            raise ModelError(f"{perf.model.path}: cannot animate node {perf.node_name(track.node)!r}: its rest "
+                             "transform (or a parent's) is degenerate (a zero or non-finite scale)")
+        if track.path == "rotation":
+            _trs_from_matrix(d.doc["nodes"][track.node])
+        key = id(track.values)
+        if key not in shared:
+            kind = "VEC4" if track.path == "rotation" else "SCALAR"
+            shared[key] = d.add_accessor(_hold_last(track.values.astype(np.float32)), kind)
+        samplers.append({"input": t_acc, "output": shared[key], "interpolation": track.interpolation})
+        channels.append({"sampler": len(samplers) - 1, "target": {"node": track.node, "path": track.path}})
+    return {"samplers": samplers, "channels": channels}
 
 
 def write_animated_model(anim: Animation, model_path: str | Path, out_path: str | Path, profile=None, *,

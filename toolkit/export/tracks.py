@@ -24,7 +24,8 @@ from toolkit.visemes.tables import VISEME_TO_RHUBARB
 
 def write_json(anim: Animation, path: str | Path) -> None:
     """The documented animation JSON (see README, "Animation JSON")."""
-    atomic_write(path, json.dumps(anim.to_dict(), separators=(",", ":")))
+    anim.check_finite()
+    atomic_write(path, json.dumps(anim.to_dict(), separators=(",", ":"), allow_nan=False))
 
 
 # -- Live Link Face CSV ------------------------------------------------------------------------
@@ -46,13 +47,20 @@ def _timecode(frame: int, fps: float) -> str:
     return f"{int(h):02d}:{int(m):02d}:{int(s):02d}:{int(ff):02d}.{int(round((ff % 1) * 1000)) % 1000:03d}"
 
 
-def write_livelink_csv(anim: Animation, path: str | Path) -> None:
-    """Apple ARKit / Live Link Face CSV (Timecode, BlendShapeCount, 61 curves) that Unreal imports."""
+def livelink_table(anim: Animation) -> np.ndarray:
+    """The 61 Live Link Face curves per frame (frames x 61, in `LIVELINK_CURVES` order); the CSV
+    writer and the live Live Link transport (`toolkit.live.transports`) both read it."""
     cols = []
     for name in LIVELINK_CURVES:
         src = _HEAD_SOURCE.get(name, name[0].lower() + name[1:])
         cols.append(anim.channel(src) if anim.has(src) else np.zeros(anim.n_frames, np.float32))
-    table = np.stack(cols, axis=1) if cols else np.zeros((anim.n_frames, 0))
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def write_livelink_csv(anim: Animation, path: str | Path) -> None:
+    """Apple ARKit / Live Link Face CSV (Timecode, BlendShapeCount, 61 curves) that Unreal imports."""
+    anim.check_finite()
+    table = livelink_table(anim)
     lines = [",".join(["Timecode", "BlendShapeCount"] + LIVELINK_CURVES)]
     for i in range(anim.n_frames):
         lines.append(",".join([_timecode(i, anim.fps), str(len(LIVELINK_CURVES))] + [f"{v:.6g}" for v in table[i]]))
@@ -94,6 +102,7 @@ def rhubarb_cues(anim: Animation, min_cue_s: float = 0.04) -> list[dict]:
 
 def write_rhubarb_tsv(anim: Animation, path: str | Path) -> None:
     """Rhubarb's TSV: one `start<TAB>shape` line per cue, closing with X at the end."""
+    anim.check_finite()
     cues = rhubarb_cues(anim)
     lines = [f"{c['start']:.2f}\t{c['value']}" for c in cues]
     lines.append(f"{anim.duration_s:.2f}\tX")
@@ -102,6 +111,7 @@ def write_rhubarb_tsv(anim: Animation, path: str | Path) -> None:
 
 def write_rhubarb_json(anim: Animation, path: str | Path, sound_file: str = "") -> None:
     """Rhubarb's JSON: `{"metadata": {...}, "mouthCues": [{start, end, value}]}`."""
+    anim.check_finite()
     doc = {
         "metadata": {"soundFile": sound_file or anim.meta.get("audio", ""), "duration": round(anim.duration_s, 2)},
         "mouthCues": rhubarb_cues(anim),

@@ -1,7 +1,7 @@
 """Neural audio-to-face regressor: log-mel in, visemes + jaw/lip curves out.
 
-The network (`AudioToFace`, ~0.2 M parameters) is strictly causal: three
-causal dilated convolutions, a GRU and two linear heads.  Its look-ahead is a
+The network (`toolkit.motion.network`, numpy, ~0.36 M parameters) is strictly
+causal: three causal dilated convolutions, a GRU and two linear heads.  Its look-ahead is a
 fixed *delay*: the output at input frame ``t`` describes frame ``t - DELAY``
 (40 ms earlier), so the model hears 40 ms past the frame it animates.  With
 the 10 ms look-ahead of the feature window and at most 10 ms of linear
@@ -30,19 +30,21 @@ Example
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.animation import CHANNELS, VISEME_CHANNELS, VISEMES, Animation
 from toolkit.audio import resample
-from toolkit.files import atomic_write
 from toolkit.motion import procedural
 from toolkit.motion.features import FLOOR, FRAME_RATE, LOOKAHEAD_S, N_MELS, SAMPLE_RATE, MelStreamer, log_mel
+from toolkit.motion.network import Network, read_weights
+from toolkit.resources import NEURAL_WEIGHTS
 from toolkit.visemes.tables import CLOSURE_VISEMES, CONTACT_VISEMES, VISEME_POSES
 
 DELAY = 4  # frames of model look-ahead (40 ms)
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "assets" / "model" / "audio2face.pt"
+DEFAULT_WEIGHTS = NEURAL_WEIGHTS
 SILENCE_FEATURE = float(np.log10(FLOOR))  # log_mel of digital silence
 _VIS_IDX = [CHANNELS.index(c) for c in VISEME_CHANNELS]
 _PP = VISEMES.index("PP")
@@ -55,139 +57,46 @@ def latency_s(fps: float) -> float:
     return LOOKAHEAD_S + DELAY / FRAME_RATE + interp
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError as e:  # the rest of the toolkit works without torch
-        raise ImportError("the neural engine needs torch: pip install 'viseme-toolkit[neural]' (torch==2.13.0)") from e
-    return torch
-
-
-def build_network(n_mels: int = N_MELS, hidden: int = 128, n_classes: int = len(VISEMES), n_curves: int = 40):
-    """The causal network (a torch.nn.Module)."""
-    torch = _torch()
-    nn = torch.nn
-
-    class CausalConv(nn.Module):
-        def __init__(self, c_in, c_out, k, d):
-            super().__init__()
-            self.pad = (k - 1) * d
-            self.conv = nn.Conv1d(c_in, c_out, k, dilation=d)
-
-        def forward(self, x, state):
-            # x: (B, C, T); state: (B, C, pad) the previous inputs, or None for silence history
-            if state is None:
-                state = x.new_zeros(x.shape[0], x.shape[1], self.pad)
-            xx = torch.cat([state, x], dim=2)
-            t = x.shape[2]
-            if t > 16:
-                y = self.conv(xx)
-            else:  # a few streaming frames: one small matmul beats conv1d's setup cost
-                k, d = self.conv.kernel_size[0], self.conv.dilation[0]
-                cols = torch.stack([xx[:, :, i * d: i * d + t] for i in range(k)], dim=3)  # B, C, T, k
-                cols = cols.permute(0, 2, 1, 3).reshape(x.shape[0], t, -1)
-                w = self.conv.weight.reshape(self.conv.out_channels, -1)
-                y = torch.addmm(self.conv.bias, cols.reshape(-1, cols.shape[2]), w.t())
-                y = y.reshape(x.shape[0], t, -1).transpose(1, 2)
-            return y, xx[:, :, xx.shape[2] - self.pad:]
-
-    class AudioToFace(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.register_buffer("mean", torch.zeros(n_mels))
-            self.register_buffer("std", torch.ones(n_mels))
-            self.convs = nn.ModuleList([CausalConv(n_mels, hidden, 5, 1), CausalConv(hidden, hidden, 3, 2),
-                                        CausalConv(hidden, hidden, 3, 4)])
-            self.norms = nn.ModuleList([nn.LayerNorm(hidden) for _ in self.convs])
-            self.gru = nn.GRU(hidden, hidden, batch_first=True)
-            self.drop = nn.Dropout(0.1)
-            self.cls = nn.Linear(hidden * 2, n_classes)
-            self.reg = nn.Linear(hidden * 2, n_curves)
-
-        def forward(self, feats, state=None):
-            """feats (B, T, n_mels) raw log-mel -> logits (B,T,15), curves (B,T,K), new state."""
-            state = state or [None] * (len(self.convs) + 1)
-            x = ((feats - self.mean) / self.std).transpose(1, 2)
-            new_state = []
-            for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
-                y, s = conv(x, state[i])
-                new_state.append(s)
-                # per-frame norm (over channels only) keeps the model causal
-                y = torch.relu(norm(y.transpose(1, 2))).transpose(1, 2)
-                x = y if i == 0 else x + y
-            h_in = x.transpose(1, 2)
-            h, hn = self.gru(h_in, state[-1])
-            new_state.append(hn)
-            z = self.drop(torch.cat([h, h_in], dim=2))
-            return self.cls(z), self.reg(z), new_state
-
-    return AudioToFace()
-
-
 class NeuralAnimator:
     """Trained weights + inference: `predict` (offline) and `streamer` (chunks)."""
 
-    def __init__(self, net, curve_channels: list[str], meta: dict | None = None) -> None:
-        self.net = net.eval()
+    def __init__(self, net: Network | None, curve_channels: list[str], meta: dict | None = None) -> None:
+        self.net = net
         self.curve_channels = list(curve_channels)
         self._curve_idx = np.array([CHANNELS.index(c) for c in self.curve_channels])
         self.meta = dict(meta or {})
 
     @property
-    def _logit_bias(self):
-        """Class-prior correction calibrated on validation data (`train.calibrate_pp_bias`)."""
-        torch = _torch()
-        b = torch.zeros(len(VISEMES))
+    def logit_bias(self) -> np.ndarray:
+        """Class-prior correction calibrated on validation data (`toolkit.train.audio2face.calibrate_pp_bias`)."""
+        b = np.zeros(len(VISEMES), np.float32)
         b[_PP] = float(self.meta.get("pp_logit_bias", 0.0))
         return b
 
-    # -- persistence -----------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "NeuralAnimator":
-        """Load weights (default ``assets/model/audio2face.pt``) on the CPU."""
-        torch = _torch()
-        path = Path(path) if path is not None else DEFAULT_WEIGHTS
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: neural model weights not found (train them with `viseme train`)")
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=False)
-            cfg = ck["config"]
-            net = build_network(**cfg["net"])
-            net.load_state_dict({k: v.float() for k, v in ck["state_dict"].items()})
-        except Exception as e:  # noqa: BLE001 - any unpickling/shape problem is a bad file
-            raise ValueError(f"{path}: not a viseme-toolkit neural model ({e})") from None
-        return cls(net, cfg["curve_channels"], ck.get("meta", {}))
+        """The shipped model (``assets/model/audio2face.npz``) or the weights file ``path``; numpy only.
 
-    def save(self, path: str | os.PathLike, half: bool = True) -> None:
-        """Write the checkpoint atomically (float16 weights by default: half the size, same accuracy)."""
-        torch = _torch()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sd = {k: (v.half() if half and v.is_floating_point() and k not in ("mean", "std") else v)
-              for k, v in self.net.state_dict().items()}
-        cfg = {"net": self.net_config, "curve_channels": self.curve_channels}
-        atomic_write(path, lambda tmp: torch.save({"config": cfg, "state_dict": sd, "meta": self.meta}, tmp))
-
-    @property
-    def net_config(self) -> dict:
-        n = self.net
-        return {"n_mels": n.convs[0].conv.in_channels, "hidden": n.gru.hidden_size,
-                "n_classes": n.cls.out_features, "n_curves": n.reg.out_features}
+        The shipped one is read once per process (every later call shares it)."""
+        return _load(str(Path(path) if path is not None else DEFAULT_WEIGHTS))
 
     @property
     def n_params(self) -> int:
-        return sum(p.numel() for p in self.net.parameters())
+        return self.net.n_params
 
     # -- inference ---------------------------------------------------------------------------
+    def network_outputs(self, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw logits (T, 15) and curves (T, K) for 100 Hz log-mel (T, 40), offline."""
+        logits, curves, _ = self.net.forward(feats)
+        return logits, curves
+
     def infer_features(self, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """100 Hz log-mel (T, 40) -> viseme probabilities (T, 15) and curves (T, K), offline."""
-        torch = _torch()
+        """100 Hz log-mel (T, 40) -> viseme probabilities (T, 15) and curves (T, K), offline.
+
+        The clip's end is padded with DELAY frames of silence, so the last frames are heard too."""
         pad = np.full((DELAY, feats.shape[1]), SILENCE_FEATURE, np.float32)
-        x = torch.from_numpy(np.concatenate([feats, pad])[None].astype(np.float32))
-        with torch.inference_mode():
-            logits, curves, _ = self.net(x)
-        probs = torch.softmax(logits[0, DELAY:] + self._logit_bias, dim=-1).numpy()
-        return probs, curves[0, DELAY:].numpy()
+        logits, curves = self.network_outputs(np.concatenate([feats, pad]).astype(np.float32))
+        return _softmax(logits[DELAY:] + self.logit_bias), curves[DELAY:]
 
     def frames_100hz(self, probs: np.ndarray, curves: np.ndarray, intensity: float = 1.0) -> np.ndarray:
         """Model outputs -> canonical channel values at 100 Hz (frames x CHANNELS), no procedural layers.
@@ -243,13 +152,12 @@ class NeuralAnimator:
         return _grid_to_animation(grid, fps, x.size / SAMPLE_RATE, {"engine": "neural", "seed": seed})
 
     def refine(self, aligned: Animation, samples: np.ndarray, sample_rate: int = SAMPLE_RATE, seed: int = 0,
-               weight: float = 0.5, head_motion: bool = True) -> Animation:
+               weight: float = 0.5) -> Animation:
         """Hybrid: keep the aligned visemes (their timing comes from the transcript) and mix in what
-        the audio shows: jaw and lip channels are blended with the network's (``weight`` = its share),
-        lip closures of the alignment are kept, and prosody head motion is added.
+        the audio shows: jaw and lip channels are blended with the network's (``weight`` = its share);
+        lip closures of the alignment are kept.
         """
-        neural = self.predict(samples, sample_rate, fps=aligned.fps, seed=seed, blinks=False,
-                              head_motion=head_motion)
+        neural = self.predict(samples, sample_rate, fps=aligned.fps, seed=seed, blinks=False, head_motion=False)
         n = aligned.n_frames
         nv = neural.values
         if nv.shape[0] < n:
@@ -265,10 +173,6 @@ class NeuralAnimator:
                 closed = np.clip(aligned.channel("viseme_PP") * 2 - 0.6, 0, 1)[:, None]
                 mixed = closed * a + (1 - closed) * mixed
             out = out.with_channels(mouth, mixed)
-        if head_motion:
-            head = [c for c in procedural.HEAD_CHANNELS]
-            base = np.stack([aligned.channel(c) if aligned.has(c) else np.zeros(n, np.float32) for c in head], 1)
-            out = out.with_channels(head, base + nv[:n, [CHANNELS.index(c) for c in head]])
         out.meta = {**aligned.meta, "refined_by": "neural"}
         return out
 
@@ -288,9 +192,9 @@ class NeuralAnimator:
         return probs.argmax(axis=1)
 
     def streamer(self, fps: float = 30, seed: int = 0, intensity: float = 1.0, blinks: bool = True,
-                 head_motion: bool = True) -> "Streamer":
-        """A `Streamer` whose output equals `predict` with the same arguments."""
-        return Streamer(self, fps, seed, intensity, blinks, head_motion)
+                 head_motion: bool = True, keep: bool = False) -> "Streamer":
+        """A `Streamer` whose output equals `predict` with the same arguments (``keep``: see `Streamer`)."""
+        return Streamer(self, fps, seed, intensity, blinks, head_motion, keep)
 
 
 def _add_procedural(grid: np.ndarray, samples: np.ndarray, seed: int, blinks: bool, head_motion: bool) -> np.ndarray:
@@ -333,16 +237,17 @@ class Streamer:
     """Chunked inference: `push(chunk)` -> new output frames (n x CHANNELS) at ``fps``; `flush()` ends.
 
     The concatenated frames equal `NeuralAnimator.predict` on the whole clip
-    (same seed).  Audio must be 16 kHz mono float.
+    (same seed).  Audio must be 16 kHz mono float.  Memory stays flat however long the
+    stream runs, unless ``keep`` asks for every emitted frame (for `animation`).
     """
 
     def __init__(self, animator: NeuralAnimator, fps: float = 30, seed: int = 0, intensity: float = 1.0,
-                 blinks: bool = True, head_motion: bool = True):
+                 blinks: bool = True, head_motion: bool = True, keep: bool = False):
         self.a = animator
         self.fps = float(fps)
         self.seed = seed
         self._mel = MelStreamer()
-        self._state = None
+        self._state = animator.net.initial_state()
         self._n_feat = 0  # feature frames fed to the network
         self._grid = np.zeros((0, len(CHANNELS)), np.float32)  # 100 Hz frames not yet fully consumed
         self._grid_offset = 0  # 100 Hz index of self._grid[0]
@@ -350,20 +255,17 @@ class Streamer:
         self._n_samples = 0
         # loudness per 10 ms for the procedural layers, as `procedural.loudness_db` frames it
         self._aud_rem = np.zeros(0, np.float32)
-        self._loud = np.zeros(0, np.float32)
+        self._loud = np.zeros(0, np.float32)  # loudness of 100 Hz frames _n_grid on (the rest is used)
         self._n_grid = 0
         self.intensity = intensity
         self._proc = (procedural.BlinkProcess(seed) if blinks else None, procedural.HeadProcess(seed) if head_motion else None)
-        self._frames: list[np.ndarray] = []
+        self._frames: list[np.ndarray] | None = [] if keep else None
 
     def _run(self, feats: np.ndarray) -> None:
-        torch = _torch()
         if feats.shape[0] == 0:
             return
-        with torch.inference_mode():
-            logits, curves, self._state = self.a.net(torch.from_numpy(feats[None].astype(np.float32)), self._state)
-            probs = torch.softmax(logits[0] + self.a._logit_bias, dim=-1).numpy()
-        curves = curves[0].numpy()
+        logits, curves, self._state = self.a.net.forward(feats.astype(np.float32), self._state)
+        probs = _softmax(logits + self.a.logit_bias)
         # the first DELAY outputs describe frames before time 0: drop them
         skip = max(0, DELAY - self._n_feat)
         self._n_feat += feats.shape[0]
@@ -371,7 +273,7 @@ class Streamer:
         if curves.shape[0] == 0:
             return
         grid = self.a.frames_100hz(probs, curves, self.intensity)
-        db = self._loud[self._n_grid: self._n_grid + grid.shape[0]]
+        db, self._loud = self._loud[: grid.shape[0]], self._loud[grid.shape[0]:]
         grid = _procedural_step(grid, db, *self._proc)
         self._n_grid += grid.shape[0]
         self._grid = np.concatenate([self._grid, grid])
@@ -396,7 +298,8 @@ class Streamer:
         self._grid = self._grid[keep_from:]
         self._grid_offset += keep_from
         out = np.stack(rows).astype(np.float32) if rows else np.zeros((0, len(CHANNELS)), np.float32)
-        self._frames.append(out)
+        if self._frames is not None:
+            self._frames.append(out)
         return out
 
     def _add_loudness(self, chunk: np.ndarray, final: bool) -> None:
@@ -423,6 +326,19 @@ class Streamer:
         return self._emit(final=True)
 
     def animation(self) -> Animation:
-        """Everything emitted so far as an `Animation`."""
+        """Everything emitted so far as an `Animation` (a streamer made with ``keep=True``)."""
+        if self._frames is None:
+            raise ValueError("this streamer keeps no frames: make it with streamer(..., keep=True)")
         vals = np.concatenate(self._frames) if self._frames else np.zeros((0, len(CHANNELS)), np.float32)
         return Animation(self.fps, list(CHANNELS), vals, meta={"engine": "neural", "seed": self.seed})
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> NeuralAnimator:
+    net, header = read_weights(path)
+    return NeuralAnimator(net, header["curve_channels"], header.get("meta", {}))

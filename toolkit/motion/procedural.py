@@ -183,3 +183,16 @@ def add_head_motion(anim: Animation, samples: np.ndarray | None, sample_rate: in
     old = np.stack([anim.channel(c) if anim.has(c) else np.zeros(anim.n_frames, np.float32)
                     for c in HEAD_CHANNELS], axis=1)
     return anim.with_channels(HEAD_CHANNELS, old + v)
+
+
+def add_life(anim: Animation, samples: np.ndarray | None, sample_rate: int = 16000, *, seed: int = 0,
+             blinks: bool = True, head_motion: bool = True) -> Animation:
+    """Blinks and prosody-driven head motion on top of a mouth: the one place every engine gets them.
+
+    Seeded, so the same input gives the same output; pauses in ``samples`` attract blinks
+    and its loudness accents nod the head."""
+    if blinks:
+        anim = add_blinks(anim, samples, sample_rate, seed=seed)
+    if head_motion:
+        anim = add_head_motion(anim, samples, sample_rate, seed=seed)
+    return anim

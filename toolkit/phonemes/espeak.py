@@ -4,7 +4,7 @@ espeak-ng keeps global state (current voice, rate, callback), so every call
 goes through `LOCK` and sets its voice first.  The library is initialised
 once per process in synchronous mode with IPA phoneme events, which serves
 both text -> IPA (`text_to_ipa`, used by `toolkit.phonemes.g2p`) and
-synthesis with exact phoneme times (`toolkit.align.tts`).
+synthesis with exact phoneme times (`toolkit.alignment.tts`).
 
 Example
 -------

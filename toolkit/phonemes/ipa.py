@@ -23,7 +23,7 @@ Every base symbol has a row in `SYMBOLS`: its manner, place, voicing and,
 for vowels and glides, height, backness and rounding.  `phone_parts` turns
 a phone into the sequence of articulatory targets it is made of (``"tsʰ"``
 -> t, s, h), which is what the any-language aligner matches against the
-sound (`toolkit.align.universal`).
+sound (`toolkit.alignment.universal`).
 
 Example
 -------
@@ -358,7 +358,7 @@ def phone_parts(phone: str) -> list[Features]:
     >>> [(f.manner, f.place) for f in phone_parts("ⁿd")]
     [('nasal', 'alveolar'), ('stop', 'alveolar')]
     """
-    if phone in ("", "sil", "sp", "spn"):
+    if phone == "":  # the toolkit's pause (other tools' pause labels: `inventory.is_silence`, asked by the caller)
         return [SILENCE]
     s = unicodedata.normalize("NFD", phone)
     parts: list[Features] = []

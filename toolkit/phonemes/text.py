@@ -110,13 +110,25 @@ def _digits(s: str) -> str:
     return " ".join(_ONES[int(d)] for d in s)
 
 
+# Longer digit strings are read digit by digit (a serial number, not a quantity anyone says); it also
+# keeps Python's int() far from its 4300-digit limit.
+MAX_NUMBER_DIGITS = 15
+
+
+def _cardinal(digits: str) -> str:
+    digits = digits.replace(",", "") or "0"
+    return _digits(digits) if len(digits) > MAX_NUMBER_DIGITS else number_to_words(int(digits))
+
+
 def _decimal(int_part: str, frac: str | None) -> str:
-    whole = number_to_words(int(int_part.replace(",", "") or "0"))
+    whole = _cardinal(int_part)
     return whole if not frac else f"{whole} point {_digits(frac)}"
 
 
 def _money(m: re.Match) -> str:
     one, many, sub_one, sub_many = _CURRENCY[m.group("cur")]
+    if len(m.group("int").replace(",", "")) > MAX_NUMBER_DIGITS:
+        return f"{_cardinal(m.group('int'))} {many}"
     whole = int(m.group("int").replace(",", ""))
     frac = m.group("frac")
     scale = m.group("scale")
@@ -160,7 +172,7 @@ def _number(m: re.Match) -> str:
     if frac is None and "," not in text and len(text) == 4 and 1000 <= int(text) <= 2099:
         return sign + year_to_words(int(text))
     if frac is None and len(text) > 1 and text.startswith("0"):
-        return sign + _digits(text)  # 007, zip codes: digit by digit
+        return sign + _digits(text.replace(",", ""))  # 007, zip codes: digit by digit
     return sign + _decimal(text, frac)
 
 
@@ -175,6 +187,57 @@ def _abbreviation(m: re.Match) -> str:
 
 
 _ABBREV_RE = re.compile(r"\b(" + "|".join(sorted(_ABBREVIATIONS, key=len, reverse=True)) + r")\.(\s*\S?)", re.I)
+
+
+# Byte order marks, longest first (UTF-32's little-endian mark starts with UTF-16's).
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xef\xbb\xbf", "utf-8"),
+         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def decode_text(raw: bytes, name: str, fallback: str | None = None) -> str:
+    """The text of a file's bytes: UTF-8, or UTF-8/16/32 after a byte order mark (what Windows
+    Notepad and Praat save), else ``fallback`` (e.g. "latin-1") when given.  Binary data (NUL or
+    other control bytes) is refused with a ValueError naming ``name``.
+
+    >>> decode_text("hé".encode("utf-16"), "t.txt")
+    'hé'
+    """
+    for bom, enc in _BOMS:
+        if raw.startswith(bom):
+            try:
+                text = raw[len(bom):].decode(enc)
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{name}: broken {enc.upper()} text (byte {e.start + len(bom)})") from None
+            break
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if b"\x00" in raw[:4096] or fallback is None:
+                kind = "binary data, not text" if b"\x00" in raw[:4096] else \
+                    f"not UTF-8 text (byte {e.start} is 0x{raw[e.start]:02x}); save it as UTF-8"
+                raise ValueError(f"{name}: {kind}") from None
+            text = raw.decode(fallback)
+    control = sum(unicodedata.category(c) == "Cc" and c not in "\t\n\r\f\v" for c in text[:65536])
+    if control > max(2, len(text[:65536]) // 1000):
+        raise ValueError(f"{name}: binary data, not text ({control} control characters)")
+    return text
+
+
+def read_transcript(path) -> str:
+    """A transcript file's text (see `decode_text`); ValueError naming the file when it cannot be read.
+
+    >>> read_transcript("missing.txt")
+    Traceback (most recent call last):
+    ...
+    ValueError: missing.txt: cannot read transcript (No such file or directory)
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read transcript ({e.strerror or e})") from None
+    return decode_text(raw, str(path))
 
 
 def normalize(text: str, lang: str = "en") -> str:
@@ -222,7 +285,8 @@ def _expand_english(s: str) -> str:
     s = _ABBREV_RE.sub(_abbreviation, s)
     s = _MONEY.sub(lambda m: " " + _money(m) + " ", s)
     s = _PERCENT.sub(lambda m: " " + _decimal(m.group(1), m.group(2)) + " percent ", s)
-    s = _ORDINAL.sub(lambda m: " " + ordinal_to_words(int(m.group(1))) + " ", s)
+    s = _ORDINAL.sub(lambda m: " " + (ordinal_to_words(int(m.group(1))) if len(m.group(1)) <= MAX_NUMBER_DIGITS
+                                      else _cardinal(m.group(1)) + " " + m.group(2)) + " ", s)
     s = _DECADE.sub(lambda m: " " + _decade(m) + " ", s)
     s = _TIME.sub(lambda m: " " + _time(m) + " ", s)
     s = _NUMBER.sub(lambda m: " " + _number(m) + " ", s)

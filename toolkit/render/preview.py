@@ -18,9 +18,9 @@ Example
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
-import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -28,7 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.animation import VISEME_CHANNELS, VISEMES, Animation, Segment
+from toolkit.checks import allowed, in_range
+from toolkit import cleanup, files
 from toolkit.files import atomic_write, check_output_path
+from toolkit.render import SIZE_LIMITS_PX
+from toolkit.phonemes.inventory import is_silence
 from toolkit.render.scene import DEFAULT_HEAD, FaceRenderer, Model, ModelError, load_face_model
 
 _FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf",
@@ -48,41 +52,43 @@ def load_model(model: str | Path | Model | None) -> Model:
 
 
 def model_weights(anim: Animation, model: Model, profile=None) -> np.ndarray:
-    """Morph weights per frame for every target slot of the model (frames x slots).
+    """Morph weights per frame for every target slot of the model (frames x slots); see `pose`."""
+    return pose(anim, model, profile)[0]
 
-    Goes through `toolkit.gltf_io.model_morph_weights`, so a VRM's expressions drive
-    the morph targets they bind and other characters match a rig profile (or
-    ``profile``: a name, rig JSON path or `toolkit.rigs.Profile`); slots the
-    animation does not drive keep the mesh's own weights.
 
-    >>> model_weights(anim, load_model(None)).shape          # doctest: +SKIP
-    (90, 52)
+def pose(anim: Animation, model: Model, profile=None) -> tuple[np.ndarray, np.ndarray]:
+    """The character's pose per frame: weights for every morph target slot (frames x slots) and the
+    head's turn in world axes (frames x 4 quaternions).
+
+    Both come from the character's `toolkit.gltf.drive.Performance`, so a VRM's expressions
+    drive the morph targets they bind and other characters match a rig profile (or
+    ``profile``: a name, rig JSON path or `toolkit.rigs.Profile`); slots the animation
+    does not drive keep the mesh's own weights.
+
+    >>> weights, head = pose(anim, load_model(None))         # doctest: +SKIP
+    >>> weights.shape, head.shape                            # doctest: +SKIP
+    ((90, 52), (90, 4))
     """
-    from toolkit.gltf_io import model_morph_weights
+    from toolkit import rigs
 
     out = np.repeat(model.default_weights[None, :] if model.default_weights is not None else
                     np.zeros((1, len(model.target_names)), np.float32), anim.n_frames, axis=0)
+    head = rigs.head_rotation(anim, facing=model.facing)
     if not model.target_names:
-        return out.astype(np.float32)
+        return out.astype(np.float32), head
     if model.gltf is None:   # a scene built by hand: match its slot names directly
-        from toolkit import rigs
-
         try:
-            return rigs.retarget(anim, model.target_names, profile).astype(np.float32)
+            return rigs.retarget(anim, model.target_names, profile).astype(np.float32), head
         except ValueError as e:
             raise ModelError(f"{model.source}: cannot map the animation to this character's morph targets "
                              f"({e})") from None
-    drive = model_morph_weights(anim, model.gltf, profile)
-    for node, w in drive.weights.items():
+    from toolkit.gltf.drive import perform
+
+    perf = perform(anim, model.gltf, profile)
+    for node, w in perf.weights.items():
         if node in model.slots:   # nodes outside the rendered scene have no slots
             out[:, model.slots[node]] = w
-    return out.astype(np.float32)
-
-
-def head_quats(anim: Animation, model: Model) -> np.ndarray:
-    from toolkit import rigs
-
-    return rigs.head_rotation(anim, facing=model.facing)
+    return out.astype(np.float32), perf.head_delta
 
 
 def current_labels(anim: Animation, frame: int) -> tuple[str, str, str]:
@@ -107,7 +113,7 @@ def current_labels(anim: Animation, frame: int) -> tuple[str, str, str]:
             vis = str(visemes_for(phone)[0] or "")
         except KeyError:
             vis = ""
-    return vis, phone if phone not in ("", "sil", "sp") else "-", word
+    return vis, "-" if is_silence(phone) else phone, word
 
 
 class _Painter:
@@ -145,7 +151,7 @@ class _Painter:
         span = 3.0
         x_of = lambda s: (s - (t - span / 2)) / span * width  # noqa: E731
         for seg in anim.phonemes:
-            if seg.end < t - span / 2 or seg.start > t + span / 2 or seg.label in ("", "sil", "sp"):
+            if seg.end < t - span / 2 or seg.start > t + span / 2 or is_silence(seg.label):
                 continue
             xa, xb = max(0, x_of(seg.start)), min(width - 1, x_of(seg.end))
             if xb - xa < 3:
@@ -174,8 +180,9 @@ class FrameSource:
         self.anims = [anim] + ([compare.resampled(anim.fps) if compare.fps != anim.fps else compare]
                                if compare is not None else [])
         self.model, self.size = model, int(size) // 2 * 2
-        self.weights = [model_weights(a, model, profile) for a in self.anims]
-        self.quats = [head_quats(a, model) for a in self.anims]
+        poses = [pose(a, model, profile) for a in self.anims]
+        self.weights = [w for w, _ in poses]
+        self.quats = [q for _, q in poses]
         self.n_frames = max(a.n_frames for a in self.anims)
         self.strip_h = (max(24, self.size // 7) // 2 * 2) if strip else 0
         self.width = self.size * len(self.anims)
@@ -219,12 +226,12 @@ def _produce(make_source, q: queue.Queue, stop: threading.Event) -> None:
             src.close()
 
 
-def _audio_track(audio, folder: Path) -> tuple[Path, bool]:
-    """Where ffmpeg reads the speech from, and whether that is a temporary file to remove.
+def _audio_track(audio, temps: contextlib.ExitStack) -> Path:
+    """Where ffmpeg reads the speech from.
 
     A file ffmpeg can decode is used as it is, so the preview keeps its own sample rate and
     channels; a 16 kHz float array, or a headerless PCM file (which only `toolkit.audio` can read),
-    becomes a temporary 16 kHz WAV."""
+    becomes a temporary 16 kHz WAV (removed when ``temps`` closes)."""
     from toolkit.audio import RAW_SUFFIXES, TARGET_RATE, load_audio, write_wav
 
     if isinstance(audio, (str, os.PathLike)):
@@ -234,11 +241,9 @@ def _audio_track(audio, folder: Path) -> tuple[Path, bool]:
         # an unreadable file fails here, with toolkit.audio's message naming it; a cut-off one
         # was refused or allowed when the animation was made, and ffmpeg muxes what is there
         load_audio(audio, allow_truncated=True)
-        return Path(os.path.abspath(audio)), False
+        return Path(os.path.abspath(audio))
     x = np.asarray(audio, np.float32)
-    fd, tmp = tempfile.mkstemp(prefix=".viseme-audio.", suffix=".wav", dir=folder)
-    os.close(fd)
-    return write_wav(tmp, x, TARGET_RATE), True
+    return write_wav(temps.enter_context(cleanup.temp_file(prefix=".viseme-audio.", suffix=".wav")), x, TARGET_RATE)
 
 
 def _audio_params(audio: Path, duration_s: float) -> list[str]:
@@ -270,20 +275,32 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
 
     >>> render_video(anim, "preview.mp4", audio="speech.wav", size=256)   # doctest: +SKIP
     """
-    import imageio_ffmpeg
-
     out = check_output_path(out_path, inputs=(audio if isinstance(audio, (str, os.PathLike)) else None,
                                               model if isinstance(model, (str, os.PathLike)) else None))
     if anim.n_frames == 0:
         raise ValueError(f"{out}: the animation has no frames")
+    if not in_range(size, *SIZE_LIMITS_PX, whole=True):
+        raise ValueError(f"{out}: size must be {allowed(*SIZE_LIMITS_PX, whole=True)} (pixels), got {size!r}")
     mdl = load_model(model)
-    if size < 16 or size > 4096:
-        raise ValueError(f"{out}: size must be between 16 and 4096 pixels, got {size}")
-    folder = out.parent if str(out.parent) else Path(".")
     n_frames = max(anim.n_frames, compare.resampled(anim.fps).n_frames if compare is not None else 0)
-    wav, wav_is_temp = _audio_track(audio, folder) if audio is not None else (None, False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part.mp4", dir=folder)
-    os.close(fd)
+    with contextlib.ExitStack() as temps:   # the speech as a WAV, the video until it is complete
+        wav = _audio_track(audio, temps) if audio is not None else None
+        tmp = temps.enter_context(files.temp_beside(out, ".mp4"))
+        _encode(anim, mdl, tmp, wav, n_frames, size, strip, compare, profile, antialias, progress, crf, preset,
+                label=out.name)
+        files.publish(tmp, out)
+    return out
+
+
+class _Abandon(BaseException):
+    """Thrown into imageio-ffmpeg's writer to make it kill ffmpeg at once (its output is discarded)."""
+
+
+def _encode(anim, mdl, tmp: Path, wav: Path | None, n_frames: int, size, strip, compare, profile, antialias,
+            progress: bool, crf: int, preset: str, label: str) -> None:
+    """Render every frame in a worker thread and pipe it into one ffmpeg writing ``tmp``."""
+    import imageio_ffmpeg
+
     q: queue.Queue = queue.Queue(maxsize=6)
     stop = threading.Event()
     worker = threading.Thread(target=_produce, daemon=True, name="viseme-render",
@@ -297,7 +314,7 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
             raise meta
         w, h, n = meta
         writer = imageio_ffmpeg.write_frames(
-            tmp, (w, h), fps=anim.fps, codec="libx264", pix_fmt_out="yuv420p", quality=None,
+            str(tmp), (w, h), fps=anim.fps, codec="libx264", pix_fmt_out="yuv420p", quality=None,
             macro_block_size=2, ffmpeg_log_level="error",
             output_params=["-preset", preset, "-crf", str(crf), "-movflags", "+faststart"]
             + (_audio_params(wav, n_frames / anim.fps) if wav else []),
@@ -307,7 +324,7 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
             from tqdm import tqdm
 
             # disable=None: no bar when stderr is not a terminal (logs, CI)
-            bar = tqdm(total=n, unit="frame", desc=f"render {out.name}", leave=False, disable=None)
+            bar = tqdm(total=n, unit="frame", desc=f"render {label}", leave=False, disable=None)
         while True:
             kind, item = q.get()
             if kind == "frame":
@@ -318,10 +335,8 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
                 raise item
             else:
                 break
-        writer.close()
+        writer.close()   # ffmpeg finishes the file
         writer = None
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
     finally:
         stop.set()
         while worker.is_alive():   # unblock a worker waiting on a full queue
@@ -331,22 +346,17 @@ def render_video(anim: Animation, out_path: str | Path, *, model=None, size: int
                 pass
         if bar is not None:
             bar.close()
-        if writer is not None:   # failed half way: stop ffmpeg before removing its file
+        if writer is not None:   # failed or interrupted half way: stop ffmpeg now, its file is removed
             try:
-                writer.close()
-            except Exception:
+                writer.throw(_Abandon())
+            except (_Abandon, StopIteration, Exception):
                 pass
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if wav_is_temp and os.path.exists(wav):
-            os.unlink(wav)
-    return out
 
 
 # -- stills ---------------------------------------------------------------------------------------------
 def key_frames(anim: Animation, n: int = 8) -> list[int]:
     """n frames worth a look: the middles of spoken phonemes spread over the clip, else evenly spaced."""
-    spoken = [s for s in anim.phonemes if s.label not in ("", "sil", "sp") and s.start < anim.duration_s]
+    spoken = [s for s in anim.phonemes if not is_silence(s.label) and s.start < anim.duration_s]
     if len(spoken) >= n:
         pick = np.linspace(0, len(spoken) - 1, n).round().astype(int)
         frames = [int(round((spoken[i].start + spoken[i].end) / 2 * anim.fps)) for i in pick]

@@ -1,11 +1,11 @@
 """A face under lights, offscreen: load a glTF/VRM character, blend its morph targets, render frames.
 
-`load_face_model` turns what `toolkit.gltf_io` reads (the one glTF reader)
+`load_face_model` turns what `toolkit.gltf.read` reads (the one glTF reader)
 into a render scene: every triangle primitive placed in world space with its
 morph targets (dense numpy deltas), base colour and texture.  Each node that
 places a mesh with targets gets one weight *slot* per target
-(`FaceModel.slots`), so `model_weights` can route `gltf_io.model_morph_weights`
-(rig profiles, VRM expression binds) straight onto the scene.
+(`FaceModel.slots`), so a character's `toolkit.gltf.drive.Performance` (rig
+profiles, VRM expression binds) goes straight onto the scene.
 `FaceRenderer` keeps one pyrender scene for the whole clip and, per frame,
 blends only the targets with non-zero weight, recomputes normals and rewrites
 the vertex buffers in place, then renders with a small per-vertex Lambert +
@@ -31,11 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit import gltf_io
 from toolkit.files import atomic_write
-from toolkit.gltf_io import ModelError  # noqa: F401  (re-exported: the renderer's errors are the reader's)
+from toolkit.gltf import materials, skin
+from toolkit.gltf import read as gltf_read
+from toolkit.gltf.scene import turning_with
+from toolkit.gltf.errors import ModelError  # noqa: F401  (re-exported: the renderer's errors are the reader's)
+from toolkit.resources import DEFAULT_HEAD  # noqa: F401  (what the renderer draws when given no model)
 
-DEFAULT_HEAD = Path(__file__).resolve().parents[2] / "assets" / "head" / "head.glb"
 
 
 # -- OpenGL platform ----------------------------------------------------------------------------
@@ -75,52 +77,85 @@ class MeshPart:
     positions: np.ndarray                 # (n, 3) float32, rest pose
     indices: np.ndarray                   # (m, 3) uint32
     normals: np.ndarray | None = None     # (n, 3)
-    uv: np.ndarray | None = None          # (n, 2)
+    uv: np.ndarray | None = None          # (n, 2), texture transform applied
     colors: np.ndarray | None = None      # (n, 4) linear RGBA multiplier
     targets: np.ndarray | None = None     # (t, n, 3) position deltas in world space
     target_slots: np.ndarray | None = None  # (t,) index of each target in FaceModel.target_names
     base_color: tuple = (1.0, 1.0, 1.0, 1.0)
     texture: np.ndarray | None = None     # (h, w, 3|4) uint8, sRGB
+    texture_wrap: tuple = (10497, 10497)  # the texture's glTF sampler wrap modes (s, t): REPEAT, CLAMP...
     double_sided: bool = False
-    blend: bool = False
+    blend: bool = False                   # alpha BLEND: drawn after the rest, far to near, blended
+    alpha_cutoff: float = -1.0            # fragments with less alpha are dropped (MASK's cutoff; -1: opaque)
+    head_weight: np.ndarray | None = None  # (n,) how much each vertex follows the head bone (None: all of it)
     name: str = ""
+
+    @property
+    def follows(self) -> str:
+        """"head" (every vertex turns with the head), "still" (none does) or "neck" (some, partly)."""
+        h = self.head_weight
+        if h is None or len(h) == 0 or h.min() >= 1 - 1e-4:
+            return "head"
+        return "still" if h.max() <= 1e-4 else "neck"
 
 
 @dataclass
 class FaceModel:
     """A character ready to render: world-space parts, and one weight slot per morph target of
     every node that places a mesh with targets (``slots[node]`` lists that node's slots in target
-    order).  ``gltf`` is the `toolkit.gltf_io.Model` it came from; ``notes`` says what was left out."""
+    order).  ``gltf`` is the `toolkit.gltf.read.Model` it came from; ``notes`` says what was left out.
+    ``head_node`` is the node head rotation turns (parts say how much of them follows it);
+    ``head_pivot`` the world point it turns about when it is a bone (None: a point at the back of the
+    jaw); ``face_slots`` the slots the character's rig drives (None: all), which frame the face."""
 
     parts: list[MeshPart]
     target_names: list[str | None]
     facing: str = "+z"                      # where the face looks: "+z" (glTF, VRM 1.0) or "-z" (VRM 0.x)
     source: str = ""
     meta: dict = field(default_factory=dict)
-    gltf: gltf_io.Model | None = None
+    gltf: gltf_read.Model | None = None
     slots: dict[int, np.ndarray] = field(default_factory=dict)
     default_weights: np.ndarray | None = None   # (slots,) the meshes' own weights
     notes: list[str] = field(default_factory=list)
+    head_node: int | None = None
+    head_pivot: np.ndarray | None = None
+    face_slots: np.ndarray | None = None
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         pts = np.concatenate([p.positions for p in self.parts])
         return pts.min(0), pts.max(0)
 
     def face_box(self) -> tuple[np.ndarray, np.ndarray]:
-        """Bounding box of the vertices the morph targets move (the face), else of the whole model."""
+        """Bounding box of what the camera frames (see `focus`)."""
+        return self.focus()[:2]
+
+    def focus(self) -> tuple[np.ndarray, np.ndarray, str]:
+        """(lo, hi, what): the box of the vertices the rig's morph targets move ("face"), else of the
+        vertices that follow the head bone ("head"), else of the whole model ("model") -- never the
+        whole body when the face or the head is known."""
         moved = []
         for p in self.parts:
-            if p.targets is not None and len(p.targets):
-                m = np.abs(p.targets).max(axis=(0, 2))
+            if p.targets is None or not len(p.targets):
+                continue
+            keep = np.ones(len(p.target_slots), bool) if self.face_slots is None else \
+                np.isin(p.target_slots, self.face_slots)
+            if keep.any():
+                m = np.abs(p.targets[keep]).max(axis=(0, 2))
                 if m.max() > 0:
                     moved.append(p.positions[m > 0.15 * m.max()])
-        pts = np.concatenate(moved) if moved and sum(len(m) for m in moved) >= 8 else \
-            np.concatenate([p.positions for p in self.parts])
-        lo, hi = np.percentile(pts, 1, axis=0), np.percentile(pts, 99, axis=0)
-        return lo, hi
+        if moved and sum(len(m) for m in moved) >= 8:
+            pts = np.concatenate(moved)
+            return np.percentile(pts, 1, axis=0), np.percentile(pts, 99, axis=0), "face"
+        if self.head_node is not None:
+            head = [p.positions[p.head_weight > 0.5] for p in self.parts if p.head_weight is not None]
+            head = np.concatenate(head) if head else np.zeros((0, 3))
+            if len(head) >= 8 and len(head) < sum(len(p.positions) for p in self.parts):
+                return np.percentile(head, 1, axis=0), np.percentile(head, 99, axis=0), "head"
+        pts = np.concatenate([p.positions for p in self.parts])
+        return np.percentile(pts, 1, axis=0), np.percentile(pts, 99, axis=0), "model"
 
 
-Model = FaceModel   # the name this module used before; `toolkit.gltf_io.Model` is the parsed file
+Model = FaceModel   # the name this module used before; `toolkit.gltf.read.Model` is the parsed file
 
 
 def _scene_nodes(g) -> list[int]:
@@ -142,14 +177,13 @@ def _scene_nodes(g) -> list[int]:
 _UNTEXTURED_GREY = 0.5   # brightness standing in for a texture that cannot be decoded
 
 
-def _texture(gm: gltf_io.Model, material: int | None, cache: dict, notes: list[str]) -> np.ndarray | None:
-    """The decoded base-colour image of a material, else None (with a note when one was there)."""
-    _, img, _ = gm.base_color(material)
+def _texture(gm: gltf_read.Model, img: int | None, cache: dict, notes: list[str]) -> np.ndarray | None:
+    """Decoded image ``img`` (uint8, h x w x 4), else None (with a note when one was there)."""
     if img is None:
         return None
     if img not in cache:
         try:
-            cache[img] = gm.base_color_image(material)
+            cache[img] = gm.image_rgba(img)
         except ModelError as e:   # a missing image file: still worth a preview, untextured
             cache[img] = None
             notes.append(f"{e}: drawn with the base colour factor x {_UNTEXTURED_GREY}")
@@ -162,10 +196,35 @@ def _texture(gm: gltf_io.Model, material: int | None, cache: dict, notes: list[s
     return cache[img]
 
 
-def face_model_from_gltf(gm: gltf_io.Model) -> FaceModel:
-    """The render scene of a model parsed by `toolkit.gltf_io` (see `load_face_model`)."""
+def _character(gm: gltf_read.Model) -> tuple[int | None, dict[int, list[int]]]:
+    """(the head node, {node: driven target indices}) as the character's Performance has them."""
+    from toolkit.animation import empty_animation
+    from toolkit.gltf import drive
+    from toolkit.rigs import RigError
+
+    try:
+        perf = drive.perform(empty_animation(1, fps=30), gm)
+    except (ModelError, RigError):
+        return drive.head_node(gm), {}
+    return perf.head_node, perf.driven
+
+
+def _oriented(normals: np.ndarray, pos: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """The normals, negated when they mostly disagree with the triangles' winding (an export with
+    inverted normals would otherwise shade its front faces as back faces: dark)."""
+    fn = np.cross(pos[tri[:, 1]] - pos[tri[:, 0]], pos[tri[:, 2]] - pos[tri[:, 0]])
+    agree = sum(np.einsum("ij,ij->i", normals[tri[:, k]], fn).sum() for k in range(3))
+    return -normals if agree < 0 else normals
+
+
+def face_model_from_gltf(gm: gltf_read.Model) -> FaceModel:
+    """The render scene of a model parsed by `toolkit.gltf.read` (see `load_face_model`)."""
     g = gm.gltf
     world = gm.world_matrices() if g.nodes else np.zeros((0, 4, 4))
+    head, driven = _character(gm)
+    turning = turning_with(gm, head) if head is not None else set()
+    is_bone = head is not None and (any(head in (s.joints or []) for s in g.skins) or
+                                    (gm.vrm is not None and gm.vrm.head_node == head))
     parts: list[MeshPart] = []
     names: list[str | None] = []
     defaults: list[float] = []
@@ -179,11 +238,6 @@ def face_model_from_gltf(gm: gltf_io.Model) -> FaceModel:
         if node.mesh >= len(gm.meshes):
             raise ModelError(f"{gm.path}: node #{ni} places mesh #{node.mesh}, which does not exist")
         mesh = gm.meshes[node.mesh]
-        # skinned vertices are authored in the skeleton's bind (model) space: the node's transform is ignored
-        m = np.eye(4) if node.skin is not None else world[ni]
-        lin = m[:3, :3]
-        det = np.linalg.det(lin)
-        nrm_m = np.linalg.inv(lin).T if abs(det) > 1e-12 else lin
         if mesh.n_targets:
             slots[ni] = np.arange(len(names), len(names) + mesh.n_targets)
             names.extend(mesh.target_names)
@@ -191,61 +245,76 @@ def face_model_from_gltf(gm: gltf_io.Model) -> FaceModel:
         for prim in mesh.primitives:
             if "POSITION" not in prim.attributes or prim.mode not in (4, 5, 6):
                 continue
-            pos = prim.positions.astype(np.float64)
             tri = prim.triangles()
             if len(tri) == 0:
                 continue
-            if int(tri.max()) >= len(pos):
+            if int(tri.max()) >= len(prim.vertices()):
                 raise ModelError(f"{gm.path}: {mesh.label} primitive {prim.index} indexes vertex {int(tri.max())} "
-                                 f"but has {len(pos)} vertices (broken indices)")
-            if det < 0:   # a mirroring transform turns the winding inside out
-                tri = tri[:, ::-1]
-            part = MeshPart(positions=(pos @ lin.T + m[:3, 3]).astype(np.float32),
-                            indices=np.ascontiguousarray(tri, np.uint32), name=mesh.label)
+                                 f"but has {len(prim.positions)} vertices (broken indices)")
+            # the bind pose: skinned vertices through their joints x inverse bind matrices, others
+            # through their node (gltfpack's dequantization lives in one or the other)
+            xf = skin.vertex_transforms(gm, ni, prim, world)
+            pos = skin.apply(xf, prim.positions.astype(np.float64))
+            mirrored = skin.determinants(xf)[tri[:, 0]] < 0
+            if mirrored.any():   # a mirroring transform turns the winding inside out
+                tri = tri.copy()
+                tri[mirrored] = tri[mirrored][:, ::-1]
+            part = MeshPart(positions=pos.astype(np.float32), indices=np.ascontiguousarray(tri, np.uint32),
+                            name=mesh.label)
             if prim.normals is not None:
-                n = prim.normals.astype(np.float64) @ nrm_m.T
-                part.normals = (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-            factor, img, uv_set = gm.base_color(prim.material)
-            uv = prim.texcoord(uv_set)
+                part.normals = _oriented(skin.apply_normals(xf, prim.normals.astype(np.float64)), pos,
+                                         tri.astype(np.int64)).astype(np.float32)
+            surf = materials.surface(gm, prim.material)
+            uv = prim.texcoord(surf.texcoord)
             if uv is not None:
-                part.uv = uv[:, :2].astype(np.float32)
+                part.uv = surf.transform_uv(uv[:, :2].astype(np.float32))
             if prim.colors is not None:
                 c = prim.colors.astype(np.float32)
                 part.colors = np.concatenate([c, np.ones((len(c), 1), np.float32)], 1) if c.shape[1] == 3 else c
             if prim.targets:
-                d = prim.target_deltas("POSITION") @ lin.T.astype(np.float32)
+                d = skin.apply_linear(xf, prim.target_deltas("POSITION").astype(np.float64)).astype(np.float32)
                 keep = np.abs(d).max(axis=(1, 2)) > 0
                 part.targets, part.target_slots = d[keep], slots[ni][: len(prim.targets)][keep]
-            part.base_color = tuple(float(x) for x in factor)
-            mat = g.materials[prim.material] if prim.material is not None and prim.material < len(g.materials) \
-                else None
-            part.double_sided = bool(mat.doubleSided) if mat is not None else False
-            part.blend = (mat.alphaMode or "OPAQUE") in ("BLEND", "MASK") if mat is not None else False
-            if img is not None and part.uv is not None:
-                part.texture = _texture(gm, prim.material, tex_cache, notes)
+            if head is not None:
+                part.head_weight = skin.joint_share(gm, ni, prim, turning).astype(np.float32)
+            part.base_color = tuple(float(x) for x in surf.color)
+            part.double_sided = surf.double_sided
+            part.blend = surf.alpha_mode == "BLEND"
+            part.alpha_cutoff = {"MASK": surf.alpha_cutoff, "BLEND": _BLEND_MIN_ALPHA}.get(surf.alpha_mode, -1.0)
+            if surf.image is not None and part.uv is not None:
+                part.texture, part.texture_wrap = _texture(gm, surf.image, tex_cache, notes), surf.wrap
                 if part.texture is None:
                     # the factor alone is usually white (it tints the lost image): take it at the
                     # brightness of a typical texture, so the shading still reads
-                    part.base_color = tuple(float(x) * _UNTEXTURED_GREY for x in factor[:3]) + (float(factor[3]),)
+                    part.base_color = tuple(float(x) * _UNTEXTURED_GREY for x in surf.color[:3]) + \
+                        (float(surf.color[3]),)
             parts.append(part)
     if not parts:
         raise ModelError(f"{gm.path}: no triangle meshes to render")
+    face = [int(s) for n, idx in driven.items() if n in slots for s in slots[n][idx]]
     return FaceModel(parts=parts, target_names=names, facing=gm.facing, source=str(gm.path), gltf=gm, slots=slots,
-                     default_weights=np.asarray(defaults, np.float32), notes=notes)
+                     default_weights=np.asarray(defaults, np.float32), notes=notes, head_node=head,
+                     head_pivot=world[head][:3, 3].copy() if is_bone else None,
+                     face_slots=np.asarray(face, np.int64) if face else None)
+
+
+# BLEND fragments with less alpha than this are dropped, so they leave no depth behind
+_BLEND_MIN_ALPHA = 1.0 / 255.0
 
 
 def load_face_model(path: str | Path) -> FaceModel:
-    """Read a .glb/.gltf/.vrm character with `toolkit.gltf_io` and place it in world space for rendering.
+    """Read a .glb/.gltf/.vrm character with `toolkit.gltf.read` and place it in world space for rendering.
 
-    Skinned meshes are taken in their bind pose.  Textures Pillow cannot decode
-    (KTX2/Basis) fall back to the base colour factor, listed in ``notes``.
-    Raises `ModelError` naming the file for anything that cannot be rendered.
+    Skinned meshes are taken in their bind pose (joints x inverse bind matrices, so quantized and
+    bone-space meshes land where they belong).  Textures Pillow cannot decode (KTX2/Basis) fall
+    back to the base colour factor, listed in ``notes``.  Raises `ModelError` naming the file for
+    anything that cannot be rendered.
 
     >>> m = load_face_model(DEFAULT_HEAD)                  # doctest: +SKIP
     >>> len(m.target_names), m.facing                      # doctest: +SKIP
     (52, '+z')
     """
-    return face_model_from_gltf(gltf_io.load_model(path))
+    return face_model_from_gltf(gltf_read.load_model(path))
 
 
 
@@ -318,6 +387,9 @@ def look_at(eye: np.ndarray, target: np.ndarray, up=(0.0, 1.0, 0.0)) -> np.ndarr
 
 # -- the shader -------------------------------------------------------------------------------------
 _VERT = """#version 330 core
+#ifdef TEXCOORD_1_LOC
+#define TWO_SIDED
+#endif
 // Lighting is done per vertex (Gouraud): on a CPU rasteriser the fragment work dominates, and
 // the heads we draw have a few thousand vertices, so it looks the same at a fraction of the cost.
 struct Material {
@@ -362,9 +434,29 @@ uniform DirectionalLight directional_lights[MAX_DIRECTIONAL_LIGHTS + 1];
 out vec4 albedo;
 out vec3 diffuse;
 out vec3 specular;
+#ifdef TWO_SIDED
+out vec3 diffuse_back;
+out vec3 specular_back;
+#endif
 #ifdef TEXCOORD_0_LOC
 out vec2 uv_0;
 #endif
+// Lighting of one side of the surface, normal n, towards the camera v.
+void light(vec3 n, vec3 v, float rough, out vec3 dif, out vec3 spec) {
+    dif = ambient_light * (0.75 + 0.25 * n.y);
+    spec = vec3(0.0);
+    float shin = clamp(2.0 / max(rough * rough * rough * rough, 1e-3) - 2.0, 4.0, 256.0);
+    float ks = 0.25 * (1.0 - rough) + 0.03;
+    for (int i = 0; i < n_directional_lights; i++) {
+        vec3 l = -normalize(directional_lights[i].direction);
+        vec3 li = directional_lights[i].color * directional_lights[i].intensity;
+        float ndl = dot(n, l);
+        dif += li * max((ndl + 0.15) / 1.15, 0.0);   // slightly wrapped: softer terminator
+        vec3 h = normalize(l + v);
+        spec += li * ks * pow(max(dot(n, h), 0.0), shin) * step(0.0, ndl);
+    }
+    spec += vec3(0.08, 0.09, 0.11) * pow(1.0 - max(dot(n, v), 0.0), 3.0);   // rim
+}
 void main() {
     vec4 world = M * inst_m * vec4(position, 1.0);
     gl_Position = P * V * world;
@@ -391,24 +483,20 @@ void main() {
 #else
     vec3 n = v;
 #endif
-    if (dot(n, v) < 0.0) n = -n;
-    diffuse = ambient_light * (0.75 + 0.25 * n.y);
-    specular = vec3(0.0);
-    float shin = clamp(2.0 / max(rough * rough * rough * rough, 1e-3) - 2.0, 4.0, 256.0);
-    float ks = 0.25 * (1.0 - rough) + 0.03;
-    for (int i = 0; i < n_directional_lights; i++) {
-        vec3 l = -normalize(directional_lights[i].direction);
-        vec3 li = directional_lights[i].color * directional_lights[i].intensity;
-        float ndl = dot(n, l);
-        diffuse += li * max((ndl + 0.15) / 1.15, 0.0);   // slightly wrapped: softer terminator
-        vec3 h = normalize(l + v);
-        specular += li * ks * pow(max(dot(n, h), 0.0), shin) * step(0.0, ndl);
-    }
-    specular += vec3(0.08, 0.09, 0.11) * pow(1.0 - max(dot(n, v), 0.0), 3.0);   // rim
+    // The front faces are lit by their normal, as the model has it (never flipped per vertex: a
+    // triangle whose corners flip differently shades in dark streaks); a double-sided material's
+    // back faces by the opposite one, picked per fragment (TWO_SIDED: see FaceRenderer._make_primitive).
+    light(n, v, rough, diffuse, specular);
+#ifdef TWO_SIDED
+    light(-n, v, rough, diffuse_back, specular_back);
+#endif
 }
 """
 
 _FRAG = """#version 330 core
+#ifdef TEXCOORD_1_LOC
+#define TWO_SIDED
+#endif
 struct Material {
     vec3 emissive_factor;
 #ifdef USE_METALLIC_MATERIAL
@@ -432,6 +520,10 @@ uniform Material material;
 in vec4 albedo;
 in vec3 diffuse;
 in vec3 specular;
+#ifdef TWO_SIDED
+in vec3 diffuse_back;
+in vec3 specular_back;
+#endif
 #ifdef TEXCOORD_0_LOC
 in vec2 uv_0;
 #endif
@@ -446,8 +538,12 @@ void main() {
     vec4 t2 = texture(material.diffuse_texture, uv_0);
     base *= vec4(t2.rgb * t2.rgb, t2.a);
 #endif
-    if (base.a < 0.05) discard;
+    if (base.a < material.emissive_factor.x) discard;   // the alpha cutoff (MASK; ~0 for BLEND; -1 opaque)
+#ifdef TWO_SIDED
+    vec3 c = gl_FrontFacing ? base.rgb * diffuse + specular : base.rgb * diffuse_back + specular_back;
+#else
     vec3 c = base.rgb * diffuse + specular;
+#endif
     c = c / (1.0 + 0.15 * c);                // gentle highlight roll-off
     frag_color = vec4(sqrt(clamp(c, 0.0, 1.0)), base.a);   // linear to display, gamma 2
 }
@@ -501,15 +597,17 @@ def merge_by_material(parts: list[MeshPart]) -> list[MeshPart]:
     """Parts drawn as few primitives as possible: the per-draw cost is Python (pyrender sets ~20
     uniforms per primitive), not the rasteriser.  Untextured parts are merged whatever their
     colour, which moves into the vertex colours (the shader multiplies them); textured ones
-    merge when they share the texture and colour."""
+    merge when they share the texture and colour.  Parts merge only when they are drawn alike
+    (sides, alpha) and follow the head alike."""
     groups: dict[tuple, list[MeshPart]] = {}
     for p in parts:
         textured = p.texture is not None and p.uv is not None
-        key = (tuple(np.round(p.base_color, 6)) if textured else None, id(p.texture) if textured else None,
-               p.double_sided, p.blend, textured)
+        key = (tuple(np.round(p.base_color, 6)) if textured else None,
+               (id(p.texture), p.texture_wrap) if textured else None,
+               p.double_sided, p.blend, round(p.alpha_cutoff, 6), textured, p.follows)
         groups.setdefault(key, []).append(p)
     out = []
-    for (_, _, double_sided, blend, textured), grp in groups.items():
+    for (_, _, double_sided, blend, cutoff, textured, follows), grp in groups.items():
         if len(grp) == 1 and (textured or grp[0].colors is None):
             out.append(grp[0])
             continue
@@ -519,6 +617,9 @@ def merge_by_material(parts: list[MeshPart]) -> list[MeshPart]:
         def colors(p: MeshPart) -> np.ndarray:
             c = p.colors if p.colors is not None else np.ones((len(p.positions), 4), np.float32)
             return c if textured else c * np.asarray(p.base_color, np.float32)
+
+        def head(p: MeshPart) -> np.ndarray:
+            return p.head_weight if p.head_weight is not None else np.ones(len(p.positions), np.float32)
 
         slots = sorted({int(s) for p in grp if p.target_slots is not None for s in p.target_slots})
         merged = MeshPart(
@@ -530,8 +631,11 @@ def merge_by_material(parts: list[MeshPart]) -> list[MeshPart]:
             colors=(np.concatenate([colors(p) for p in grp]).astype(np.float32)
                     if not textured or any(p.colors is not None for p in grp) else None),
             base_color=grp[0].base_color if textured else (1.0, 1.0, 1.0, 1.0),
-            texture=grp[0].texture if textured else None, double_sided=double_sided,
-            blend=blend, name="+".join(p.name for p in grp))
+            texture=grp[0].texture if textured else None, texture_wrap=grp[0].texture_wrap,
+            double_sided=double_sided,
+            blend=blend, alpha_cutoff=cutoff, name="+".join(p.name for p in grp),
+            head_weight=(np.concatenate([head(p) for p in grp])
+                         if any(p.head_weight is not None for p in grp) else None))
         if slots:
             d = np.zeros((len(slots), len(merged.positions), 3), np.float32)
             where = {s: k for k, s in enumerate(slots)}
@@ -545,44 +649,88 @@ def merge_by_material(parts: list[MeshPart]) -> list[MeshPart]:
 
 
 class _Deformer:
-    """Per-frame geometry of one deforming primitive.  Only the vertices some target moves are
-    blended, only with the targets whose weight is not ~0, and only the normals around them are
-    recomputed; the interleaved vertex block is kept and overwritten in place."""
+    """Per-frame geometry of one deforming primitive, in the interleaved vertex block it keeps and
+    overwrites in place.
 
-    def __init__(self, part: MeshPart, normals: np.ndarray, extra_cols: list[np.ndarray]):
+    Morph targets: only the vertices some target moves are blended, only with the targets whose
+    weight is not ~0; only the normals around them are recomputed, and kept as the model's own
+    normals plus the change the deformation makes (replacing authored normals by computed ones
+    shades a barely moved neck seam differently from the body beside it: dark blotches).
+    A part that straddles the neck (``neck``): the vertices that follow the head bone turn with it,
+    each by its share (linear blend skinning with the head and the rest of the body as the two
+    bones).  ``origin`` is subtracted from the positions written (a part drawn from its centre)."""
+
+    def __init__(self, part: MeshPart, normals: np.ndarray, extra_cols: list[np.ndarray],
+                 origin: np.ndarray | None = None, neck: bool = False):
         self.part = part
-        moved = np.abs(part.targets).max(axis=(0, 2)) > 0
-        self.active = np.flatnonzero(moved)
-        self.deltas = np.ascontiguousarray(part.targets[:, self.active])   # (t, active, 3)
+        self.origin = np.zeros(3, np.float32) if origin is None else np.asarray(origin, np.float32)
         self.rest = part.positions.astype(np.float32)
         self.pos = self.rest.copy()
-        # normals: triangles touching a moved vertex change, and so do the normals of all their corners
-        solver = NormalSolver(part.positions, part.indices)
-        moved_w = np.zeros(solver.n_unique, bool)
-        moved_w[solver.weld[self.active]] = True
-        tri_w = solver.weld[solver.tri]
-        touched = moved_w[tri_w].any(1)
-        ring_w = np.zeros(solver.n_unique, bool)
-        ring_w[tri_w[touched].ravel()] = True
-        self.ring = np.flatnonzero(ring_w[solver.weld])                      # vertices whose normal changes
-        self.solver = solver.subset(ring_w[tri_w].any(1))                     # over the ring's triangles
-        self.block = np.ascontiguousarray(np.hstack([self.pos, normals.astype(np.float32)] + extra_cols),
-                                          np.float32)
+        self.own_n = normals.astype(np.float32)
+        self.nrm = self.own_n.copy()
+        self.deltas = None
+        self.active = self.ring = np.zeros(0, np.int64)
+        if part.targets is not None and len(part.targets):
+            moved = np.abs(part.targets).max(axis=(0, 2)) > 0
+            self.active = np.flatnonzero(moved)
+            self.deltas = np.ascontiguousarray(part.targets[:, self.active])   # (t, active, 3)
+            # normals: triangles touching a moved vertex change, and so do the normals of all their corners
+            solver = NormalSolver(part.positions, part.indices)
+            moved_w = np.zeros(solver.n_unique, bool)
+            moved_w[solver.weld[self.active]] = True
+            tri_w = solver.weld[solver.tri]
+            touched = moved_w[tri_w].any(1)
+            ring_w = np.zeros(solver.n_unique, bool)
+            ring_w[tri_w[touched].ravel()] = True
+            self.ring = np.flatnonzero(ring_w[solver.weld])                      # vertices whose normal changes
+            self.solver = solver.subset(ring_w[tri_w].any(1))                     # over the ring's triangles
+            self.ring_rest = self.solver.normals_at(self.rest, self.ring)         # computed, at rest
+        self.neck = None
+        if neck and part.head_weight is not None:
+            idx = np.flatnonzero(part.head_weight > 1e-4)
+            self.neck = (idx, part.head_weight[idx, None].astype(np.float32))
+        self.block = np.ascontiguousarray(np.hstack([self.pos - self.origin, self.nrm] + extra_cols), np.float32)
         self.last = None
+        self.last_turn = None
 
-    def update(self, w: np.ndarray) -> np.ndarray | None:
-        """New vertex block for these target weights, or None when nothing changed."""
-        if self.last is not None and np.array_equal(w, self.last):
-            return None
-        self.last = w.copy()
-        nz = np.flatnonzero(np.abs(w) > 1e-4)
-        act = self.rest[self.active]
-        if len(nz):
-            act = act + np.tensordot(w[nz], self.deltas[nz], axes=1)
-        self.pos[self.active] = act
-        self.block[self.active, 0:3] = act
-        self.block[self.ring, 3:6] = self.solver.normals_at(self.pos, self.ring)
-        return self.block
+    def update(self, w: np.ndarray | None, rot: np.ndarray | None = None, pivot=None) -> np.ndarray | None:
+        """New vertex block for these target weights and this head turn (3x3 rotation about
+        ``pivot``), or None when nothing changed."""
+        changed = False
+        if self.deltas is not None and (self.last is None or not np.array_equal(w, self.last)):
+            self.last = w.copy()
+            nz = np.flatnonzero(np.abs(w) > 1e-4)
+            act = self.rest[self.active]
+            if len(nz):
+                act = act + np.tensordot(w[nz], self.deltas[nz], axes=1)
+            self.pos[self.active] = act
+            n = self.own_n[self.ring] + self.solver.normals_at(self.pos, self.ring) - self.ring_rest
+            self.nrm[self.ring] = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+            self.block[self.active, 0:3] = act - self.origin
+            self.block[self.ring, 3:6] = self.nrm[self.ring]
+            changed = True
+        if self.neck is not None:
+            r = np.eye(3, dtype=np.float32) if rot is None else np.asarray(rot, np.float32)
+            if changed or self.last_turn is None or not np.array_equal(r, self.last_turn):
+                self.last_turn = r.copy()
+                idx, h = self.neck
+                p0 = np.asarray(pivot if pivot is not None else np.zeros(3), np.float32)
+                x, n = self.pos[idx], self.nrm[idx]
+                self.block[idx, 0:3] = x + h * ((x - p0) @ r.T + p0 - x) - self.origin
+                nn = n + h * (n @ r.T - n)
+                self.block[idx, 3:6] = nn / np.maximum(np.linalg.norm(nn, axis=1, keepdims=True), 1e-12)
+                changed = True
+        return self.block if changed else None
+
+
+def _sorted_far_to_near(part: MeshPart, eye: np.ndarray) -> MeshPart:
+    """The part with its triangles reordered farthest from ``eye`` first (blending needs it; the
+    camera does not move)."""
+    import dataclasses
+
+    centres = part.positions[part.indices.astype(np.int64)].mean(1)
+    order = np.argsort(-np.linalg.norm(centres - eye, axis=1), kind="stable")
+    return dataclasses.replace(part, indices=np.ascontiguousarray(part.indices[order]))
 
 
 def _read_colour(framebuffer: int, width: int, height: int, front: bool = False) -> np.ndarray:
@@ -600,10 +748,12 @@ def _read_colour(framebuffer: int, width: int, height: int, front: bool = False)
 class FaceRenderer:
     """One offscreen scene for a clip: `render(weights, head_quat)` -> (size, size, 3) uint8 RGB.
 
-    ``weights`` has one value per slot of ``model.target_names``; ``head_quat``
-    (x, y, z, w) rotates the model about its neck.  ``antialias``: 4x multisampling on
-    the OSMesa (CPU) path too (EGL always has it); smoother edges for ~1.6x the
-    raster time.  Create, use and delete it in one thread (the GL context belongs to it).
+    ``weights`` has one value per slot of ``model.target_names``; ``head_quat`` (x, y, z, w) is
+    the head's turn in world axes: the parts that follow the head bone turn about it (a part that
+    straddles the neck, vertex by vertex as its skin weights say), the body stays; a model without
+    a known head turns as a whole about its neck.  ``antialias``: 4x multisampling on the OSMesa
+    (CPU) path too (EGL always has it); smoother edges for ~1.6x the raster time.  Create, use and
+    delete it in one thread (the GL context belongs to it).
     """
 
     def __init__(self, model: Model, size: int = 512, width: int | None = None, background=(0.16, 0.17, 0.20),
@@ -615,22 +765,17 @@ class FaceRenderer:
         self._pyrender = pyrender
         self.scene = pyrender.Scene(ambient_light=np.array([0.34, 0.34, 0.38]), bg_color=[*background, 1.0])
         self._parts = []
-        lo, hi = model.face_box()
+        lo, hi, what = model.focus()
         self.face_lo, self.face_hi = lo, hi
         sign = 1.0 if model.facing == "+z" else -1.0
-        # the head turns about a point at the back of the jaw, below the face's middle
-        self.pivot = np.array([(lo[0] + hi[0]) / 2, lo[1] + 0.05 * (hi[1] - lo[1]), (lo[2] + hi[2]) / 2])
-        self.head_node = pyrender.Node(name="head", matrix=np.eye(4))
-        self.scene.add_node(self.head_node)
-        for part in merge_by_material(model.parts):
-            prim, mesh = self._make_primitive(part)
-            self.scene.add(mesh, parent_node=self.head_node)
-            if part.targets is not None and len(part.targets) > 0:
-                extra = [a for a in (prim.tangents, prim.texcoord_0, prim.texcoord_1, prim.color_0) if a is not None]
-                self._parts.append((part.target_slots, prim, _Deformer(part, prim.normals, extra)))
-        # camera: frame the face with room for the hair above and the chin below
+        # the head turns about its bone; a rigid model about a point at the back of the jaw, below the face's middle
+        self.pivot = np.asarray(model.head_pivot, float) if model.head_pivot is not None else \
+            np.array([(lo[0] + hi[0]) / 2, lo[1] + 0.05 * (hi[1] - lo[1]), (lo[2] + hi[2]) / 2])
+        # camera: frame the face with room for the hair above and the chin below (the head bone's
+        # vertices, hair included, with a small margin)
         h = max(hi[1] - lo[1], (hi[0] - lo[0]) * 1.1, 1e-3)
-        top, bottom = hi[1] + 0.62 * h, lo[1] - 0.22 * h
+        mid = (lo[1] + hi[1]) / 2
+        top, bottom = (mid + 0.58 * h, mid - 0.58 * h) if what == "head" else (hi[1] + 0.62 * h, lo[1] - 0.22 * h)
         centre = np.array([(lo[0] + hi[0]) / 2, (top + bottom) / 2, (lo[2] + hi[2]) / 2])
         yfov = np.radians(24.0)
         dist = 0.5 * (top - bottom) / np.tan(yfov / 2)
@@ -641,6 +786,25 @@ class FaceRenderer:
         cam_pose = look_at(eye, centre)
         self.cam_pose, self.yfov = cam_pose, yfov
         self.scene.add(self.camera, pose=cam_pose)
+        self.head_node = pyrender.Node(name="head", matrix=np.eye(4))
+        self.still_node = pyrender.Node(name="still", matrix=np.eye(4))
+        self.scene.add_node(self.head_node)
+        self.scene.add_node(self.still_node)
+        for part in merge_by_material(model.parts):
+            follows = part.follows if model.head_node is not None else "head"
+            origin = None
+            if part.blend:   # blended: far to near, within the part and (by its centre) among parts
+                part, origin = _sorted_far_to_near(part, eye), part.positions.mean(0)
+            prim, mesh = self._make_primitive(part, origin)
+            pose = np.eye(4)
+            if origin is not None:
+                pose[:3, 3] = origin
+            self.scene.add_node(pyrender.Node(mesh=mesh, matrix=pose),
+                                parent_node=self.head_node if follows == "head" else self.still_node)
+            if (part.targets is not None and len(part.targets) > 0) or follows == "neck":
+                extra = [a for a in (prim.tangents, prim.texcoord_0, prim.texcoord_1, prim.color_0) if a is not None]
+                self._parts.append((part.target_slots, prim, _Deformer(part, prim.normals, extra, origin,
+                                                                       neck=follows == "neck")))
         # key light high on the camera's left, fill from the right, a back light for the outline
         for az, el, inten, col in ((-0.55, 0.55, 1.7, (1.0, 0.96, 0.90)), (0.75, 0.10, 0.55, (0.85, 0.90, 1.0)),
                                    (2.6, 0.6, 0.9, (1.0, 1.0, 1.0))):
@@ -653,18 +817,29 @@ class FaceRenderer:
             self.renderer._renderer._read_main_framebuffer = self._read_msaa_colour
         self._flags = pyrender.RenderFlags.NONE
 
-    def _make_primitive(self, part: MeshPart):
+    def _make_primitive(self, part: MeshPart, origin=None):
         pr = self._pyrender
         tex = None
         if part.texture is not None:
-            tex = pr.Texture(source=part.texture, source_channels="RGBA" if part.texture.shape[2] == 4 else "RGB")
+            tex = pr.Texture(source=part.texture, source_channels="RGBA" if part.texture.shape[2] == 4 else "RGB",
+                             sampler=pr.Sampler(wrapS=part.texture_wrap[0], wrapT=part.texture_wrap[1]))
+        # our shader draws no emission: the emissive slot, a per-material value pyrender hands every
+        # draw, carries the alpha cutoff
         mat = pr.MetallicRoughnessMaterial(baseColorFactor=np.asarray(part.base_color, np.float32),
                                            baseColorTexture=tex, metallicFactor=0.0,
                                            roughnessFactor=0.55, doubleSided=part.double_sided,
-                                           alphaMode="BLEND" if part.blend else "OPAQUE")
+                                           emissiveFactor=np.array([part.alpha_cutoff, 0.0, 0.0]),
+                                           alphaMode="BLEND" if part.blend else
+                                           "MASK" if part.alpha_cutoff > 0 else "OPAQUE",
+                                           alphaCutoff=max(part.alpha_cutoff, 0.0))
         normals = part.normals if part.normals is not None else NormalSolver(part.positions, part.indices)(
             part.positions)
-        prim = pr.Primitive(positions=part.positions, normals=normals, texcoord_0=part.uv,
+        pos = part.positions if origin is None else part.positions - np.asarray(origin, np.float32)
+        # a double-sided part carries a second UV set, unused: pyrender compiles a shader variant per
+        # set of vertex attributes, and its TEXCOORD_1_LOC selects two-sided lighting (lighting both
+        # sides costs every fragment two more varyings, ~20 % of a frame on a CPU rasteriser)
+        uv1 = np.zeros((len(pos), 2), np.float32) if part.double_sided else None
+        prim = pr.Primitive(positions=pos, normals=normals, texcoord_0=part.uv, texcoord_1=uv1,
                             color_0=part.colors, indices=part.indices, material=mat, mode=4)
         return prim, pr.Mesh(primitives=[prim])
 
@@ -676,13 +851,19 @@ class FaceRenderer:
         if weights.shape != (len(self.model.target_names),):
             raise ValueError(f"{self.model.source}: {weights.shape} weights for {len(self.model.target_names)} "
                              f"morph target slots")
+        r = np.eye(3)
+        if head_quat is not None:
+            x, y, z, w_ = [float(a) for a in head_quat]
+            r = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w_), 2 * (x * z + y * w_)],
+                          [2 * (x * y + z * w_), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w_)],
+                          [2 * (x * z - y * w_), 2 * (y * z + x * w_), 1 - 2 * (x * x + y * y)]])
         current = False
         for slots, prim, deform in self._parts:
-            block = deform.update(weights[slots])
+            block = deform.update(weights[slots] if slots is not None else None, r, self.pivot)
             if block is None:
                 continue
             if prim._vaid is None:   # not on the GPU yet: pyrender uploads the arrays on first render
-                prim.positions = deform.pos.copy()
+                prim.positions = block[:, 0:3].copy()
                 prim.normals = block[:, 3:6].copy()
                 continue
             if not current:
@@ -692,13 +873,8 @@ class FaceRenderer:
             GL.glBindBuffer(GL.GL_ARRAY_BUFFER, prim._buffers[0])
             GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, block.nbytes, block)
         m = np.eye(4)
-        if head_quat is not None:
-            x, y, z, w_ = [float(a) for a in head_quat]
-            r = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w_), 2 * (x * z + y * w_)],
-                          [2 * (x * y + z * w_), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w_)],
-                          [2 * (x * z - y * w_), 2 * (y * z + x * w_), 1 - 2 * (x * x + y * y)]])
-            m[:3, :3] = r
-            m[:3, 3] = self.pivot - r @ self.pivot
+        m[:3, :3] = r
+        m[:3, 3] = self.pivot - r @ self.pivot
         self.scene.set_pose(self.head_node, m)
 
     def render(self, weights=None, head_quat=None) -> np.ndarray:

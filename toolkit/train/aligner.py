@@ -1,6 +1,6 @@
-"""Train the any-language aligner's frame classifier (`toolkit.align.universal`) from speech made here.
+"""Train the any-language aligner's frame classifier (`toolkit.alignment.universal`) from speech made here.
 
-Data (nothing downloaded; `toolkit.train.speech`, `toolkit.motion.voices`):
+Data (nothing downloaded; `toolkit.train.speech`, `toolkit.train.voices`):
 
 1. espeak-ng speech in ~70 languages, pseudo-words in each language's own
    script, random voice variants, 110-300 words/min, pitch 15-85;
@@ -15,7 +15,7 @@ Data (nothing downloaded; `toolkit.train.speech`, `toolkit.motion.voices`):
 4. every synthetic clip with a quiet background (35-70 dB below the speech,
    `add_floor_noise`: synthesizers leave digital silence) and phones next to
    pauses fading in or out (`fade_edges`), plus degraded copies
-   (`toolkit.motion.train.augment`: speed, EQ, reverb, noise, telephone band,
+   (`toolkit.train.audio2face.augment`: speed, EQ, reverb, noise, telephone band,
    codecs, level); during training, vocal tract length warping of the mel
    axis and band masks.
 
@@ -25,7 +25,7 @@ equal share of its frames) and whether a phone starts at that frame.
 
 Held out (validation and the sentence-level test of ``bench/bench_multilingual.py``):
 the espeak-ng languages `speech.ESPEAK_HELD_OUT`, the voice variants
-`motion.train.VAL_VARIANTS`, and festival's Czech and second Finnish voice.
+`train.audio2face.VAL_VARIANTS`, and festival's Czech and second Finnish voice.
 
 Example
 -------
@@ -49,6 +49,7 @@ import numpy as np
 from toolkit.animation import Segment
 from toolkit.files import atomic_write
 from toolkit.motion.features import HOP, SAMPLE_RATE, log_mel, n_frames_for
+from toolkit.phonemes.inventory import is_silence
 from toolkit.phonemes.ipa import FEATURE_VALUES, SILENCE, phone_parts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +67,7 @@ def clean_segments(phones: list[Segment]) -> list[Segment]:
     """Phones the IPA table can describe; an unknown label joins the sound before it, pauses merge."""
     out: list[Segment] = []
     for s in phones:
-        label = s.label
+        label = "" if is_silence(s.label) else s.label
         try:
             phone_parts(label)
         except KeyError:
@@ -102,7 +103,7 @@ def frame_targets(phones: list[Segment], n_frames: int) -> tuple[np.ndarray, np.
     return tgt, starts
 
 
-# -- augmentation beyond `motion.train.augment` ------------------------------------------------------
+# -- augmentation beyond `train.audio2face.augment` ------------------------------------------------------
 
 def fade_edges(x: np.ndarray, phones: list[Segment], rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
     """Let phones next to a pause fade in or out (by 10-35 dB), as real speakers' onsets and tails do.
@@ -151,7 +152,7 @@ class Clip:
 
 
 def clip_from(samples: np.ndarray, phones: list[Segment], group: str, keep_phones: bool = False) -> Clip:
-    from toolkit.align.universal import normalize_features
+    from toolkit.alignment.universal import normalize_features
 
     n = n_frames_for(samples.size)
     tgt, starts = frame_targets(phones, n)
@@ -160,7 +161,7 @@ def clip_from(samples: np.ndarray, phones: list[Segment], group: str, keep_phone
 
 
 def _real_english() -> list[tuple[np.ndarray, list[Segment], str]]:
-    from toolkit.motion.train import REAL_SPEECH, real_aligned_speech
+    from toolkit.train.audio2face import REAL_SPEECH, real_aligned_speech
 
     if not REAL_SPEECH.is_dir():
         return []
@@ -170,8 +171,8 @@ def _real_english() -> list[tuple[np.ndarray, list[Segment], str]]:
 def build_dataset(cache: Path, n_espeak: int, n_festival: int, n_english: int, n_aug: int, real_repeats: int,
                   n_val: int, seed: int, progress: bool = True) -> tuple[list[Clip], list[Clip], dict]:
     """Generate (or load from ``cache``) the training and validation clips."""
-    from toolkit.motion.train import TRAIN_VARIANTS, VAL_VARIANTS, augment
-    from toolkit.motion.voices import festival_voices, flite_voices, synth_festival, synth_flite
+    from toolkit.train.audio2face import TRAIN_VARIANTS, VAL_VARIANTS, augment
+    from toolkit.train.voices import festival_voices, flite_voices, synth_festival, synth_flite
     from toolkit.train.speech import ESPEAK_HELD_OUT, festival_lang_voices, synth_espeak, synth_festival_langs
 
     fest_langs, fest_held = festival_lang_voices(), festival_lang_voices(held_out=True)
@@ -242,7 +243,7 @@ def _load(path: Path):
 # -- the network (torch, training only) ------------------------------------------------------------
 
 def build_network(channels: int = 160, dilations: tuple[int, ...] = (1, 2, 4, 1, 2, 4, 1, 2), kernel: int = 5):
-    """The torch twin of `toolkit.align.universal.FrameClassifier` (same layers, exported by `export_arrays`)."""
+    """The torch twin of `toolkit.alignment.universal.FrameClassifier` (same layers, exported by `export_arrays`)."""
     import torch
 
     nn = torch.nn
@@ -319,11 +320,32 @@ def save_weights(arrays: dict[str, np.ndarray], path: Path, meta: dict) -> None:
     atomic_write(path, lambda tmp: np.savez_compressed(tmp, **out))
 
 
+def average_weights(paths: list[Path], out: Path) -> None:
+    """A weight average ("model soup") of runs of one architecture, e.g. a run and its continuation.
+
+    Each array is averaged in float32 and stored as float16; the feature priors are the last
+    file's (the data its run saw last).  ``meta`` keeps every source's recipe.
+    """
+    runs = []
+    for p in paths:
+        with np.load(p, allow_pickle=False) as z:
+            runs.append({k: z[k] for k in z.files})
+    keys = [k for k in runs[0] if k != "meta" and not k.startswith("prior_")]
+    if any(set(keys) - set(r) or any(r[k].shape != runs[0][k].shape for k in keys) for r in runs):
+        raise ValueError(f"{', '.join(map(str, paths))}: not the same architecture; cannot average")
+    arrays = {k: runs[0][k] if k == "dilations" else np.mean([r[k].astype(np.float32) for r in runs], axis=0)
+              for k in keys}
+    arrays.update({k: v for k, v in runs[-1].items() if k.startswith("prior_")})
+    meta = {"average_of": [{"file": p.name, "meta": json.loads(str(r["meta"])) if "meta" in r else {}}
+                           for p, r in zip(paths, runs)]}
+    save_weights(arrays, out, meta)
+
+
 # -- evaluation --------------------------------------------------------------------------------------
 
 def alignment_errors(classifier, clips: list[Clip]) -> dict[str, tuple[float, float]]:
     """Per validation group kind: (mean boundary error in ms, share within 20 ms) of forced alignment."""
-    from toolkit.align.universal import _align_piece
+    from toolkit.alignment.universal import _align_piece
 
     res: dict[str, list[float]] = {}
     for c in clips:
@@ -387,8 +409,8 @@ def train(train_clips: list[Clip], val_clips: list[Clip], *, minutes: float, max
     """
     import torch
 
-    from toolkit.align.universal import FrameClassifier
-    from toolkit.motion.train import warp_bands
+    from toolkit.alignment.universal import FrameClassifier
+    from toolkit.train.audio2face import warp_bands
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -499,7 +521,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=str(CACHE))
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--data-only", action="store_true", help="generate and cache the data, do not train")
+    ap.add_argument("--average", nargs="+", metavar="NPZ",
+                    help="write the average of these weight files (same architecture) instead of training")
     a = ap.parse_args(argv)
+    if a.average:
+        average_weights([Path(p) for p in a.average], Path(a.out))
+        print(f"wrote {a.out}: the average of {', '.join(a.average)}")
+        return 0
 
     import torch
 
@@ -522,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
                             lr=a.lr, channels=a.channels, warp=a.warp, log=lambda s: print(s, flush=True),
                             progress=not a.quiet, init=init,
                             mix={k: float(v) for k, v in (x.split("=") for x in a.mix.split(",") if x)})
-    from toolkit.align.universal import FrameClassifier
+    from toolkit.alignment.universal import FrameClassifier
 
     n_params = FrameClassifier(arrays).n_params
     meta = {"data": info, "args": vars(a), "history": history, "n_params": n_params,

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import subprocess
 import tempfile
 import unicodedata
@@ -157,8 +156,8 @@ def synth_espeak(n_utts: int, seed: int, langs: list[str] | None = None, variant
 
     A random stretch of silence (0..``pad_s``) is added before and after, as in recordings.
     """
-    from toolkit.align.tts import synthesize
-    from toolkit.motion.train import TRAIN_VARIANTS
+    from toolkit.alignment.tts import synthesize
+    from toolkit.train.audio2face import TRAIN_VARIANTS
 
     rng = random.Random(seed)
     langs = langs or ESPEAK_TRAIN_LANGS
@@ -238,21 +237,10 @@ def festival_phone_to_ipa(name: str, table: dict[str, str]) -> str:
 
 def festival_lang_voices(held_out: bool = False) -> list[str]:
     """The voices of FESTIVAL_LANG_VOICES installed here (training ones, or the held-out ones)."""
-    if shutil.which("festival") is None:
-        return []
-    roots = [Path("/usr/share/festival/voices"), Path("/usr/lib/festival/voices")]
-    have = {d.name for r in roots if r.is_dir() for d in r.glob("*/*") if d.is_dir()}
+    from toolkit.train.voices import installed_festival_voices
+
+    have = installed_festival_voices()
     return [v for v in FESTIVAL_LANG_VOICES if v in have and (v in FESTIVAL_HELD_OUT) == held_out]
-
-
-def _ends_to_segments(rows: list[tuple[float, str]]) -> list[Segment]:
-    """(end time, label) rows -> contiguous segments from time 0."""
-    out, t0 = [], 0.0
-    for end, label in rows:
-        if end > t0:
-            out.append(Segment(label, t0, end))
-        t0 = max(t0, end)
-    return out
 
 
 def _phones_by_word(phones: list[Segment], word_ends: list[tuple[float, str]]) -> list[tuple[str, list[str]]]:
@@ -265,19 +253,6 @@ def _phones_by_word(phones: list[Segment], word_ends: list[tuple[float, str]]) -
     return [w for w in out if w[1]]
 
 
-def _read_segs(path: Path) -> list[tuple[float, str]]:
-    """Festival's ``utt.save.segs``: (end time, phone name) rows."""
-    rows, body = [], False
-    for line in path.read_text(encoding="latin-1").splitlines():
-        if line.strip() == "#":
-            body = True
-            continue
-        parts = line.split()
-        if body and len(parts) >= 3:
-            rows.append((float(parts[0]), parts[2]))
-    return rows
-
-
 def synth_festival_langs(n_utts: int, seed: int, voices: list[str] | None = None, progress: bool = True,
                          batch: int = 30, pad_s: float = 0.3, with_words: bool = False):
     """Yield (samples, IPA phones, group) from festival's non-English voices, with their exact phone times.
@@ -286,6 +261,7 @@ def synth_festival_langs(n_utts: int, seed: int, voices: list[str] | None = None
     tokenized it: (word, its IPA phones) pairs.
     """
     from toolkit.audio import load_audio
+    from toolkit.train.voices import read_segs, segments_from_ends
 
     voices = voices if voices is not None else festival_lang_voices()
     if not voices or n_utts <= 0:
@@ -323,11 +299,11 @@ def synth_festival_langs(n_utts: int, seed: int, voices: list[str] | None = None
                 if not (wav.exists() and segs.exists()):
                     continue  # festival could not say it (a voice may crash on some input): skip
                 x = load_audio(wav)
-                phones = _ends_to_segments([(end, festival_phone_to_ipa(name, table)) for end, name in _read_segs(segs)])
+                phones = segments_from_ends(read_segs(segs, "latin-1"), lambda name: festival_phone_to_ipa(name, table))
                 wav.unlink()
                 if x.size < SAMPLE_RATE // 4 or not any(p.label for p in phones):
                     continue
-                words = _phones_by_word(phones, _read_segs(wrds) if wrds.exists() else [])
+                words = _phones_by_word(phones, read_segs(wrds, "latin-1") if wrds.exists() else [])
                 x, phones = _pad(x, phones, rng, pad_s)
                 yield (x, phones, f"festival:{voice}") + ((words,) if with_words else ())
     if bar is not None:

@@ -35,7 +35,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from toolkit.checks import check_number
 from toolkit.animation import ARKIT_BLENDSHAPES, CHANNELS, VISEMES, Animation, Segment
+from toolkit.phonemes.inventory import is_silence
 from toolkit.visemes.tables import CLOSURE_VISEMES, CONTACT_VISEMES, VISEME_POSES, visemes_for
 
 # Fine grid the dominance functions are evaluated on (s).  5 ms resolves the
@@ -81,6 +83,27 @@ class CoarticulationParams:
         }
     )
 
+    def __post_init__(self) -> None:
+        # a NaN or a negative time here would reach every frame of every output: refused by name
+        for name, (lo, hi) in PARAM_LIMITS.items():
+            check_number(name, getattr(self, name), lo, hi)
+        jaw = self.jaw_gain_range
+        if not isinstance(jaw, (tuple, list)) or len(jaw) != 2:
+            raise ValueError(f"jaw_gain_range must be (low, high), got {jaw!r}")
+        for k in (0, 1):
+            check_number(f"jaw_gain_range[{k}]", jaw[k], *JAW_GAIN_LIMITS)
+        if jaw[0] > jaw[1]:
+            raise ValueError(f"jaw_gain_range must be (low, high) with low <= high, got {jaw!r}")
+        for v, w in dict(self.strength).items():
+            check_number(f"strength[{v!r}]", w, 0, 2)
+
+
+# The range of each timing constant above (seconds, or a share of a phone; intensity 1 = natural).
+PARAM_LIMITS = {"lead_s": (-0.2, 0.2), "anticipation_s": (0.0, 0.5), "carryover_s": (0.0, 0.5),
+                "min_hold_s": (0.0, 0.5), "min_pause_s": (0.0, 2.0), "closure_share": (0.0, 1.0),
+                "plateau_share": (0.0, 1.0), "intensity": (0.0, 3.0)}
+JAW_GAIN_LIMITS = (0.0, 5.0)
+
 
 DEFAULT_PARAMS = CoarticulationParams()
 
@@ -112,7 +135,7 @@ def rule_pauses(phonemes: list[Segment], duration_s: float, p: CoarticulationPar
     out: list[Segment] = []
     t = 0.0
     for seg in sorted(phonemes, key=lambda s: s.start):
-        label = "" if seg.label in ("sil", "sp", "spn", "<sil>") else seg.label
+        label = "" if is_silence(seg.label) else seg.label
         start, end = max(seg.start, t), max(seg.end, t)
         gap = start - t
         if gap > 1e-6:
@@ -397,6 +420,6 @@ def animate_phonemes(
         fps=fps,
         channels=list(CHANNELS),
         values=values,
-        phonemes=[s for s in phonemes if s.label not in ("", "sil")],
+        phonemes=[s for s in phonemes if not is_silence(s.label)],
         words=list(words or []),
     )

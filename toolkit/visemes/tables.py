@@ -21,7 +21,8 @@ True
 from __future__ import annotations
 
 from toolkit.animation import ARKIT_BLENDSHAPES, VISEMES
-from toolkit.phonemes.ipa import SYMBOLS, base_symbol
+from toolkit.phonemes.inventory import base_symbol, is_silence
+from toolkit.phonemes.ipa import SYMBOLS
 
 _GROUPS: dict[str | None, str] = {
     # lips together: the one shape every viewer checks
@@ -61,7 +62,7 @@ def visemes_for(phone: str) -> list[str | None]:
 
     ``""`` or ``"sil"`` is silence.  Unknown symbols raise KeyError naming the phone.
     """
-    if phone in ("", "sil", "sp", "spn", "<sil>"):
+    if is_silence(phone):
         return ["sil"]
     b = base_symbol(phone)
     if b in IPA_TO_VISEME:

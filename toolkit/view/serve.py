@@ -1,0 +1,57 @@
+"""Serve one page on localhost (``viseme view ... --serve PORT``).
+
+Only 127.0.0.1 is bound: the page carries the user's model and voice, nobody else should
+reach it.  ``/`` (and ``/index.html``) answer the page; anything else is 404.
+
+Example
+-------
+>>> server = make_server("<p>hi</p>", port=0)          # doctest: +SKIP
+>>> server.server_address                               # doctest: +SKIP
+('127.0.0.1', 40123)
+>>> server.serve_forever()                              # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOST = "127.0.0.1"
+
+
+def make_server(page: str, port: int = 8000) -> ThreadingHTTPServer:
+    """A server for ``page`` on 127.0.0.1:``port`` (0: any free port); call ``serve_forever()``.
+
+    Raises OSError naming the port when it is taken."""
+    body = page.encode("utf-8")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            if self.path.split("?")[0] not in ("/", "/index.html"):
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # quiet: the command prints the address once
+            pass
+
+    try:
+        return ThreadingHTTPServer((HOST, port), Handler)
+    except OSError as e:
+        raise OSError(f"cannot serve on {HOST}:{port} ({e.strerror or e}); choose another --serve port") from None
+
+
+def serve(page: str, port: int = 8000, announce=print) -> None:
+    """Serve ``page`` until Ctrl-C; ``announce`` gets the URL."""
+    server = make_server(page, port)
+    host, real_port = server.server_address[:2]
+    announce(f"serving on http://{host}:{real_port}/  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
