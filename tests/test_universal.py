@@ -195,3 +195,27 @@ def test_real_words_in_unheard_languages_beat_the_english_model():
     o, t = pooled(ours), pooled(theirs)
     # (absolute figures on the whole set: bench/floors.toml, tests/test_accuracy.py)
     assert o.mean_abs_error_s < t.mean_abs_error_s and o.mean_abs_error_s < 0.035, (o.mean_abs_error_s, t.mean_abs_error_s)
+
+
+def test_animate_with_ipa_uses_the_universal_aligner(basque):
+    """`toolkit.animate(..., ipa=...)`: the IPA is the transcript, whatever --lang says; without audio it is refused."""
+    import toolkit
+
+    anim = toolkit.animate(basque.samples, sample_rate=16000, ipa=_ipa_text(basque), engine="align", blinks=False)
+    assert anim.meta["alignment"] == "universal" and [w.label for w in anim.words] == _ipa_text(basque).split()
+    with pytest.raises(ValueError, match="needs the audio"):
+        toolkit.animate(None, ipa="kasa")
+    with pytest.raises(ValueError, match="not both"):
+        toolkit.animate(basque.samples, "kasa", sample_rate=16000, ipa="kasa")
+
+
+def test_auto_keeps_pocketsphinx_for_english_text_only():
+    """The one choice (`toolkit.alignment.auto_method`): English text -> PocketSphinx; other languages,
+    IPA, and English words all given as IPA -> the universal aligner; a word=IPA override in English
+    text stays with PocketSphinx (its phones go to their nearest English ones)."""
+    from toolkit.alignment import auto_method
+    from toolkit.phonemes.g2p import transcript_words
+
+    assert auto_method("en", transcript_words("we met in Tbilisi=tʰbilisi", None, "en")) == "pocketsphinx"
+    assert auto_method("en", transcript_words(None, "wi mɛt", "en")) == "universal"
+    assert auto_method("de", transcript_words("guten Tag", None, "de")) == "universal"
