@@ -343,6 +343,18 @@ def average_weights(paths: list[Path], out: Path) -> None:
 
 # -- evaluation --------------------------------------------------------------------------------------
 
+def pause_words(phones: list[Segment], min_pause_s: float = 0.03) -> list[tuple[str, list[str]]]:
+    """A clip's phones as the aligner gets a transcript: words broken where the speech pauses (a pause
+    of at least ``min_pause_s``), so the alignment may place a pause there as it does between words."""
+    groups: list[list[str]] = [[]]
+    for s in phones:
+        if s.label:
+            groups[-1].append(s.label)
+        elif groups[-1] and s.end - s.start >= min_pause_s:
+            groups.append([])
+    return [("w", g) for g in groups if g]
+
+
 def alignment_errors(classifier, clips: list[Clip]) -> dict[str, tuple[float, float]]:
     """Per validation group kind: (mean boundary error in ms, share within 20 ms) of forced alignment."""
     from toolkit.alignment.universal import _align_piece
@@ -353,7 +365,7 @@ def alignment_errors(classifier, clips: list[Clip]) -> dict[str, tuple[float, fl
         if not ref:
             continue
         out = classifier.infer(c.feats.astype(np.float32))
-        words = [("w", [s.label for s in ref])]
+        words = pause_words(c.phones)
         try:
             piece = _align_piece(out, 0, out.n_frames, words, len(c.starts) * HOP / SAMPLE_RATE)[0]
         except ValueError:
