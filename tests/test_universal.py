@@ -145,6 +145,10 @@ def test_cli_align_with_ipa(tmp_path, capsys, basque):
     assert rc == 0
     d = json.loads((tmp_path / "a.json").read_text())
     assert d["method"] == "universal" and [w["label"] for w in d["words"]] == ipa.split()
+    rc = main(["animate", str(wav), "--ipa", ipa, "--engine", "align", "-o", str(tmp_path / "anim.json")])
+    assert rc == 0
+    meta = json.loads((tmp_path / "anim.json").read_text())["meta"]
+    assert meta["alignment"] == "universal" and meta["engine"] == "align"
 
 
 @pytest.mark.parametrize("args, message", [
