@@ -3,7 +3,7 @@ PY := .venv/bin/python
 SAMPLE := assets/samples/bob.wav
 SAMPLE_TEXT := assets/samples/bob.txt
 
-.PHONY: setup demo test bench train addon clean fuzz
+.PHONY: setup demo test bench train train-aligner addon clean fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -36,6 +36,11 @@ bench:
 train:
 	@VISEME_SETUP_TRAIN=1 bash scripts/setup.sh
 	.venv/bin/viseme train
+
+# Retrain the universal aligner's frame classifier (CPU, about 40 min; see assets/model/ALIGNER_CARD.md)
+train-aligner:
+	@VISEME_SETUP_TRAIN=1 bash scripts/setup.sh
+	$(PY) -m toolkit.train.aligner
 
 # The Blender extension: dist/viseme_lipsync-<version>.zip (install in Blender: Get Extensions > Install from Disk)
 addon:

@@ -9,7 +9,8 @@ same figures against the floors in ``bench/floors.toml``.  Three jobs:
 * `audio_only`: TIMIT dev without a transcript (the neural model), viseme curves
   at 100 fps;
 * `multilingual`: the VoxAngeles dev words with their IPA transcript
-  (`toolkit.alignment.align`, then the coarticulation as the pipeline does it):
+  (`toolkit.alignment.align`: the universal aligner, as ``--ipa`` gets it, or the
+  method named; then the coarticulation as the pipeline does it):
   boundaries and viseme curves at 30 fps.
 
 Every figure is pooled over all items (`Scored.figures`): boundary error over all
@@ -77,9 +78,11 @@ class Scored:
 
 def _is_fallback(meta_or_alignment) -> bool:
     """An item whose timing was (partly) guessed: not aligned acoustically, or words spread evenly."""
-    method = getattr(meta_or_alignment, "method", None) or meta_or_alignment.get("alignment")
-    warnings = getattr(meta_or_alignment, "warnings", None) or meta_or_alignment.get("warnings", [])
-    return method != "pocketsphinx" or any("spread evenly" in w for w in warnings)
+    if isinstance(meta_or_alignment, dict):
+        method, warnings = meta_or_alignment.get("alignment"), meta_or_alignment.get("warnings", [])
+    else:
+        method, warnings = meta_or_alignment.method, meta_or_alignment.warnings
+    return method not in ("pocketsphinx", "universal") or any("spread evenly" in w for w in warnings)
 
 
 def with_transcript(utts, fps: float = 30, noise: bool = False) -> Scored:
@@ -127,16 +130,21 @@ def audio_only(utts, animator=None) -> Scored:
     return out
 
 
-def multilingual(words, fps: float = 30) -> Scored:
-    """VoxAngeles words aligned with their IPA transcript, then animated as the pipeline does (engine "align")."""
+def multilingual(words, fps: float = 30, method: str = "auto") -> Scored:
+    """VoxAngeles words aligned with their IPA as ``--ipa`` gives it (`words_from_ipa`; "auto": the
+    universal aligner), then animated as the pipeline does (engine "align").  ``method``: another
+    aligner on the same words ("pocketsphinx": each phone as its nearest English one, with the word's
+    language code)."""
     from bench.voxangeles import score_boundaries
     from toolkit.alignment import align
+    from toolkit.phonemes.g2p import words_from_ipa
     from toolkit.visemes.coarticulation import animate_phonemes
 
     out = Scored()
     for w in words:
+        ipa = words_from_ipa(" ".join(text for text, _ in w.transcript))
         t = time.process_time()
-        al = align(w.samples, 16000, w.transcript, lang=w.lang, source=f"{w.lang}/{w.name}")
+        al = align(w.samples, 16000, ipa, lang=w.lang, method=method, source=f"{w.lang}/{w.name}")
         anim = animate_phonemes(al.phonemes, w.duration_s, fps, audio=w.samples, words=al.words)
         out.cpu_s += time.process_time() - t
         out.audio_s += w.duration_s

@@ -255,12 +255,21 @@ def test_decoder_retries_at_a_lower_frame_rate(tts, monkeypatch):
 
 
 def test_other_language_gets_timing_with_a_warning(tts):
+    """PocketSphinx (no longer the automatic choice for other languages) still places them, and says how."""
     sp = tts.synthesize("guten Tag, wie geht es dir heute", "de")
-    al = align(sp.samples, sp.sample_rate, "guten Tag, wie geht es dir heute", lang="de")
+    al = align(sp.samples, sp.sample_rate, "guten Tag, wie geht es dir heute", lang="de", method="pocketsphinx")
     assert len(al.words) == 7
     assert any("English acoustic model" in w for w in al.warnings)
     err = _word_start_errors([w for w in sp.words if w.label], al.words)
     assert len(err) >= 4 and np.median(err) < 0.06, err
+
+
+def test_other_languages_use_the_universal_aligner(tts):
+    sp = tts.synthesize("guten Tag, wie geht es dir heute", "de")
+    al = align(sp.samples, sp.sample_rate, "guten Tag, wie geht es dir heute", lang="de")
+    assert al.method == "universal" and len(al.words) == 7 and not al.warnings
+    err = _word_start_errors([w for w in sp.words if w.label], al.words)
+    assert np.median(err) < 0.03, err
 
 
 def test_long_recording_is_aligned_in_chunks(tts):

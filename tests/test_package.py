@@ -88,11 +88,15 @@ def test_installed_wheel_animates_a_model_from_outside_the_repo(installed, tmp_p
     # audio only: the neural engine, numpy only
     r = _run([viseme, "animate", "line.wav", "-o", "solo.json"], cwd=work, env=env)
     assert "engine neural" in r.stdout
+    # an IPA transcript: the universal aligner, its weights from the wheel
+    r = _run([viseme, "align", "line.wav", "--ipa", "bɑb meɪd ə mæp ʌv pɛɹɪs", "-o", "ipa.json"], cwd=work, env=env)
+    assert json.loads((work / "ipa.json").read_text())["method"] == "universal"
     # the installed package, not the repo: its data comes from the wheel, and torch is nowhere
     code = ("import sys, toolkit, toolkit.pipeline, toolkit.resources as r; import importlib.util as u; "
-            "print(toolkit.__file__); print(r.RIGS_DIR); print(u.find_spec('torch') is None)")
+            "print(toolkit.__file__); print(r.RIGS_DIR); print(u.find_spec('torch') is None); print(r.ALIGNER_WEIGHTS)")
     out = _run([installed / "bin" / "python", "-c", code], cwd=work, env=env).stdout.split()
     assert str(REPO) not in out[0] and out[1].endswith("toolkit/_data/rigs") and out[2] == "True", out
+    assert out[3].endswith("toolkit/_data/assets/model/aligner.npz"), out
 
 
 def test_installed_wheel_refuses_what_needs_an_extra_before_any_work(installed, tmp_path):

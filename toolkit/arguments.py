@@ -1,8 +1,9 @@
-"""Argument types for the command line: numbers checked against their range by the parser itself.
+"""Argument types for the command line: values checked by the parser itself, before any work.
 
 `Number` is an argparse type that refuses NaN, infinity and anything outside its range with a
 message naming the option and the range (argparse exits 2 before any work); `parse_args` also
-lets number options take negative values without '=' (``--offset-ms -5e2``).
+lets number options take negative values without '=' (``--offset-ms -5e2``).  `ipa_transcript`
+refuses an empty IPA transcription or one with a symbol the toolkit cannot place, naming it.
 
 Example
 -------
@@ -35,6 +36,27 @@ class Number:
             raise argparse.ArgumentTypeError(f"must be {allowed(self.lo, self.hi, self.whole)}{self.unit}, "
                                              f"got {text!r}")
         return value
+
+
+def ipa_transcript(text: str) -> str:
+    """An argparse type: an IPA transcription `toolkit.phonemes.ipa.parse_ipa` can cut into phones.
+
+    >>> ipa_transcript("ˈt͡ʃao")
+    'ˈt͡ʃao'
+    >>> ipa_transcript("kaX")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: IPA 'kaX': unknown symbol 'X' (U+0058) in 'kaX'
+    """
+    from toolkit.phonemes.ipa import parse_ipa
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give the IPA of the words spoken, e.g. --ipa \"ˈhɛ.loʊ\"")
+    try:
+        parse_ipa(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def _negative_numbers(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:

@@ -27,7 +27,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from toolkit import cleanup, progress  # noqa: E402
-from toolkit.arguments import Number, parse_args  # noqa: E402
+from toolkit.arguments import Number, ipa_transcript, parse_args  # noqa: E402
 from toolkit.files import STDOUT, check_output_path, output_target  # noqa: E402
 
 # -- subcommands -------------------------------------------------------------------------------------
@@ -48,6 +48,16 @@ def _transcript(args) -> str | None:
         raise ValueError("--text is empty; give the words spoken, or leave --text out to animate from the audio "
                          "alone (the neural engine)")
     return text
+
+
+def _check_transcript(args, text: str | None) -> None:
+    """The transcript's words worked out before any work, so that a language espeak-ng does not know
+    (for --text/--transcript) or a transcript with no words fails first, in one line (an empty or
+    unplaceable --ipa, and --ipa with --text, the parser refuses already)."""
+    from toolkit.phonemes.g2p import transcript_words
+
+    if getattr(args, "textgrid", None) is None:
+        transcript_words(text, getattr(args, "ipa", None), args.lang)
 
 
 def _summary_stream(outputs) -> object:
@@ -84,12 +94,14 @@ def cmd_animate(args) -> int:
     from toolkit.export.registry import WriteJob, plan_outputs, write_outputs
 
     text = _transcript(args)
+    _check_transcript(args, text)
     # outputs and model checked before the pipeline runs: a bad model fails now, not after the wait
     plan = plan_outputs(args.output, fmt=args.format, model=args.model, rig=args.rig,
                         inputs=(args.audio, args.transcript, args.textgrid))
     samples = _load_audio(args)
     anim = pipeline.animate(
-        samples, text, sample_rate=16000, source=args.audio, lang=args.lang, fps=args.fps, engine=args.engine,
+        samples, text, ipa=args.ipa, sample_rate=16000, source=args.audio, lang=args.lang, fps=args.fps,
+        engine=args.engine,
         textgrid=args.textgrid, offset_ms=args.offset_ms, intensity=args.intensity, params=_params(args),
         seed=args.seed, blinks=not args.no_blinks, head_motion=not args.no_head,
     )
@@ -109,12 +121,13 @@ def cmd_align(args) -> int:
     from toolkit.files import atomic_write
 
     text = _transcript(args)
+    _check_transcript(args, text)
     if sum(output_target(o).stdout for o in args.output) > 1:
         raise ValueError("only one output can go to standard output ('-')")
     for o in args.output:
         check_output_path(Path(o), inputs=(args.audio, args.transcript))
     samples = _load_audio(args)
-    al = pipeline.align(samples, text, lang=args.lang, sample_rate=16000, source=args.audio)
+    al = pipeline.align(samples, text, ipa=args.ipa, lang=args.lang, sample_rate=16000, source=args.audio)
     for w in al.warnings:
         print(f"warning: {args.audio}: {w}", file=sys.stderr)
     doc = {
@@ -179,6 +192,7 @@ def cmd_view(args) -> int:
     if not args.animation and not args.audio:
         raise ValueError("viseme view: give --animation anim.json, --audio speech.wav, or both")
     text = _transcript(args)
+    _check_transcript(args, text)
     # the page, its model and the inputs checked before any work
     plan = plan_outputs([args.output] if args.output else [], fmt="html", model=args.model, rig=args.rig,
                         inputs=(args.animation, args.audio, args.transcript))
@@ -190,7 +204,8 @@ def cmd_view(args) -> int:
     if args.animation:
         anim = Animation.load(args.animation)
     else:
-        anim = pipeline.animate(samples, text, sample_rate=16000, source=args.audio, lang=args.lang, fps=args.fps)
+        anim = pipeline.animate(samples, text, ipa=args.ipa, sample_rate=16000, source=args.audio, lang=args.lang,
+                                fps=args.fps)
     if args.output:
         write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, text=text))
         print(f"wrote {args.output}: open it in a browser (works offline)")
@@ -259,7 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     def text_args(p):
         g = p.add_mutually_exclusive_group()
         g.add_argument("--text", help="transcript as a string")
-        g.add_argument("--transcript", help="transcript file (UTF-8, or UTF-16 with a byte order mark)")
+        g.add_argument("--transcript", help="transcript file (UTF-8, or UTF-16 with a byte order mark; "
+                                            "`word=IPA` gives a word its pronunciation)")
+        g.add_argument("--ipa", type=ipa_transcript,
+                       help="transcript in IPA, words separated by spaces (any language, e.g. \"ˈt͡ʃao ˈbɛl.la\")")
         p.add_argument("--lang", default="en", help="language (espeak-ng code: en, de, fr, es, ...)")
         p.add_argument("--raw-rate", type=Number(*RAW_RATE_LIMITS_HZ, whole=True, unit=" (Hz)"),
                        help="sample rate of headerless .raw/.pcm audio (s16le mono)")

@@ -55,7 +55,7 @@ class Options:
     "neural" or "hybrid"; intensity: mouth motion (1 natural, 0-3); offset_ms: shift later
     (negative: earlier); params: `CoarticulationParams` (timing rules); voice: espeak-ng voice
     for text alone; seed: blinks and head motion (>= 0); blinks, head_motion: on/off;
-    aligner: "auto", "pocketsphinx", "mfa" or "even".
+    aligner: "auto", "pocketsphinx", "universal", "mfa" or "even" ("auto": `toolkit.alignment.auto_method`).
     """
 
     fps: float = 30
@@ -99,7 +99,7 @@ class Options:
 
 
 # -- the algorithm -----------------------------------------------------------------------------------
-def animate(audio=None, text: str | None = None, *, sample_rate: int | None = None,
+def animate(audio=None, text: str | None = None, *, ipa: str | None = None, sample_rate: int | None = None,
             textgrid: str | Path | None = None, raw_rate: int | None = None, allow_truncated: bool = False,
             source: str | None = None, animator=None, **options) -> Animation:
     """Speech (a path, an array, or what `say` spoke) and/or text -> an `Animation`.
@@ -110,7 +110,8 @@ def animate(audio=None, text: str | None = None, *, sample_rate: int | None = No
 
     ``options`` are the fields of `Options` (fps, lang, engine, intensity, offset_ms, params,
     voice, seed, blinks, head_motion, aligner); a bad value raises ValueError naming it.
-    ``textgrid``: take the timing from a Praat/MFA TextGrid; ``sample_rate``: the rate of an
+    ``ipa``: the transcript in IPA instead of ``text`` (words separated by spaces, any language,
+    even one espeak-ng does not speak); ``textgrid``: take the timing from a Praat/MFA TextGrid; ``sample_rate``: the rate of an
     array; ``raw_rate``: the rate of a headerless .raw/.pcm file; ``allow_truncated``: animate
     what a cut-off WAV holds (else it is refused); ``source``: the audio's name in messages;
     ``animator``: the neural model to use (default: the shipped one).  The result's ``meta``
@@ -119,9 +120,10 @@ def animate(audio=None, text: str | None = None, *, sample_rate: int | None = No
     opts = Options.of(options)
     t0 = time.perf_counter()
     text, notes = _transcript_text(text, audio)
+    words = _transcript_words(text, ipa, audio, textgrid, opts)
     speech = _speech(audio, text, sample_rate, raw_rate, allow_truncated, source, opts)
     _check_offset(opts.offset_ms, speech)
-    timing, timing_notes = _timing(speech, text, textgrid, opts)
+    timing, timing_notes = _timing(speech, words, textgrid, opts)
     notes += timing_notes
     params = engines.coarticulation_params(opts.params, opts.intensity)
     engine, why = engines.choose(opts.engine, timing, lambda: animator or _neural(), params=params,
@@ -146,22 +148,27 @@ def say(text: str, **options):
     return spoken, animate(spoken, text, **options)
 
 
-def align(audio, text: str | None = None, *, lang: str = "en", sample_rate: int | None = None,
-          textgrid: str | Path | None = None, raw_rate: int | None = None, aligner: str = "auto",
-          allow_truncated: bool = False, source: str | None = None):
+def align(audio, text: str | None = None, *, ipa: str | None = None, lang: str = "en",
+          sample_rate: int | None = None, textgrid: str | Path | None = None, raw_rate: int | None = None,
+          aligner: str = "auto", allow_truncated: bool = False, source: str | None = None):
     """Timed words and phonemes for speech and its transcript.
 
     Returns a `toolkit.alignment.Alignment` (phonemes and words as `Segment` lists
     in seconds, a confidence in 0..1, the method used and any warnings).
-    ``aligner``: "auto" (an `mfa` on PATH when there is one, else PocketSphinx),
-    "pocketsphinx", "mfa" or "even".  ``allow_truncated``: see `toolkit.audio.load_audio`;
+    ``ipa``: the transcript in IPA instead of ``text`` (words separated by spaces, any language).
+    ``aligner``: "auto" (`toolkit.alignment.auto_method`: PocketSphinx for English text, or an
+    `mfa` on PATH; the universal aligner for other languages and IPA), "pocketsphinx",
+    "universal", "mfa" or "even".  ``allow_truncated``: see `toolkit.audio.load_audio`;
     ``source``: the name messages give the audio (e.g. the file an array was read from).
     """
     if textgrid is not None:
         return _read_textgrid(textgrid)
+    from toolkit.phonemes.g2p import transcript_words
+
     opts = Options(lang=lang, aligner=aligner)
+    words = transcript_words(text, ipa, lang)  # bad transcripts fail before the audio is read
     speech = _speech(audio, text, sample_rate, raw_rate, allow_truncated, source, opts)
-    return _align_transcript(speech, text, opts)
+    return _align_transcript(speech, words, opts)
 
 
 def stream(chunks, *, sample_rate: int = 16000, fps: float = 30, intensity: float = 1.0, seed: int = 0,
@@ -208,6 +215,20 @@ def _transcript_text(text, audio) -> tuple[str | None, list[str]]:
             raise ValueError("nothing to animate: the text is empty and there is no audio")
         return None, ["the transcript is empty: animated from the audio alone (neural engine)"]
     return text, []
+
+
+def _transcript_words(text, ipa, audio, textgrid, opts: Options):
+    """The words to align with their phones (None when nothing is aligned: no transcript, a
+    TextGrid, or text alone that espeak-ng will speak), worked out before the audio is read so
+    that a bad transcript (`toolkit.phonemes.g2p.transcript_words`) fails first."""
+    from toolkit.alignment.tts import Speech as Spoken
+    from toolkit.phonemes.g2p import transcript_words
+
+    if ipa is not None and audio is None:
+        raise ValueError("an IPA transcript needs the audio it transcribes; to hear text spoken, give it as text")
+    if audio is None or textgrid is not None or isinstance(audio, Spoken):  # espeak-ng's own timing, or a TextGrid's
+        return None
+    return transcript_words(text, ipa, opts.lang)
 
 
 def _check_offset(offset_ms: float, speech: "_Speech") -> None:
@@ -270,7 +291,7 @@ def _spoken(text: str, opts: Options):
     return synthesize(text, lang=opts.lang, voice=opts.voice)
 
 
-def _timing(speech: _Speech, text, textgrid, opts: Options):
+def _timing(speech: _Speech, words, textgrid, opts: Options):
     """When each word and phoneme is said, and notes for the user: espeak-ng's own events, a
     TextGrid, or the transcript aligned to the audio; None without a transcript (or for the
     neural engine, which does not read one)."""
@@ -280,13 +301,13 @@ def _timing(speech: _Speech, text, textgrid, opts: Options):
 
         s = speech.spoken
         return Alignment(s.phonemes, s.words, 1.0, "espeak"), []
-    if opts.engine == "neural" and (text or textgrid):
+    if opts.engine == "neural" and (words or textgrid):
         return None, ["engine 'neural' ignores the transcript"]
     if textgrid is not None:
         al = _read_textgrid(textgrid)
         return al, list(al.warnings)
-    if text:
-        al = _align_transcript(speech, text, opts)
+    if words:
+        al = _align_transcript(speech, words, opts)
         return al, list(al.warnings)
     return None, []
 
@@ -306,20 +327,19 @@ def _read_textgrid(textgrid: str | Path):
     return al
 
 
-def _align_transcript(speech: _Speech, text: str | None, opts: Options):
-    """Forced alignment of the transcript: `mfa` when asked (or on PATH), else PocketSphinx."""
+def _align_transcript(speech: _Speech, words, opts: Options):
+    """Forced alignment of the transcript's words: the aligner `toolkit.alignment.auto_method`
+    picks (an `mfa` on PATH instead of PocketSphinx for English), or the one asked for."""
     from toolkit import alignment
-    from toolkit.phonemes.g2p import words_to_phonemes
 
-    if not text or not text.strip():
-        raise ValueError(f"{speech.name}: alignment needs a transcript (--text or --transcript)")
-    words = words_to_phonemes(text, lang=opts.lang)
     if not words:
-        raise ValueError(f"{speech.name}: the transcript has no words to align: {text!r}")
+        raise ValueError(f"{speech.name}: alignment needs a transcript (--text, --transcript or --ipa)")
     _check_speaking_rate(sum(len(w.phones) for w in words), speech)
     method = opts.aligner
     if method == "auto":
-        method = "mfa" if shutil.which("mfa") else "pocketsphinx"
+        method = alignment.auto_method(opts.lang, words)
+        if method == "pocketsphinx" and shutil.which("mfa"):  # an installed MFA knows English as well
+            method = "mfa"
     if method == "mfa":
         try:
             return alignment.align(speech.samples, audio_io.TARGET_RATE, words, lang=opts.lang, method="mfa",

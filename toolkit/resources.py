@@ -1,4 +1,4 @@
-"""Where the toolkit's data files are: rig profiles, the default head, the neural weights.
+"""Where the toolkit's data files are: rig profiles, the default head, the neural and aligner weights.
 
 The repository keeps them where the design card puts them (``rigs/``, ``assets/``);
 a wheel carries them as package data under ``toolkit/_data/`` (mapped there at
@@ -30,3 +30,4 @@ def data_path(relative: str) -> Path:
 RIGS_DIR = data_path("rigs")
 DEFAULT_HEAD = data_path("assets/head/head.glb")
 NEURAL_WEIGHTS = data_path("assets/model/audio2face.npz")
+ALIGNER_WEIGHTS = data_path("assets/model/aligner.npz")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -39,7 +40,7 @@ class Word:
 
     text: str
     phones: list[str]
-    source: str  # "cmudict" | "g2p" | "espeak"
+    source: str  # "cmudict" | "g2p" | "espeak" | "ipa"
     arpabet: list[str] = field(default_factory=list)  # no stress digits (PocketSphinx's phone set)
 
 
@@ -48,8 +49,22 @@ def words_to_phonemes(text: str, lang: str = "en") -> list[Word]:
 
     lang: "en" (American English: CMU dictionary + g2p-en) or any espeak-ng
     language code/name ("de", "fr", "cmn", "pt-br", "Japanese" ...).
-    Raises ValueError for a language espeak-ng does not know.
+    A word written ``word=IPA`` (no spaces) gets that pronunciation
+    (`words_from_ipa`) instead of the dictionary's.
+    Raises ValueError for a language espeak-ng does not know or an override
+    whose IPA has a symbol the toolkit cannot place.
+
+    >>> [(w.text, w.phones) for w in words_to_phonemes("hello Tbilisi=tʰbilisi")]
+    [('hello', ['h', 'ə', 'l', 'oʊ']), ('Tbilisi', ['tʰ', 'b', 'i', 'l', 'i', 's', 'i'])]
     """
+    if OVERRIDE.search(text):
+        out: list[Word] = []
+        pos = 0
+        for m in OVERRIDE.finditer(text):
+            out += words_to_phonemes(text[pos:m.start()], lang) if text[pos:m.start()].strip() else []
+            out.append(Word(m.group(1), words_from_ipa(m.group(2))[0].phones, "ipa"))
+            pos = m.end()
+        return out + (words_to_phonemes(text[pos:], lang) if text[pos:].strip() else [])
     if _is_english(lang):
         return [_english_word(w) for w in text_words(text, "en")]
     code = espeak.espeak_voice(lang)  # ValueError for an unknown language
@@ -59,6 +74,52 @@ def words_to_phonemes(text: str, lang: str = "en") -> list[Word]:
         if phones:
             out.append(Word(w, phones, "espeak"))
     return out
+
+
+# ``word=IPA`` in a transcript: the word as written, and its pronunciation (no spaces in either)
+OVERRIDE = re.compile(r"(?<!\S)([^\s=]+)=(\S+)")
+
+
+def words_from_ipa(ipa: str) -> list[Word]:
+    """An IPA transcription (words separated by spaces) as `Word` s; the IPA text is each word's text.
+
+    Raises ValueError naming a symbol the toolkit cannot place (`toolkit.phonemes.ipa.parse_ipa`).
+
+    >>> [(w.text, w.phones) for w in words_from_ipa("ˈt͡ʃao ˈbɛl.la")]
+    [('t͡ʃao', ['tʃ', 'a', 'o']), ('bɛl.la', ['b', 'ɛ', 'l', 'l', 'a'])]
+    """
+    from toolkit.phonemes.ipa import parse_ipa
+
+    return [Word(w.text.replace("ˈ", "").replace("ˌ", ""), w.labels, "ipa") for w in parse_ipa(ipa)]
+
+
+def transcript_words(text: str | None, ipa: str | None, lang: str = "en") -> list[Word] | None:
+    """The transcript's words with their IPA phones, from text (`words_to_phonemes`, ``word=IPA``
+    overrides included) or from IPA (`words_from_ipa`); None when there is no transcript.
+
+    What the pipeline aligns, worked out before any audio is read so that bad input fails first:
+    text and IPA together, an empty IPA string, an IPA symbol the toolkit cannot place, a language
+    espeak-ng does not know, a transcript with no words: ValueError in one line.
+
+    >>> [w.phones for w in transcript_words(None, "ʃa.lom")]
+    [['ʃ', 'a', 'l', 'o', 'm']]
+    >>> transcript_words("hello", "hɛlo")
+    Traceback (most recent call last):
+    ...
+    ValueError: give the transcript as text or as IPA, not both
+    """
+    if ipa is not None:
+        if text is not None:
+            raise ValueError("give the transcript as text or as IPA, not both")
+        if not isinstance(ipa, str) or not ipa.strip():
+            raise ValueError("the IPA transcription is empty; give the IPA of the words spoken")
+        return words_from_ipa(ipa)
+    if text is None or not text.strip():
+        return None
+    words = words_to_phonemes(text, lang=lang)
+    if not words:
+        raise ValueError(f"the transcript has no words to align: {text!r}")
+    return words
 
 
 def ipa_for_text(text: str, lang: str = "en") -> list[str]:

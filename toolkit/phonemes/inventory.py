@@ -1,7 +1,7 @@
 """The one phoneme inventory: IPA inside, ARPAbet and TIMIT tables at the edge.
 
 Every stage speaks IPA.  A phoneme label is one IPA segment as `split_ipa`
-cuts it: a base symbol plus its diacritics and length marks (``"aː"``,
+(`toolkit.phonemes.ipa`) cuts it: a base symbol plus its diacritics and length marks (``"aː"``,
 ``"tʃ"``, ``"aɪ"``).  ARPAbet (CMU dictionary, PocketSphinx) and TIMIT labels
 are converted here and nowhere else.
 
@@ -16,7 +16,8 @@ Example
 """
 from __future__ import annotations
 
-import unicodedata
+# The IPA tokenizer and symbol table live in `toolkit.phonemes.ipa`; these names are re-exported here.
+from toolkit.phonemes.ipa import STOPS, VOWELS, base_symbol, is_vowel, split_ipa, starts_with_stop  # noqa: F401
 
 # CMU / ARPAbet (stress digits stripped first) -> IPA.  AH0 and ER0 are the
 # unstressed schwas; everything else ignores stress.
@@ -54,74 +55,6 @@ TIMIT_TO_IPA: dict[str, str] = {
     "em": "m", "en": "n", "eng": "ŋ", "el": "l", "hv": "h", "q": "ʔ",
     "bcl": "", "dcl": "", "gcl": "", "pcl": "", "tcl": "", "kcl": "", "pau": "", "epi": "", "h#": "",
 }
-
-# Multi-character segments kept whole: affricates and diphthongs that
-# espeak-ng and the CMU dictionary emit as one phoneme.
-_MULTI = sorted(
-    [
-        "t͡ʃ", "d͡ʒ", "t͡s", "d͡z", "tʃ", "dʒ", "ts", "dz", "tɕ", "dʑ", "ʈʂ", "ɖʐ", "pf", "tʂ", "dʐ",
-        "aɪ", "aʊ", "eɪ", "oʊ", "ɔɪ", "əʊ", "eə", "ɪə", "ʊə", "aɛ", "ɔʏ", "ɔø", "ai", "au", "ei",
-        "oi", "ou", "ɛɪ", "œy", "ɛi", "ɑɪ", "ɑʊ", "ɒʊ", "ɐʊ", "ɐɪ", "ɜʊ", "oɪ", "ʌɪ", "ɛʊ", "ɪʊ",
-    ],
-    key=len,
-    reverse=True,
-)
-
-# Marks that belong to the preceding segment (length, aspiration, secondary articulations).
-_MODIFIERS = set("ːˑʰʲʷˠˤ̚ⁿˡ˞ʼᵝ")  # ᵝ: compressed lips (espeak-ng ja "ɯᵝ")
-# Stress, syllable and tone marks carry no mouth shape; they are dropped.
-_DROP = set("ˈˌ.‿|‖-_ '’˥˦˧˨˩↗↘") | {"\u0361", "\u035c"}
-
-VOWELS = set("aeiouyæɑɒɐɔəɘɚɛɜɝɞɤɨɪɯɵøœɶʉʊʌʏ")
-# Oral stops (affricates start with one): their closure is silent.
-STOPS = set("pbtdkɡgcɟqɢʔʈɖ")  # (ASCII g too: some sources write it)
-
-
-def base_symbol(phone: str) -> str:
-    """The phone with diacritics, length and tie bars removed (``"ãː"`` -> ``"a"``)."""
-    out = []
-    for ch in unicodedata.normalize("NFD", phone):
-        if unicodedata.combining(ch) or ch in _MODIFIERS or ch in _DROP:
-            continue
-        out.append(ch)
-    return "".join(out)
-
-
-def is_vowel(phone: str) -> bool:
-    b = base_symbol(phone)
-    return bool(b) and b[0] in VOWELS
-
-
-def starts_with_stop(phone: str) -> bool:
-    """True for stops and affricates (``"p"``, ``"tʃ"``): sounds that begin with a silent closure."""
-    b = base_symbol(phone)
-    return bool(b) and b[0] in STOPS
-
-
-def split_ipa(ipa: str) -> list[str]:
-    """Cut an IPA string into phoneme labels, dropping stress, spaces and tone marks."""
-    s = unicodedata.normalize("NFD", ipa)
-    s = s.replace("ɡ", "ɡ").replace("g", "ɡ")
-    out: list[str] = []
-    i = 0
-    while i < len(s):
-        ch = s[i]
-        if ch in _DROP or ch.isspace():
-            i += 1
-            continue
-        if (unicodedata.combining(ch) or ch in _MODIFIERS) and out:
-            out[-1] += ch
-            i += 1
-            continue
-        for m in _MULTI:
-            if s.startswith(m, i):
-                out.append(m.replace("\u0361", ""))
-                i += len(m)
-                break
-        else:
-            out.append(ch)
-            i += 1
-    return [unicodedata.normalize("NFC", p) for p in out if base_symbol(p)]
 
 
 def arpabet_to_ipa(arpabet: str | list[str]) -> list[str]:

@@ -48,12 +48,12 @@ def radio_to_ipa(phone: str) -> str:
         return ""
 
 
-def _segments_from_ends(ends: list[tuple[float, str]]) -> list[Segment]:
-    """(end time, radio phone) rows -> contiguous IPA segments from time 0."""
+def segments_from_ends(ends: list[tuple[float, str]], to_ipa=radio_to_ipa) -> list[Segment]:
+    """(end time, phone name) rows -> contiguous IPA segments from time 0 (``to_ipa``: the voice's phone set)."""
     out, t0 = [], 0.0
     for end, ph in ends:
         if end > t0:
-            out.append(Segment(radio_to_ipa(ph), t0, end))
+            out.append(Segment(to_ipa(ph), t0, end))
         t0 = max(t0, end)
     return out
 
@@ -78,26 +78,36 @@ def _bar(n: int, desc: str, progress: bool):
 FESTIVAL_VOICES = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
 
 
+def installed_festival_voices() -> set[str]:
+    """The names of the voices this machine's festival has (none without festival)."""
+    if shutil.which("festival") is None:
+        return set()
+    roots = [Path("/usr/share/festival/voices"), Path("/usr/lib/festival/voices")]
+    return {d.name for r in roots if r.is_dir() for d in r.glob("*/*") if d.is_dir()}
+
+
 def festival_voices() -> list[str]:
     """The voices of FESTIVAL_VOICES that this machine's festival has (none without festival)."""
-    if shutil.which("festival") is None:
-        return []
-    roots = [Path("/usr/share/festival/voices"), Path("/usr/lib/festival/voices")]
-    have = {d.name for r in roots if r.is_dir() for d in r.glob("*/*") if d.is_dir()}
+    have = installed_festival_voices()
     return [v for v in FESTIVAL_VOICES if v in have]
 
 
-def festival_phones(segs_path: Path) -> list[Segment]:
-    """Festival's ``utt.save.segs`` (end time, phone per line) -> IPA segments ("" for pauses)."""
+def read_segs(path: Path, encoding: str = "utf-8") -> list[tuple[float, str]]:
+    """Festival's ``utt.save.segs`` / ``utt.save.words``: (end time, name) rows."""
     rows, body = [], False
-    for line in segs_path.read_text().splitlines():
+    for line in path.read_text(encoding=encoding).splitlines():
         if line.strip() == "#":
             body = True
             continue
         parts = line.split()
         if body and len(parts) >= 3:
             rows.append((float(parts[0]), parts[2]))
-    return _segments_from_ends(rows)
+    return rows
+
+
+def festival_phones(segs_path: Path) -> list[Segment]:
+    """Festival's ``utt.save.segs`` (end time, phone per line) -> IPA segments ("" for pauses)."""
+    return segments_from_ends(read_segs(segs_path))
 
 
 def synth_festival(n_utts: int, seed: int, progress: bool = True, batch: int = 40):
@@ -222,7 +232,7 @@ def flite_synthesize(text: str, voice: str = "rms", stretch: float = 1.0, f0_shi
         from toolkit.audio import resample
 
         x = resample(x, rate, SAMPLE_RATE)
-    return x, _segments_from_ends(rows)
+    return x, segments_from_ends(rows)
 
 
 def synth_flite(n_utts: int, seed: int, progress: bool = True):

@@ -22,31 +22,34 @@ from __future__ import annotations
 
 from toolkit.animation import ARKIT_BLENDSHAPES, VISEMES
 from toolkit.phonemes.inventory import base_symbol, is_silence
+from toolkit.phonemes.ipa import SYMBOLS
 
 _GROUPS: dict[str | None, str] = {
     # lips together: the one shape every viewer checks
-    "PP": "p b m ɓ ʙ",
+    "PP": "p b m ɓ ʙ ʘ",
     # lower lip to upper teeth; bilabial fricatives look the same from outside
-    "FF": "f v ɱ ʋ ɸ β pf",
+    "FF": "f v ɱ ʋ ɸ β pf ⱱ",
     "TH": "θ ð",
-    # tongue tip on the ridge: alveolar and retroflex stops and taps
-    "DD": "t d ɾ ɽ ʈ ɖ ɗ ʄ c ɟ",
+    # tongue tip on the ridge: alveolar and retroflex stops and taps (clicks other than ʘ too)
+    "DD": "t d ɾ ɽ ʈ ɖ ɗ ʄ c ɟ ǀ ǃ ǂ ǁ",
     # back of the tongue: velar, uvular and pharyngeal consonants
-    "kk": "k ɡ g ŋ x ɣ q ɢ ɴ χ ʁ ħ ʕ ɠ ʟ ɰ",
+    "kk": "k ɡ g ŋ x ɣ q ɢ ɴ χ ʁ ħ ʕ ɠ ʛ ʟ ɰ",
     # rounded, protruded post-alveolars
-    "CH": "ʃ ʒ tʃ dʒ tɕ dʑ ɕ ʑ ʂ ʐ ʈʂ ɖʐ tʂ dʐ ç ʝ",
+    "CH": "ʃ ʒ tʃ dʒ tɕ dʑ ɕ ʑ ʂ ʐ ʈʂ ɖʐ tʂ dʐ ç ʝ ɧ",
     "SS": "s z ts dz ɬ ɮ",
     "nn": "n l ɲ ɳ ɫ ʎ ɭ ɺ",
     "RR": "ɹ r ɻ ʀ ɚ ɝ",
     "aa": "a ɑ æ ʌ ɐ ɶ ä",
     "E": "e ɛ ə ɜ ɘ ɤ ɞ",
-    "ih": "i ɪ ɨ j ɯ",
+    "ih": "i ɪ ɨ j ɯ ᵻ ɩ",
     "oh": "o ɔ ɒ ø œ ɵ",
-    "ou": "u ʊ y ʏ ʉ w ʍ ɥ",
+    "ou": "u ʊ y ʏ ʉ w ʍ ɥ ᵿ ɷ",
     # no lip shape of their own: glottal sounds take the neighbours' shape
-    None: "h ɦ ʔ",
+    None: "h ɦ ʔ ʡ ʜ ʢ",
 }
 IPA_TO_VISEME: dict[str, str | None] = {sym: vis for vis, syms in _GROUPS.items() for sym in syms.split()}
+# every base symbol the IPA tokenizer knows has a viseme (IPA a user types is refused otherwise)
+assert set(SYMBOLS) <= set(IPA_TO_VISEME), sorted(set(SYMBOLS) - set(IPA_TO_VISEME))
 
 
 def viseme_of_symbol(symbol: str) -> str | None:
