@@ -277,9 +277,9 @@ def _speech(audio, text, sample_rate, raw_rate, allow_truncated, source, opts: O
     return speech
 
 
-def _stages(speech: _Speech, text, textgrid, opts: Options) -> list[str]:
-    """The stages a job goes through, for the progress bar (`toolkit.progress`)."""
-    timed = opts.engine != "neural" and (speech.spoken is not None or textgrid is not None or bool(text and text.strip()))
+def _stages(speech: _Speech, words, textgrid, opts: Options) -> list[str]:
+    """The stages a job goes through, for the progress bar (`toolkit.progress`); ``words``: the transcript's."""
+    timed = opts.engine != "neural" and (speech.spoken is not None or textgrid is not None or bool(words))
     aligns = timed and speech.spoken is None and textgrid is None
     mouth = {"align": ["coarticulation"], "neural": ["neural"]}.get(opts.engine, ["coarticulation", "neural"])
     return (["align"] if aligns else []) + (mouth if timed else ["neural"]) + ["life", "write"]
@@ -295,7 +295,7 @@ def _timing(speech: _Speech, words, textgrid, opts: Options):
     """When each word and phoneme is said, and notes for the user: espeak-ng's own events, a
     TextGrid, or the transcript aligned to the audio; None without a transcript (or for the
     neural engine, which does not read one)."""
-    progress.plan(speech.samples.duration_s, _stages(speech, text, textgrid, opts))
+    progress.plan(speech.samples.duration_s, _stages(speech, words, textgrid, opts))
     if speech.spoken is not None:
         from toolkit.alignment import Alignment
 
