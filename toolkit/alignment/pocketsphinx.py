@@ -23,7 +23,7 @@ through is tried again at 100 frames/s (longer minimum phone durations, other
 pruning) before it falls back to even spreading.
 
 Long recordings (a `toolkit.recording.Recording` of any length) are aligned
-chunk by chunk, read one at a time: a chunk ends at a pause 3-8 s on
+chunk by chunk, read one at a time: a chunk ends at a pause 2-8 s on
 (`CHUNK_S`), and its word pass uses a grammar that accepts any first words of
 the rest of the transcript (starting up to `RESYNC_WORDS` early or late), so it
 finds how far the speech there gets; after trouble that reach widens, so a
@@ -157,6 +157,16 @@ class _Chunk:
 
 @functools.lru_cache(maxsize=2)
 def _decoder(frate: int = FRATE):
+    """The decoder short recordings share (loading the model costs ~0.1 s: once per process)."""
+    return _new_decoder(frate)
+
+
+def _new_decoder(frate: int = FRATE):
+    """A decoder of its own.  A long recording gets one: PocketSphinx's Gaussian scoring starts each
+    utterance from the best Gaussians of the last one it scored (and keeps those of codebooks idle
+    since), so a shared decoder aligns the same hour slightly differently after other audio; hundreds
+    of chunks in a row let such a difference move a word by a chunk (tests/test_align.py saw 0.8 s
+    after other tests).  Its ~0.1 s is nothing beside an hour's alignment."""
     from pocketsphinx import Decoder
 
     settings = dict(DECODER_SETTINGS, frate=frate)
@@ -355,7 +365,7 @@ def align_pocketsphinx(samples, sample_rate: int, words, lang: str = "en", *,
                          warnings + [f"{source}: no words to align"])
     bursts: list[tuple[float, float]] = []
     with _lock:
-        dec = _decoder()
+        dec = _decoder() if duration <= SINGLE_PASS_S else _new_decoder()
         _ensure_words(dec, entries)
         pieces = _align_all(dec, rec, entries, source, warnings, bursts)
     if bursts:
@@ -505,11 +515,14 @@ def _align_piece(dec, seg, entries, t0, t1, source, warnings, whole: bool = Fals
 # it finds how far the speech gets, and its hypothesis is what the phone pass aligns.  Two
 # decoding passes per stretch of audio, as for a short file, and each chunk is noise-masked and
 # refined as a short file is, so a sentence inside an hour-long file is aligned as on its own.
-CHUNK_S = (3.0, 8.0)
-# Why 3-8 s: the phone pass's cost per second grows with the chunk (PocketSphinx's state alignment
+CHUNK_S = (2.0, 8.0)
+# Why 2-8 s: the phone pass's cost per second grows with the chunk (PocketSphinx's state alignment
 # keeps scoring every senone it has activated since the chunk began: 15 ms of CPU per second of
-# audio at 4.5 s, 17 at 9 s, 19 at 18 s); shorter chunks have fewer pauses to choose from.  On the
-# bench's 8 minutes, 3-8 s (against 4-12 s) put as many words in their sentence with 4 % less CPU.
+# audio at 4.5 s, 17 at 9 s, 19 at 18 s); shorter chunks have fewer pauses to choose from.  From
+# 2 s on, the pause after a short sentence can be the cut (the longest pause wins), rather than a
+# short pause inside the next sentence (tests/test_align.py, long recording: a word 0.8 s off with
+# 3-8 s).  On the bench's 8 minutes, 2-8 s (against 4-12 s) put more words in their sentence
+# (0.970 against 0.941) with 8 % less CPU; TIMIT laid end to end: MAE 0.26 ms above the pieces'.
 MIN_CUT_PAUSE_S = 0.25  # a pause the VAD finds must be this long to cut in (stop closures are shorter)
 # A grammar that may end anywhere sometimes lets a chunk take the next sentence's first words, or
 # stop a few words early; the next chunk may start up to this many words before or after where the
