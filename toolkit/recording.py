@@ -139,7 +139,8 @@ def _open_soundfile(path: Path, allow_truncated: bool) -> Recording:
     import soundfile as sf
 
     try:
-        info = sf.info(str(path))
+        with audio_io._quiet_native_stderr():  # mpg123's notes on data it cannot parse: load_audio says what matters
+            info = sf.info(str(path))
         if info.frames <= 0:
             raise RuntimeError("no frames")
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
