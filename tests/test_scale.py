@@ -14,7 +14,8 @@ import pytest
 
 from toolkit.animation import CHANNELS, Animation, Segment
 from toolkit.audio import load_audio, write_wav
-from toolkit.recording import Recording, StreamResampler, open_recording
+from toolkit.audio import StreamResampler
+from toolkit.recording import Recording, open_recording
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = ["Bob made a map of Paris.", "The birch canoe slid on smooth planks.",
@@ -80,7 +81,7 @@ def test_stream_resampler_equals_resampling_the_whole_signal():
     for rate in (8000, 22050, 44100, 48000):
         rs = StreamResampler(rate)
         cuts = [0, 777, 5000, 5001, 30000, len(x)]
-        y = np.concatenate([rs.push(x[a:b]) for a, b in zip(cuts[:-1], cuts[1:])] + [rs.flush()])
+        y = np.concatenate([rs(x[a:b]) for a, b in zip(cuts[:-1], cuts[1:])] + [rs.flush()])
         np.testing.assert_allclose(y, resample(x, rate), atol=1e-5)
 
 

@@ -8,7 +8,7 @@ and ``read(start, stop)`` (sample indices at 16 kHz).  `open_recording` makes on
   PCM is converted once, block by block, to a temporary 16 kHz float32 file that is removed
   when the recording is closed (or garbage collected).  The block-by-block resampler gives the
   samples `toolkit.audio.resample` gives on the whole file: every block carries enough
-  neighbouring input for the filter (`StreamResampler`);
+  neighbouring input for the filter (`toolkit.audio.StreamResampler`);
 * files only ffmpeg decodes (m4a, aac, webm...) are decoded by `toolkit.audio.load_audio` in
   memory (ffmpeg streams them at 16 kHz; a long one costs its 64 MB per 17 minutes).
 
@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import os
 import weakref
-from math import gcd
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
 from toolkit import audio as audio_io
-from toolkit.audio import TARGET_RATE, AudioError
+from toolkit.audio import TARGET_RATE, AudioError, StreamResampler
 
 BLOCK_S = 30.0  # how much audio the block-by-block passes hold at once
 # libsndfile formats that seek exactly to a sample: read in place when they are 16 kHz mono
@@ -208,7 +207,7 @@ def _converted(blocks: Iterator[np.ndarray], sample_rate: int, name: str) -> Rec
         with open(tmp, "wb") as out:
             rs = StreamResampler(sample_rate)
             for block in blocks:
-                y = rs.push(block)
+                y = rs(block)
                 out.write(y.astype("<f4").tobytes())
                 n += len(y)
             y = rs.flush()
@@ -237,70 +236,3 @@ def _check(rec: Recording) -> None:
             raise AudioError(f"{rec.name}: the audio contains NaN or infinite values")
         peak = max(peak, float(np.max(np.abs(x))) if len(x) else 0.0)
     audio_io.check_not_silent(np.array([peak], np.float32), rec.name)
-
-
-class StreamResampler:
-    """`toolkit.audio.resample` over a stream: `push` input blocks, then `flush`; the outputs
-    joined equal the resampling of the whole signal (to float rounding).
-
-    Each call resamples the new input with `margin` samples of the input around it, a whole
-    number of the polyphase filter's decimation steps (so output indices stay exact) longer
-    than the filter's half-length, and keeps only the outputs whose filter support lay inside.
-
-    >>> x = np.random.default_rng(0).standard_normal(44100).astype(np.float32)
-    >>> rs = StreamResampler(44100)
-    >>> y = np.concatenate([rs.push(x[:10000]), rs.push(x[10000:30000]), rs.push(x[30000:]), rs.flush()])
-    >>> bool(np.allclose(y, audio_io.resample(x, 44100), atol=1e-6))
-    True
-    """
-
-    def __init__(self, sr_in: int, sr_out: int = TARGET_RATE):
-        self.sr_in, self.sr_out = int(sr_in), int(sr_out)
-        g = gcd(self.sr_in, self.sr_out)
-        self.up, self.down = int(sr_out) // g, int(sr_in) // g
-        # the resampling filter (`toolkit.audio._lowpass`): 10 zero crossings of the slower rate each side
-        half_in = int(np.ceil(10 * max(self.up, self.down) / self.up)) + 2
-        self.margin = self.down * int(np.ceil(half_in / self.down))
-        self._buf = np.zeros(0, np.float32)
-        self._buf_start = 0  # input index of _buf[0] (a multiple of down)
-        self._done_in = 0  # outputs emitted up to input index _done_in (a multiple of down)
-        self._n_in = 0
-
-    def _resample(self, x: np.ndarray) -> np.ndarray:
-        return audio_io.resample(x, self.sr_in, self.sr_out) if self.up != self.down else x
-
-    def _emit(self, stop_in: int, final: bool) -> np.ndarray:
-        y = self._resample(self._buf)
-        first = (self._done_in - self._buf_start) * self.up // self.down
-        if final:
-            last = int(round(self._n_in * self.up / self.down)) - self._buf_start * self.up // self.down
-        else:
-            last = (stop_in - self._buf_start) * self.up // self.down
-        return y[first:last]
-
-    def push(self, block: np.ndarray) -> np.ndarray:
-        """Resampled output that no later input can change."""
-        block = np.asarray(block, np.float32).reshape(-1)
-        self._buf = np.concatenate([self._buf, block])
-        self._n_in += len(block)
-        if self.up == self.down:
-            out, self._buf, self._buf_start = self._buf, np.zeros(0, np.float32), self._n_in
-            self._done_in = self._n_in
-            return out
-        stop = (self._n_in - self.margin) // self.down * self.down
-        if stop <= self._done_in:
-            return np.zeros(0, np.float32)
-        out = self._emit(stop, final=False)
-        self._done_in = stop
-        keep = max(0, stop - self.margin)
-        self._buf = self._buf[keep - self._buf_start:]
-        self._buf_start = keep
-        return out
-
-    def flush(self) -> np.ndarray:
-        """The rest of the output (the signal ends here, as `resample` pads it)."""
-        if self.up == self.down or self._n_in == 0:
-            return self._buf[self._done_in - self._buf_start:] if self.up == self.down else np.zeros(0, np.float32)
-        out = self._emit(self._n_in, final=True)
-        self._done_in = self._n_in
-        return out

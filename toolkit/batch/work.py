@@ -79,13 +79,12 @@ def run_line(task: Task) -> dict:
         if task.text is not None and not task.text.strip():
             raise ValueError(f"{task.audio}: the transcript is empty")
         plan = plan_outputs([p for p, _ in task.outputs], model=task.model, rig=task.rig, inputs=(task.audio,))
-        rec = open_recording(task.audio)
-        row["duration_s"] = round(rec.duration_s, 3)
-        anim = pipeline.animate(rec, task.text, source=task.audio, lang=task.lang, fps=task.fps, **task.options)
-        write_outputs(anim, plan, WriteJob(samples=rec, audio_path=task.audio), report=lambda *a, **k: None)
-        row.update(status="ok", engine=anim.meta.get("engine", ""), confidence=anim.meta.get("confidence"),
-                   warnings=list(anim.meta.get("warnings", [])) + qa_warnings(rec, task.text, task.lang, anim))
-        rec.close()
+        with open_recording(task.audio) as rec:  # closed (its temporary file gone) on a bad line too
+            row["duration_s"] = round(rec.duration_s, 3)
+            anim = pipeline.animate(rec, task.text, source=task.audio, lang=task.lang, fps=task.fps, **task.options)
+            write_outputs(anim, plan, WriteJob(samples=rec, audio_path=task.audio), report=lambda *a, **k: None)
+            row.update(status="ok", engine=anim.meta.get("engine", ""), confidence=anim.meta.get("confidence"),
+                       warnings=list(anim.meta.get("warnings", [])) + qa_warnings(rec, task.text, task.lang, anim))
     except Exception as e:  # one bad line must never stop the others: its reason goes in the report
         msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
         row["error"] = " ".join(msg.split()) or type(e).__name__
