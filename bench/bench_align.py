@@ -29,7 +29,7 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core: speed is CPU time of this process
 
 from bench import accuracy  # noqa: E402
-from bench.peers import PS_CONFIGS, pocketsphinx_forced  # noqa: E402
+from bench.peers import PS_CONFIGS, pocketsphinx_build, pocketsphinx_forced  # noqa: E402
 from bench.report import Column, Table, finish  # noqa: E402
 from bench.timit import load_timit, score_boundaries, transcript_words  # noqa: E402
 from toolkit.alignment.pocketsphinx import frame_offset_s  # noqa: E402
@@ -102,7 +102,7 @@ def tables(argv=None) -> list[Table]:
     print(f"TIMIT dev: {len(utts)} utterances, {audio_s:.0f} s; speed = audio s / CPU s (one core)")
     table = Table("alignment", title, COLUMNS, notes=[
         "ours: the whole aligned job (toolkit.pipeline.animate, engine align); PocketSphinx: two-pass forced alignment, "
-        "wide beams, its dictionary, boundaries at frame centres (bench/peers.py)"])
+        "wide beams, its dictionary, boundaries at frame centres (bench/peers.py)", pocketsphinx_build()])
     for name, (kind, scored) in runs.items():
         _detail(name, scored)
         table.add(name, kind, **scored.figures())

@@ -40,6 +40,7 @@ import numpy as np
 
 from bench import accuracy
 from bench.corpus import FALLBACK_SENTENCES, espeak_pieces, real_pieces, voice_lines, write_long_recording
+from bench.peers import pocketsphinx_build
 from bench.report import Column, Table, finish
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,7 +158,7 @@ def long_table(minutes: float, fresh: bool) -> Table:
     wav, txt = long_recording(minutes, fresh)
     dur = _duration(wav)
     table = Table("scale-long", f"a {dur / 60:.0f}-minute recording (real speech + espeak-ng), one core",
-                  LONG_COLUMNS)
+                  LONG_COLUMNS, notes=[pocketsphinx_build()])
     out = CACHE / "out"
     out.mkdir(exist_ok=True)
     runs = [("ours, with transcript (viseme animate -o .json -o .csv)", "ours",

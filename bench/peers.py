@@ -50,6 +50,15 @@ from toolkit.phonemes.inventory import ARPABET_TO_IPA
 ROOT = Path(__file__).resolve().parents[1]
 PYLIPSYNC_VENV = ROOT / ".venv-pylipsync"
 
+def pocketsphinx_build() -> str:
+    """Which PocketSphinx this environment runs: scripts/setup.sh builds 5.1.1 with one CPU-saving fix
+    (scripts/patches/) and stamps the venv; PyPI's wheel gives the same boundaries, more slowly on long files."""
+    stamp = Path(sys.prefix) / "pocketsphinx-patch"
+    state = stamp.read_text().split()[0] if stamp.exists() else "unpatched"
+    return ("PocketSphinx 5.1.1 with scripts/patches/ (ours and the peers alike)" if state == "patched"
+            else "PocketSphinx 5.1.1 from PyPI, unpatched (ours and the peers alike)")
+
+
 _WIDE_BEAMS = dict(lm=None, beam=1e-120, wbeam=1e-100, pbeam=1e-120, bestpath=False, loglevel="FATAL")
 PS_CONFIGS = {
     "PocketSphinx 100 frames/s": dict(_WIDE_BEAMS, frate=100),

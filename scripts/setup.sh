@@ -19,7 +19,8 @@ SUDO=""
 # fonts-dejavu-core: IPA glyphs in the preview video's label strip;
 # libportaudio2: microphone input of `viseme live` (sounddevice); chromium: the real browser the
 # `viseme view` and three.js loader tests run (playwright-core drives it; no browser is downloaded).
-APT_PACKAGES="espeak-ng libespeak-ng1 libosmesa6 libsndfile1 sox fonts-dejavu-core libportaudio2 nodejs npm chromium"
+# gcc, patch, python3-dev: PocketSphinx is built from source with one fix (below).
+APT_PACKAGES="gcc patch python3-dev espeak-ng libespeak-ng1 libosmesa6 libsndfile1 sox fonts-dejavu-core libportaudio2 nodejs npm chromium"
 missing=""
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -48,6 +49,27 @@ if ! .venv/bin/python -c "import toolkit, torch, scipy, pocketsphinx, pyrender, 
   .venv/bin/pip install -q -e ".[render,train,test,live,cluster]"
   # pyrender pins an old PyOpenGL; 3.1.10 is the one that works with OSMesa here
   .venv/bin/pip install -q "PyOpenGL==3.1.10"
+fi
+# -- PocketSphinx with one fix (scripts/patches/; the reason is at the top of the patch) ------------
+# Built once from PyPI's source release of the same version (gcc; about 40 s).  It saves CPU, it
+# changes no result, so a failed build keeps PyPI's wheel with a warning and is not retried until
+# .venv/pocketsphinx-patch is removed.  `pip install viseme-toolkit` gets PyPI's wheel (README, Scale).
+PS_PATCH=scripts/patches/pocketsphinx-5.1.1-state-align-clear-active.patch
+PS_STAMP=.venv/pocketsphinx-patch
+ps_want="$(sha256sum < "$PS_PATCH" | cut -c1-16)"
+if ! grep -q "$ps_want" "$PS_STAMP" 2>/dev/null; then
+  echo "setup: building PocketSphinx 5.1.1 with $PS_PATCH"
+  rm -rf build/pocketsphinx && mkdir -p build/pocketsphinx
+  if .venv/bin/pip download -q --no-deps --no-binary pocketsphinx -d build/pocketsphinx "pocketsphinx==5.1.1" &&
+     tar -xzf build/pocketsphinx/pocketsphinx-5.1.1.tar.gz -C build/pocketsphinx &&
+     patch -s -d build/pocketsphinx/pocketsphinx-5.1.1 -p1 < "$PS_PATCH" &&
+     CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" .venv/bin/pip wheel -q --no-deps -w build/pocketsphinx/wheel build/pocketsphinx/pocketsphinx-5.1.1 &&
+     .venv/bin/pip install -q --no-deps --force-reinstall build/pocketsphinx/wheel/pocketsphinx-5.1.1-*.whl; then
+    echo "patched $ps_want" > "$PS_STAMP"
+  else
+    echo "setup: warning: building the patched PocketSphinx failed; PyPI's wheel stays (same results, slower long files)" >&2
+    echo "unpatched $ps_want (build failed; remove this file to try again)" > "$PS_STAMP"
+  fi
 fi
 # -- the core install's wheels (tests/test_package.py installs the toolkit's wheel from them, offline) --
 # every dependency of the core install, downloaded once into build/wheelhouse (gitignored)
