@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from bench import accuracy
-from bench.corpus import FALLBACK_SENTENCES, espeak_pieces, real_pieces, voice_lines, write_long_recording
+from bench.corpus import (FALLBACK_SENTENCES, SPANISH_SENTENCES, espeak_pieces, espeak_pieces_in, real_pieces, voice_lines,
+                          write_long_recording)
 from bench.peers import pocketsphinx_build
 from bench.report import Column, Table, finish
 
@@ -120,6 +121,17 @@ def long_recording(minutes: float, fresh: bool = False) -> tuple[Path, Path]:
     return wav, txt
 
 
+def long_recording_es(minutes: float, fresh: bool = False) -> tuple[Path, Path]:
+    """A Spanish hour (espeak-ng voices, `bench.corpus.SPANISH_SENTENCES`), for the universal aligner's path."""
+    wav, txt = CACHE / f"long_es_{minutes:g}min.wav", CACHE / f"long_es_{minutes:g}min.txt"
+    if wav.is_file() and txt.is_file() and not fresh:
+        return wav, txt
+    CACHE.mkdir(parents=True, exist_ok=True)
+    pieces = espeak_pieces_in("es", SPANISH_SENTENCES, 3 * len(SPANISH_SENTENCES), seed=17)
+    write_long_recording(pieces, minutes * 60.0, wav, txt, seed=17)
+    return wav, txt
+
+
 def batch_lines(n: int, fresh: bool = False) -> Path:
     """``n`` voice lines as WAV files and a TSV manifest (id, audio, text); made once and cached."""
     from toolkit.audio import write_wav
@@ -152,6 +164,9 @@ words = [w for w in words if dec.lookup_word(w) is not None]
 phones = pocketsphinx_forced(dec, x, words)
 print("phones", -1 if phones is None else len(phones))
 """
+
+
+SPANISH_ROW = "ours, Spanish with transcript (universal aligner, --lang es)"
 
 
 def long_table(minutes: float, fresh: bool) -> Table:
@@ -199,6 +214,15 @@ def long_table(minutes: float, fresh: bool) -> Table:
         print(f"ours, {m} min: CPU {r['cpu_s']:.1f} s, peak RSS {r['rss_mb']:.0f} MB")
         table.add(f"ours, with transcript, {m} min", "ours (variant)", cpu_s=r["cpu_s"], rss_mb=r["rss_mb"],
                   wall_s=r["wall_s"], speed_x=m * 60 / r["cpu_s"])
+    # another language: the universal aligner's path (read block by block, its scores kept)
+    w, t = long_recording_es(minutes, fresh)
+    r = measured(VISEME + ["animate", str(w), "--transcript", str(t), "--lang", "es", "-o", str(out / "long_es.json"),
+                           "--quiet"])
+    print(f"ours, Spanish: rc {r['rc']}, CPU {r['cpu_s']:.1f} s, peak RSS {r['rss_mb']:.0f} MB"
+          + ("" if r["rc"] == 0 else f"\n{r['err'][-2000:]}"))
+    table.add(SPANISH_ROW, "ours (variant)", cpu_s=r["cpu_s"], rss_mb=r["rss_mb"], wall_s=r["wall_s"],
+              speed_x=_duration(w) / r["cpu_s"],
+              confidence=json.loads((out / "long_es.json").read_text())["meta"].get("confidence") if r["rc"] == 0 else None)
     short = table.value("ours, with transcript, 2 min", "rss_mb")
     if short is not None:  # the peak must not grow with the length
         for system, _, values in table.rows:

@@ -95,6 +95,32 @@ def espeak_pieces(texts: list[str], n: int, seed: int = 0) -> list[Piece]:
     return out
 
 
+# Spanish for the hour in another language (bench_scale): Cervantes, public domain.
+SPANISH_SENTENCES = [
+    "En un lugar de la Mancha, de cuyo nombre no quiero acordarme, no ha mucho tiempo que vivía un hidalgo.",
+    "Una olla de algo más vaca que carnero, salpicón las más noches, duelos y quebrantos los sábados.",
+    "Tenía en su casa una ama que pasaba de los cuarenta, y una sobrina que no llegaba a los veinte.",
+    "Frisaba la edad de nuestro hidalgo con los cincuenta años; era de complexión recia, seco de carnes.",
+    "Es, pues, de saber que este sobredicho hidalgo, los ratos que estaba ocioso, se daba a leer libros.",
+    "En resolución, él se enfrascó tanto en su lectura, que se le pasaban las noches leyendo de claro en claro.",
+]
+SPANISH_VARIANTS = [None, "m3", "f2", "f4", "m7", "klatt"]
+
+
+def espeak_pieces_in(lang: str, texts: list[str], n: int, seed: int = 0) -> list[Piece]:
+    """``n`` utterances of ``texts`` (cycled) in espeak-ng's ``lang`` voice, varied variants and rates."""
+    from toolkit.alignment.tts import synthesize
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        variant = rng.choice(SPANISH_VARIANTS)
+        sp = synthesize(texts[i % len(texts)], lang=lang, variant=variant, rate_wpm=rng.choice(RATES_WPM),
+                        pitch=rng.randint(35, 65))
+        out.append(Piece(sp.samples, texts[i % len(texts)], f"espeak-ng {lang}+{variant or 'default'}"))
+    return out
+
+
 def voice_lines(n: int, seed: int = 0, max_s: float = 6.0) -> list[Piece]:
     """``n`` short lines (about 3 s): the real clips up to ``max_s`` first, then espeak-ng
     speaking their transcripts (or a few built-in sentences when the shared data is absent);

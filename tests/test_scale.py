@@ -229,6 +229,41 @@ def test_peak_memory_does_not_grow_with_the_length(tmp_path):
     assert peaks[6] < 500, peaks
 
 
+def test_peak_memory_does_not_grow_with_the_length_in_other_languages(tmp_path):
+    """The same with Spanish (the universal aligner reads the recording block by block and keeps only its
+    scores, ~2 MB a minute): 2 and 12 minutes.  Reading the audio whole grew ~10 MB a minute."""
+    from toolkit.alignment.tts import synthesize
+
+    lines = ["en un lugar de la mancha de cuyo nombre no quiero acordarme",
+             "no ha mucho tiempo que vivía un hidalgo de los de lanza en astillero",
+             "los gatos negros cruzan la calle cuando llueve por la tarde"]
+    spoken = [synthesize(t, lang="es") for t in lines]
+    pause = (np.random.default_rng(0).standard_normal(8000) * 5e-4).astype(np.float32)
+    peaks = {}
+    for minutes in (2, 12):
+        parts, words, t = [], [], 0.0
+        while t < minutes * 60:
+            k = len(parts) % 3
+            parts += [spoken[k].samples, pause]
+            words.append(lines[k])
+            t += spoken[k].duration_s + 0.5
+        write_wav(tmp_path / f"es{minutes}.wav", np.concatenate(parts))
+        (tmp_path / f"es{minutes}.txt").write_text(" ".join(words))
+        r = subprocess.run([sys.executable, "-c", "import resource, subprocess, sys\n"
+                            "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+                            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, p.returncode)",
+                            sys.executable, "-m", "toolkit.cli", "animate", str(tmp_path / f"es{minutes}.wav"),
+                            "--transcript", str(tmp_path / f"es{minutes}.txt"), "--lang", "es",
+                            "-o", str(tmp_path / f"es{minutes}.json"), "--quiet"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+        rss, rc = r.stdout.split()
+        assert rc == "0", r.stderr
+        peaks[minutes] = float(rss)
+        assert json.loads((tmp_path / f"es{minutes}.json").read_text())["meta"]["alignment"] == "universal"
+    assert peaks[12] - peaks[2] < 50, peaks
+
+
 def test_progress_bar_on_a_terminal_and_quiet_otherwise():
     from toolkit import progress
 

@@ -136,6 +136,27 @@ def test_long_recordings_are_aligned_window_by_window():
     assert len(al.words) == len(words) and err.mean() < 0.030, err.mean()
 
 
+def test_a_recording_read_block_by_block_with_the_band_equals_the_whole_search(monkeypatch):
+    """align_universal on a `Recording` (read block by block, the Viterbi band on its 20 s windows of
+    hundreds of states) places every phone exactly where the whole array with the full search does."""
+    from toolkit.alignment import universal
+    from toolkit.alignment.tts import synthesize
+    from toolkit.recording import Recording
+
+    text = ("Ba mila txakur daude kalean, eta haur guztiak pozik daude. " * 8).strip()
+    sp = synthesize(text, lang="eu", variant="m3", rate_wpm=160)
+    words = _words(sp)
+    cells = []
+    viterbi_before = universal.viterbi
+    monkeypatch.setattr(universal, "viterbi", lambda emit, *a, **k: cells.append(emit.size) or viterbi_before(emit, *a, **k))
+    banded = align_universal(Recording.from_array(sp.samples, "eu"), 16000, words)
+    assert max(cells) > universal.BAND_MIN_CELLS  # the band was used
+    monkeypatch.setattr(universal, "BAND_MIN_CELLS", 10 ** 18)
+    whole = align_universal(sp.samples, 16000, words)
+    assert [(p.label, p.start, p.end) for p in banded.phonemes] == [(p.label, p.start, p.end) for p in whole.phonemes]
+    assert banded.confidence == whole.confidence
+
+
 def test_cli_align_with_ipa(tmp_path, capsys, basque):
     from toolkit.audio import write_wav
 

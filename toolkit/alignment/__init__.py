@@ -65,8 +65,8 @@ def align(samples: np.ndarray, sample_rate: int, words, lang: str = "en", *, met
           source: str = "audio") -> Alignment:
     """Align a transcript to speech.
 
-    samples: mono float32 audio, or a `toolkit.recording.Recording` of any length (PocketSphinx reads
-    it chunk by chunk; the other aligners read it whole); sample_rate: its rate (resampled to 16 kHz
+    samples: mono float32 audio, or a `toolkit.recording.Recording` of any length (PocketSphinx and the
+    universal aligner read it block by block; the others read it whole); sample_rate: its rate (resampled to 16 kHz
     when different); words: a transcript string, or the `Word` list of
     `toolkit.phonemes.g2p.words_to_phonemes` / `words_from_ipa` (or (text, IPA
     phones) pairs); source: the file name used in warnings.  ``method="auto"``:
@@ -89,6 +89,10 @@ def align(samples: np.ndarray, sample_rate: int, words, lang: str = "en", *, met
             from toolkit.alignment.pocketsphinx import align_pocketsphinx  # any length: read chunk by chunk
 
             return align_pocketsphinx(samples, 16000, words, lang=lang, source=source)
+        if method in ("auto", "universal"):  # any length: read block by block, only its scores kept
+            from toolkit.alignment.universal import align_universal
+
+            return align_universal(samples, 16000, list(words), source=source)
         samples = samples.samples()
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim != 1:

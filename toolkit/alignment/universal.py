@@ -29,8 +29,9 @@ voiceless velar stop, a Hawaiian long vowel an open front unrounded vowel.
 4. **Long recordings** are aligned window by window (`WINDOW_S`): the
    transcript's remaining words are matched to the window with an open end,
    the window is cut in its longest pause, and the next window starts there,
-   so memory and time grow linearly with the length (the idea of
-   `toolkit.alignment.pocketsphinx`).
+   so time grows linearly with the length (the idea of
+   `toolkit.alignment.pocketsphinx`).  A `toolkit.recording.Recording` is
+   read block by block: memory holds the scores (~0.1 GB an hour), not the audio.
 
 The confidence is the share of frames where the forced path's features are
 also what the classifier would pick freely, scaled; squeezed phones (a
@@ -90,6 +91,11 @@ DURATION_WEIGHT = 3.0
 # within 20 ms.  A heavier duration prior scores a little better there still, but its synthetic phones are
 # long; TIMIT's real connected speech (universal aligner alone) was the guard: 15.7 -> 15.1 ms with these
 # values, worse again from DURATION_WEIGHT 4.  Never chosen on ../shared/data/speech/multilingual_dev.
+# Viterbi keeps, per frame, only the band of states within this many nats of the best (the graph is
+# left to right, so the band slides along the transcript): hours of audio in windows of hundreds of
+# words cost the band, not the whole chain.  Small problems (words, sentences) run the full search.
+VITERBI_BEAM = 300.0
+BAND_MIN_CELLS = 2_000_000  # frames x states above which the band is used
 SINGLE_PASS_S = 30.0  # recordings up to this length are aligned in one piece
 WINDOW_S = 20.0  # window length for longer ones
 SQUEEZED_MISMATCH = 0.45  # above this share of phones at their minimum length: the transcript does not fit
@@ -109,19 +115,45 @@ def normalize_features(mel: np.ndarray) -> np.ndarray:
       vowel over a quiet background is told from a pause, and a pause in a
       noisy recording looks like one.
     """
+    return apply_feature_stats(mel, feature_stats(mel))
+
+
+def feature_stats(mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The recording's two reference spectra for `normalize_features`: the mean of its louder frames and
+    its floor (10th percentile per band), each (1, 40)."""
+    mel = np.asarray(mel, np.float32)
+    if len(mel) == 0:
+        return np.zeros((1, mel.shape[1]), np.float32), np.zeros((1, mel.shape[1]), np.float32)
+    level = mel.mean(axis=1)
+    loud = level >= np.percentile(level, 95) - 3.0
+    return mel[loud].mean(axis=0, keepdims=True), np.percentile(mel, 10, axis=0, keepdims=True).astype(np.float32)
+
+
+def apply_feature_stats(mel: np.ndarray, stats: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """`normalize_features` of some frames with the whole recording's `feature_stats` (block by block)."""
     mel = np.asarray(mel, np.float32)
     if len(mel) == 0:
         return np.zeros((0, 2 * mel.shape[1]), np.float32)
-    level = mel.mean(axis=1)
-    loud = level >= np.percentile(level, 95) - 3.0
-    speech = mel - mel[loud].mean(axis=0, keepdims=True)
-    above = mel - np.percentile(mel, 10, axis=0, keepdims=True)
-    return np.concatenate([speech, above], axis=1)
+    return np.concatenate([mel - stats[0], mel - stats[1]], axis=1)
+
+
+def recording_log_mel(rec) -> np.ndarray:
+    """`log_mel` of a `toolkit.recording.Recording`, read block by block (the same frames; the audio is
+    never whole in memory, the frames are 2.4 MB a minute)."""
+    from toolkit.motion.features import MelStreamer
+
+    streamer = MelStreamer()
+    parts = [streamer.push(block) for _, _, block in rec.blocks()]
+    parts.append(streamer.flush())
+    parts = [p for p in parts if len(p)]
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 40), np.float32)
 
 
 def level_above_floor_db(mel: np.ndarray) -> np.ndarray:
     """Per frame, the loudness (dB) above the recording's noise floor (its 10th percentile)."""
-    db = 10.0 * np.log10(np.sum(10.0 ** np.asarray(mel, np.float64), axis=1) + 1e-12)
+    mel = np.asarray(mel)
+    db = np.concatenate([10.0 * np.log10(np.sum(10.0 ** mel[a:a + 65536].astype(np.float64), axis=1) + 1e-12)
+                         for a in range(0, len(mel), 65536)] or [np.zeros(0)])  # in blocks: bounded memory
     return (db - np.percentile(db, 10)).astype(np.float32) if len(db) else db.astype(np.float32)
 
 
@@ -203,22 +235,30 @@ class FrameClassifier:
             h = h + np.maximum(y, 0.0) @ a[f"pw{k}_w"].T + a[f"pw{k}_b"]
         return np.maximum(h, 0.0) @ a["out_w"].T + a["out_b"]
 
-    def logits(self, feats: np.ndarray, block: int = 4000) -> np.ndarray:
-        """Raw outputs (T, n_out) for normalized features, computed in overlapping blocks (bounded memory)."""
+    def logits(self, feats: np.ndarray, block: int = 4000, prepare=None) -> np.ndarray:
+        """Raw outputs (T, n_out) for normalized features, computed in overlapping blocks (bounded memory).
+        ``prepare``: made per block from other frames (`infer_mel`: log-mel frames, normalized there)."""
         T = len(feats)
+        prepare = prepare or (lambda x: x)
         if T <= block + 2 * self.receptive:
-            return self._logits(feats)
+            return self._logits(prepare(feats))
         out, r = [], self.receptive
         for a in range(0, T, block):
             lo, hi = max(0, a - r), min(T, a + block + r)
-            out.append(self._logits(feats[lo:hi])[a - lo: a - lo + min(block, T - a)])
+            out.append(self._logits(prepare(feats[lo:hi]))[a - lo: a - lo + min(block, T - a)])
         return np.concatenate(out)
 
-    def infer(self, feats: np.ndarray) -> FrameOutput:
+    def infer_mel(self, mel: np.ndarray) -> FrameOutput:
+        """`infer` from log-mel frames, normalized block by block (`feature_stats` of the whole recording):
+        the same scores without the (T, 80) input in memory at once."""
+        stats = feature_stats(mel)
+        return self.infer(mel, prepare=lambda m: apply_feature_stats(m, stats))
+
+    def infer(self, feats: np.ndarray, prepare=None) -> FrameOutput:
         """Per-frame scores.  Each feature's log-probabilities are divided by its training prior (to the
         power `PRIOR_SCALE`): the hybrid network/HMM 'scaled likelihood', so a rare class (a nasal, a
         lateral) is not outvoted by the common one (a vowel) that the network leans to when unsure."""
-        z = self.logits(feats)
+        z = self.logits(feats, prepare=prepare)
         logp = {h: _log_softmax(z[:, s]) for h, s in self.slices.items()}
         for h in logp:
             if f"prior_{h}" in self.a:
@@ -408,17 +448,29 @@ def viterbi(emit: np.ndarray, g: StateGraph, enter: np.ndarray, stay: np.ndarray
     no_loop = np.where(g.loop, 0.0, neg)
     src = np.where(g.pred >= 0, g.pred, 0)
     move = np.where(g.pred >= 0, g.pred_logp, neg)
-    rows = np.arange(S)
+    reach = int(np.max(np.arange(S)[:, None] - np.where(g.pred >= 0, g.pred, np.arange(S)[:, None]))) if S else 0
     back = np.zeros((T, S), np.int8)  # -1 stayed, j came from pred[s, j]
     delta = np.where(g.first, emit[0], neg)
+    lo, hi = 0, S  # the band of states worth computing (`VITERBI_BEAM`)
     for t in range(1, T):
-        cand = delta[src] + move
+        # states left of the band cannot come back within the beam (the graph only moves right); one
+        # move reaches at most `reach` states right of the band's last live state
+        b = min(S, hi + reach + 1)
+        cand = delta[src[lo:b]] + move[lo:b]
         j = cand.argmax(axis=1)
-        came = cand[rows, j] + np.where(g.starts, enter[t], stay[t])
-        stayed = delta + no_loop + stay[t]
+        came = cand[np.arange(b - lo), j] + np.where(g.starts[lo:b], enter[t], stay[t])
+        stayed = delta[lo:b] + no_loop[lo:b] + stay[t]
         keep = stayed >= came
-        back[t] = np.where(keep, -1, j)
-        delta = np.where(keep, stayed, came) + emit[t]
+        back[t, lo:b] = np.where(keep, -1, j)
+        band = np.where(keep, stayed, came) + emit[t, lo:b]
+        delta = np.full(S, neg)
+        delta[lo:b] = band
+        if T * S > BAND_MIN_CELLS:
+            live = np.flatnonzero(band > band.max() - VITERBI_BEAM)
+            lo, hi = lo + int(live[0]), lo + int(live[-1])
+            delta[:lo] = neg
+        else:
+            hi = b - 1
     final = delta + np.maximum(g.word_end_logp if open_end else g.end_logp, neg)
     s = int(np.argmax(final))
     score = float(final[s])
@@ -518,24 +570,34 @@ def check_phones(words: list[tuple[str, list[str]]]) -> None:
 
 def align_universal(samples: np.ndarray, sample_rate: int, words, *, source: str = "audio",
                     model: FrameClassifier | None = None) -> Alignment:
-    """Align words (`Word` objects or (text, IPA phones) pairs) to speech with the any-language aligner."""
-    if sample_rate != SAMPLE_RATE:
-        from toolkit.audio import resample
+    """Align words (`Word` objects or (text, IPA phones) pairs) to speech with the any-language aligner.
 
-        samples = resample(np.asarray(samples, np.float32), sample_rate, SAMPLE_RATE)
-    samples = np.asarray(samples, np.float32)
-    duration = len(samples) / SAMPLE_RATE
+    ``samples``: mono audio at ``sample_rate``, or a 16 kHz `toolkit.recording.Recording` of any length,
+    read block by block (memory holds the classifier's scores, ~0.1 GB an hour, never the audio)."""
+    from toolkit.recording import Recording
+
+    if isinstance(samples, Recording):
+        rec = samples
+    else:
+        samples = np.asarray(samples, np.float32)
+        if sample_rate != SAMPLE_RATE:
+            from toolkit.audio import resample
+
+            samples = resample(samples, sample_rate, SAMPLE_RATE)
+        rec = Recording.from_array(samples, source)
+    duration = rec.duration_s
     words = _word_list(words)
     check_phones(words)
     if not words:
         return Alignment([Segment("", 0.0, duration)] if duration > 0 else [], [], 0.0, "universal",
                          [f"{source}: no words to align"])
     model = model or FrameClassifier.load()
-    mel = log_mel(samples)
-    out = model.infer(normalize_features(mel))
+    mel = recording_log_mel(rec)
+    out = model.infer_mel(mel)
     out.level_db = level_above_floor_db(mel)
+    del mel
     warnings: list[str] = []
-    pieces = _align_all(out, words, duration, samples, source, warnings)
+    pieces = _align_all(out, words, duration, rec, source, warnings)
     phones = [p for pc in pieces for p in pc.phones]
     wsegs = [w for pc in pieces for w in pc.words]
     n = np.array([max(1, len(pc.phones)) for pc in pieces], float)
@@ -549,21 +611,29 @@ def align_universal(samples: np.ndarray, sample_rate: int, words, *, source: str
     return Alignment(_fill_silence(phones, 0.0, duration), wsegs, round(confidence, 3), "universal", warnings)
 
 
-def _align_all(out: FrameOutput, words, duration: float, samples, source: str, warnings: list[str]) -> list[_Piece]:
+def _speech_s(level_db: np.ndarray) -> float:
+    """Seconds of speech: frames louder than 30 % of the way from the floor to the speech level (the rule
+    of `speech_regions`, on the classifier's frames instead of a second pass over the audio)."""
+    if level_db is None or len(level_db) == 0:
+        return 0.0
+    return float(np.sum(level_db > 0.3 * np.percentile(level_db, 95))) * FRAME_S
+
+
+def _align_all(out: FrameOutput, words, duration: float, rec, source: str, warnings: list[str]) -> list[_Piece]:
     T = out.n_frames
     n_states = sum(sum(m for _, m in _phone_chain(p)) for _, ph in words for p in ph)
     if duration <= SINGLE_PASS_S or T < 2 * n_states:
-        return [_piece_or_even(out, 0, T, words, duration, samples, source, warnings)]
+        return [_piece_or_even(out, 0, T, words, duration, rec, source, warnings)]
     pieces, k, f0 = [], 0, 0
     win = int(WINDOW_S / FRAME_S)
     weights = np.array([len(p) for _, p in words], float)
-    speech_s = sum(b - a for a, b in speech_regions(samples, SAMPLE_RATE)) or duration
+    speech_s = _speech_s(out.level_db) or duration
     rate = weights.sum() / speech_s  # phones per second of speech
     while k < len(words):
         f1 = min(T, f0 + win)
         rest = words[k:]
         if (T - f0) * FRAME_S <= SINGLE_PASS_S:
-            pieces.append(_piece_or_even(out, f0, T, rest, duration, samples, source, warnings))
+            pieces.append(_piece_or_even(out, f0, T, rest, duration, rec, source, warnings))
             break
         # at most ~2.5x the words an average pace puts in the window (keeps the chain small)
         budget = np.cumsum(weights[k:])
@@ -571,7 +641,7 @@ def _align_all(out: FrameOutput, words, duration: float, samples, source: str, w
         try:
             piece, _, path, g = _align_piece(out, f0, f1, rest[:n_try], f1 * FRAME_S, open_end=True)
         except ValueError:  # more words than the window can hold even at their shortest: take the rest at once
-            pieces.append(_piece_or_even(out, f0, T, rest, duration, samples, source, warnings))
+            pieces.append(_piece_or_even(out, f0, T, rest, duration, rec, source, warnings))
             break
         # cut in the longest pause in the second half of the window (not in its last second)
         sil = g.phone[path] < 0
@@ -588,16 +658,16 @@ def _align_all(out: FrameOutput, words, duration: float, samples, source: str, w
             if not ends:
                 warnings.append(f"{source} {f0 * FRAME_S:.1f}-{f1 * FRAME_S:.1f} s: no place to cut; "
                                 "aligned the rest in one piece")
-                pieces.append(_piece_or_even(out, f0, T, rest, duration, samples, source, warnings))
+                pieces.append(_piece_or_even(out, f0, T, rest, duration, rec, source, warnings))
                 break
             cut = ends[-1]
         f_cut, n_words = f0 + cut[0], cut[1]
-        pieces.append(_piece_or_even(out, f0, f_cut, rest[:n_words], f_cut * FRAME_S, samples, source, warnings))
+        pieces.append(_piece_or_even(out, f0, f_cut, rest[:n_words], f_cut * FRAME_S, rec, source, warnings))
         f0, k = f_cut, k + n_words
     return pieces
 
 
-def _piece_or_even(out: FrameOutput, f0: int, f1: int, words, t_end_s: float, samples, source: str,
+def _piece_or_even(out: FrameOutput, f0: int, f1: int, words, t_end_s: float, rec, source: str,
                    warnings: list[str]) -> _Piece:
     """`_align_piece`, or, when the audio is too short for the words even at their minimum durations,
     the words spread evenly over the speech there (with a warning; the piece counts as squeezed)."""
@@ -605,7 +675,7 @@ def _piece_or_even(out: FrameOutput, f0: int, f1: int, words, t_end_s: float, sa
         return _align_piece(out, f0, f1, words, t_end_s)[0]
     except ValueError:
         t0 = f0 * FRAME_S
-        seg = samples[int(t0 * SAMPLE_RATE): int(t_end_s * SAMPLE_RATE)]
+        seg = rec.read(int(t0 * SAMPLE_RATE), min(len(rec), int(t_end_s * SAMPLE_RATE)))
         regions = [(a + t0, b + t0) for a, b in speech_regions(seg, SAMPLE_RATE)] if len(seg) else []
         ev = even_alignment(words, t_end_s, regions or [(t0, t_end_s)])
         warnings.append(f"{source} {t0:.1f}-{t_end_s:.1f} s: too short for its {len(words)} word(s); "
