@@ -90,6 +90,29 @@ def test_shipped_weights_are_small_and_described():
     assert "python -m toolkit.train.aligner" in card
 
 
+def test_breathy_tails_belong_to_the_phone_before_the_pause():
+    """Training augmentation (`toolkit.train.aligner.breathy_tails`): a voiced phone before a pause gets
+    quieter noise after it, inside the pause, and its label grows over it; stops and the timeline's
+    contiguity are untouched."""
+    from toolkit.train.aligner import breathy_tails
+
+    rng = np.random.default_rng(1)
+    x = np.zeros(16000, np.float32)
+    x[1600:4800] = 0.3 * np.sin(np.arange(3200) * 2 * np.pi * 150 / 16000)  # "a", 0.1-0.3 s
+    x[8000:8800] = 0.2 * rng.standard_normal(800)  # "t" burst, 0.5-0.55 s
+    phones = [Segment("", 0.0, 0.1), Segment("a", 0.1, 0.3), Segment("", 0.3, 0.5), Segment("t", 0.5, 0.55),
+              Segment("", 0.55, 1.0)]
+    y, q = breathy_tails(x, phones, np.random.default_rng(0), p=1.0)
+    assert [s.label for s in q] == [s.label for s in phones]
+    assert all(abs(a.end - b.start) < 1e-9 for a, b in zip(q, q[1:])) and q[-1].end == 1.0
+    grow = q[1].end - 0.3
+    assert 0.02 <= grow <= 0.15 and q[2].start == q[1].end
+    tail = y[4800:int(q[1].end * 16000)]
+    level = lambda v: 20 * np.log10(np.sqrt(np.mean(v.astype(np.float64) ** 2)) + 1e-12)  # noqa: E731
+    assert -35 < level(tail) - level(x[4400:4800]) < -3  # breath: quieter than the vowel, far above silence
+    assert np.all(y[int(q[1].end * 16000) + 1:8000] == 0) and q[3] == phones[3]  # the stop keeps its label
+
+
 def _words(sp):
     """(word, its IPA phones) of synthesized speech."""
     return [(w.label, [p.label for p in sp.phonemes if p.label and w.start - 1e-6 <= p.start < w.end - 1e-6])

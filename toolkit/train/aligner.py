@@ -58,7 +58,7 @@ OUT = ROOT / "assets" / "model" / "aligner.npz"
 HEADS = tuple(FEATURE_VALUES)
 N_OUT = sum(len(v) for v in FEATURE_VALUES.values()) + 1  # + the boundary logit
 N_IN = 80  # `universal.normalize_features`: two views of 40 log-mel bands
-DATA_VERSION = 4
+DATA_VERSION = 5  # 5: breathy tails (`breathy_tails`) on the training clips; validation as in 4
 
 
 # -- targets ---------------------------------------------------------------------------------------
@@ -128,6 +128,57 @@ def fade_edges(x: np.ndarray, phones: list[Segment], rng: np.random.Generator, p
     return (x * 10 ** (gain_db / 20)).astype(np.float32)
 
 
+VOICED_SONORANTS = {"vowel", "nasal", "lateral", "rhotic", "glide"}
+
+
+def breathy_tails(x: np.ndarray, phones: list[Segment], rng: np.random.Generator, p: float = 0.35
+                  ) -> tuple[np.ndarray, list[Segment]]:
+    """Give some voiced phones before a pause a breathy offset that belongs to them (the labels grow).
+
+    Real speakers often end a word before a pause with breath: the voicing
+    stops and aspiration noise, coloured by the same mouth shape, goes on for
+    30-150 ms and fades (utterance-final breathy or devoiced offsets, in many
+    languages).  Synthesizers stop crisply, so a model trained on them alone
+    ends the word where the voicing ends and gives the breath to the pause.
+    Here the noise is white noise through the phone's last spectrum, 3-15 dB
+    under it, fading by 15-30 dB, inside the pause (which shrinks).
+    """
+    segs = [s for s in phones if s.end > s.start]
+    out = list(segs)
+    y = np.array(x, np.float32, copy=True)
+    for i in range(len(segs) - 1):
+        s, pause = segs[i], segs[i + 1]
+        if is_silence(s.label) or not is_silence(pause.label) or rng.random() >= p:
+            continue
+        try:
+            last = phone_parts(s.label)[-1]
+        except KeyError:
+            continue
+        if last.manner not in VOICED_SONORANTS or last.voice != "voiced":
+            continue
+        a, b = int(s.start * SAMPLE_RATE), min(len(y), int(s.end * SAMPLE_RATE))
+        room = int((pause.end - pause.start) * SAMPLE_RATE) - int(0.04 * SAMPLE_RATE)
+        n = min(int(rng.uniform(0.03, 0.15) * SAMPLE_RATE), room, len(y) - b)
+        if b - a < 400 or n < int(0.02 * SAMPLE_RATE):
+            continue
+        ref = y[b - 400:b].astype(np.float64)  # the phone's last 25 ms
+        level = np.sqrt(np.mean(ref ** 2) + 1e-12)
+        envelope = np.abs(np.fft.rfft(ref * np.hanning(len(ref)), 2 * n))
+        envelope = np.convolve(envelope, np.ones(5) / 5, mode="same")  # the mouth's colour, not its harmonics
+        noise = np.fft.irfft(np.fft.rfft(rng.standard_normal(2 * n)) * envelope, 2 * n)[:n]
+        gain_db = -rng.uniform(3, 15) - np.linspace(0, rng.uniform(15, 30), n)
+        tail = noise / (noise.std() + 1e-12) * level * 10 ** (gain_db / 20)
+        ramp = min(80, n)  # 5 ms in, so the join does not click
+        tail[:ramp] *= np.linspace(0, 1, ramp)
+        y[b:b + n] += tail.astype(np.float32)
+        grow = n / SAMPLE_RATE
+        j = out.index(s)
+        out[j] = Segment(s.label, s.start, s.end + grow)
+        out[j + 1] = Segment(pause.label, pause.start + grow, pause.end)
+        segs[i + 1] = out[j + 1]
+    return y, out
+
+
 def add_floor_noise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A background 35-70 dB below the speech (white to brown), so no clip has digital silence in its pauses."""
     n = len(x)
@@ -192,7 +243,7 @@ def build_dataset(cache: Path, n_espeak: int, n_festival: int, n_english: int, n
     for x, p, g, reps in [(x, p, g, n_aug) for src in sources for x, p, g in src] + real:
         synthetic = not g.startswith("real:")
         for k in range(1 + reps):  # the clean version (with a quiet background), then degraded ones
-            y, q = (fade_edges(x, p, rng), p) if synthetic else (x, p)
+            y, q = breathy_tails(fade_edges(x, p, rng), p, rng) if synthetic else (x, p)
             if k:
                 y, q, _ = augment(y, q, rng)
             train.append(clip_from(add_floor_noise(y, rng) if synthetic else y, q, g))
