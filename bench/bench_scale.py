@@ -6,7 +6,8 @@ Three tables, each with its peer measured in the same run:
   (`viseme animate ... -o out.json -o out.csv`), CPU seconds (one core) and peak RSS measured in a
   subprocess (``os.wait4``), beside raw PocketSphinx aligning the same file in one utterance (its
   forced alignment, `bench.peers.pocketsphinx_forced`, under a memory cap and a time limit); our
-  peak RSS at 2, 8 and 30 minutes too (it must not grow with the length).
+  peak RSS at 2, 8 and 30 minutes too (it must not grow with the length); and a Spanish hour
+  (espeak-ng voices, `bench.corpus.SPANISH_SENTENCES`, ``--lang es``: the universal aligner's path).
 * ``scale-accuracy``: TIMIT dev's 40 utterances laid end to end with pauses of 0.4-1.2 s of
   room noise into one 2.5-minute file, aligned as one recording and scored like the single files
   (`bench.accuracy.with_transcript` on the same utterances, same run).

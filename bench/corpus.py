@@ -104,7 +104,7 @@ SPANISH_SENTENCES = [
     "Es, pues, de saber que este sobredicho hidalgo, los ratos que estaba ocioso, se daba a leer libros.",
     "En resolución, él se enfrascó tanto en su lectura, que se le pasaban las noches leyendo de claro en claro.",
 ]
-SPANISH_VARIANTS = [None, "m3", "f2", "f4", "m7", "klatt"]
+ESPEAK_VARIANTS = [None, "m3", "f2", "f4", "m7", "klatt"]
 
 
 def espeak_pieces_in(lang: str, texts: list[str], n: int, seed: int = 0) -> list[Piece]:
@@ -114,7 +114,7 @@ def espeak_pieces_in(lang: str, texts: list[str], n: int, seed: int = 0) -> list
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        variant = rng.choice(SPANISH_VARIANTS)
+        variant = rng.choice(ESPEAK_VARIANTS)
         sp = synthesize(texts[i % len(texts)], lang=lang, variant=variant, rate_wpm=rng.choice(RATES_WPM),
                         pitch=rng.randint(35, 65))
         out.append(Piece(sp.samples, texts[i % len(texts)], f"espeak-ng {lang}+{variant or 'default'}"))
