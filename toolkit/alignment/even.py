@@ -37,6 +37,9 @@ def frame_energy_db(samples: np.ndarray, sample_rate: int, hop_s: float = 0.01, 
     return 10.0 * np.log10(energy + 1e-10)
 
 
+SPEECH_LEVEL = 0.3  # speech is louder than this share of the way (dB) from the floor to the speech level
+
+
 def speech_regions(samples: np.ndarray, sample_rate: int, *, min_pause_s: float = 0.15,
                    min_speech_s: float = 0.05) -> list[tuple[float, float]]:
     """Spans (start_s, end_s) of speech found by an adaptive energy threshold.
@@ -57,7 +60,7 @@ def speech_regions(samples: np.ndarray, sample_rate: int, *, min_pause_s: float 
     floor, peak = np.percentile(db, 10), np.percentile(db, 95)
     if peak - floor < 6.0:  # no contrast: all speech or all silence
         return [(0.0, len(samples) / sample_rate)] if peak > -60 else []
-    thr = floor + 0.3 * (peak - floor)
+    thr = floor + SPEECH_LEVEL * (peak - floor)
     active = db > thr
     regions: list[list[float]] = []
     for i in np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])) != 0).reshape(-1, 2):

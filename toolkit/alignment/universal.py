@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.alignment.even import _fill_silence, even_alignment, speech_regions
+from toolkit.alignment.even import SPEECH_LEVEL, _fill_silence, even_alignment, speech_regions
 from toolkit.alignment.result import Alignment, _word_parts
 from toolkit.animation import Segment
 from toolkit.motion.features import HOP, SAMPLE_RATE, log_mel
@@ -612,11 +612,12 @@ def align_universal(samples: np.ndarray, sample_rate: int, words, *, source: str
 
 
 def _speech_s(level_db: np.ndarray) -> float:
-    """Seconds of speech: frames louder than 30 % of the way from the floor to the speech level (the rule
-    of `speech_regions`, on the classifier's frames instead of a second pass over the audio)."""
+    """Seconds of speech: frames louder than `SPEECH_LEVEL` of the way from the floor to the speech level
+    (the rule of `speech_regions`, on the classifier's frames instead of a second pass over the audio;
+    ``level_db`` is already measured from the floor)."""
     if level_db is None or len(level_db) == 0:
         return 0.0
-    return float(np.sum(level_db > 0.3 * np.percentile(level_db, 95))) * FRAME_S
+    return float(np.sum(level_db > SPEECH_LEVEL * np.percentile(level_db, 95))) * FRAME_S
 
 
 def _align_all(out: FrameOutput, words, duration: float, rec, source: str, warnings: list[str]) -> list[_Piece]:

@@ -143,11 +143,10 @@ def breathy_tails(x: np.ndarray, phones: list[Segment], rng: np.random.Generator
     Here the noise is white noise through the phone's last spectrum, 3-15 dB
     under it, fading by 15-30 dB, inside the pause (which shrinks).
     """
-    segs = [s for s in phones if s.end > s.start]
-    out = list(segs)
+    out = [s for s in phones if s.end > s.start]
     y = np.array(x, np.float32, copy=True)
-    for i in range(len(segs) - 1):
-        s, pause = segs[i], segs[i + 1]
+    for i in range(len(out) - 1):
+        s, pause = out[i], out[i + 1]
         if is_silence(s.label) or not is_silence(pause.label) or rng.random() >= p:
             continue
         try:
@@ -172,10 +171,8 @@ def breathy_tails(x: np.ndarray, phones: list[Segment], rng: np.random.Generator
         tail[:ramp] *= np.linspace(0, 1, ramp)
         y[b:b + n] += tail.astype(np.float32)
         grow = n / SAMPLE_RATE
-        j = out.index(s)
-        out[j] = Segment(s.label, s.start, s.end + grow)
-        out[j + 1] = Segment(pause.label, pause.start + grow, pause.end)
-        segs[i + 1] = out[j + 1]
+        out[i] = Segment(s.label, s.start, s.end + grow)
+        out[i + 1] = Segment(pause.label, pause.start + grow, pause.end)
     return y, out
 
 
