@@ -147,30 +147,6 @@ def test_held_out_language_is_aligned_within_tolerance(basque):
     assert al.method == "universal" and al.confidence > 0.5
 
 
-def test_untranscribed_sound_at_the_edges_is_left_silent_with_a_warning(basque):
-    """A clip cut from a longer recording: the next utterance's onset after a pause at the end, the last
-    one's tail before a pause at the start.  The words keep their places; the sound is silence, named."""
-    from toolkit.alignment.tts import synthesize
-
-    other = synthesize("Bihar etxera itzuliko naiz.", lang="eu", variant="m7")
-    speech = [s for s in other.phonemes if s.label]
-    a, b = int(speech[0].start * 16000), int(speech[-1].end * 16000)
-    onset, tail = other.samples[a:a + 4000], other.samples[b - 4000:b]  # 0.25 s each
-    gap = np.zeros(3200, np.float32)  # 0.2 s
-    samples = np.concatenate([tail, gap, basque.samples, gap, onset])
-    shift = (len(tail) + len(gap)) / 16000
-    ref = [Segment(s.label, s.start + shift, s.end + shift) for s in basque.phonemes]
-    al = align_universal(samples, 16000, _words(basque), source="clip.wav")
-    err = _errors(ref, al.phonemes)
-    assert err.mean() < 0.020, err.mean()
-    got, want = [s for s in al.phonemes if s.label], [s for s in ref if s.label]
-    assert abs(got[0].start - want[0].start) < 0.05 and abs(got[-1].end - want[-1].end) < 0.05, (got[-1], want[-1])
-    notes = [w for w in al.warnings if "not in the transcript" in w]
-    assert len(notes) == 2 and all(w.startswith("clip.wav: the sound at ") for w in notes), al.warnings
-    plain = align_universal(basque.samples, 16000, _words(basque))
-    assert not [w for w in plain.warnings if "not in the transcript" in w]
-
-
 def test_long_recordings_are_aligned_window_by_window():
     from toolkit.alignment.tts import synthesize
 

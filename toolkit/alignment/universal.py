@@ -25,9 +25,7 @@ voiceless velar stop, a Hawaiian long vowel an open front unrounded vowel.
    the feature log-probabilities divided by their priors (`HEAD_WEIGHTS`,
    `PRIOR_SCALE`) plus the boundary log-probability where a phone starts
    (`BOUNDARY_WEIGHT`); pauses are unlikely on loud frames (`LOUD_DB`), a
-   stop may sound like its silent closure (`CLOSURE_LOGP`), and sound the
-   transcript does not hold may lie beyond a pause before the first word or
-   after the last (`EDGE_SOUND_MIN_FRAMES`: a clip's cut-off neighbours).
+   stop may sound like its silent closure (`CLOSURE_LOGP`).
 4. **Long recordings** are aligned window by window (`WINDOW_S`): the
    transcript's remaining words are matched to the window with an open end,
    the window is cut in its longest pause, and the next window starts there,
@@ -101,22 +99,6 @@ BAND_MIN_CELLS = 2_000_000  # frames x states above which the band is used
 SINGLE_PASS_S = 30.0  # recordings up to this length are aligned in one piece
 WINDOW_S = 20.0  # window length for longer ones
 SQUEEZED_MISMATCH = 0.45  # above this share of phones at their minimum length: the transcript does not fit
-# Sound the transcript does not hold, at the recording's edges: a clip cut from a longer recording often
-# keeps the cut-off onset of the next utterance or the tail of the one before, or a breath or a click, apart
-# from the words by a pause.  With nowhere else to go, the last phone is stretched over it (or the first one
-# starts there), hundreds of ms off.  So before the first word and after the last one the path may pass a
-# stretch of `UNTRANSCRIBED` sound: at least EDGE_SOUND_MIN_FRAMES long (longer than a stop's release, so
-# a word's own final burst stays with it), apart from the words by a pause of EDGE_SOUND_GAP_FRAMES or more,
-# each frame scored as well as any phone could score it there, less EDGE_SOUND_COST (a phone of the
-# transcript that fits is preferred).  It comes out as silence, with a warning.  Set on the held-out
-# synthetic clips (espeak-ng and festival, clean, degraded and breathy), plain and with 0.1-0.4 s of another
-# clip's onset after them / tail before them, 0.08-0.4 s apart: 10.16 / 48.8 / 49.5 ms without it,
-# 10.17 / 10.8 / 10.5 ms with these values (cost 1.0: 10.5 ms on the plain clips, a real final phone lost).
-EDGE_SOUND_MIN_FRAMES = 10
-EDGE_SOUND_GAP_FRAMES = 10
-EDGE_SOUND_COST = 2.0
-UNTRANSCRIBED = Features("sound", "any", "any", "any", "any", "any", "any")  # a target outside the feature table
-SOUND = -2  # `StateGraph.phone` of untranscribed sound (pauses are -1)
 
 
 # -- features ----------------------------------------------------------------------------------------
@@ -290,9 +272,8 @@ class FrameClassifier:
 @dataclass
 class StateGraph:
     """A left-to-right graph of states.  Per state: its target (row of ``targets``), the phone it belongs
-    to (-1: a pause, `SOUND`: untranscribed sound), whether a phone or pause starts there, whether it may
-    repeat, the states a path may come from and the log prior of each such move, and where a path may begin
-    and end."""
+    to (-1: a pause), whether a phone or pause starts there, whether it may repeat, the states a path may
+    come from and the log prior of each such move, and where a path may begin and end."""
 
     targets: list[Features]
     closure: list[bool]  # per target: a stop that may also be heard as its silent closure (`CLOSURE_LOGP`)
@@ -338,7 +319,7 @@ def duration_logprior(frames: int, median_frames: float = DURATION_MEDIAN_FRAMES
     return -DURATION_WEIGHT * float(np.log(frames / median_frames) ** 2) / (2 * DURATION_SIGMA ** 2)
 
 
-def build_graph(words: list[list[str]], sound_before: bool = False, sound_after: bool = False) -> StateGraph:
+def build_graph(words: list[list[str]]) -> StateGraph:
     """States for words of IPA phones, with an optional pause before, between and after them.
 
     A phone is a chain of its parts, each a chain of its minimum number of
@@ -346,8 +327,6 @@ def build_graph(words: list[list[str]], sound_before: bool = False, sound_after:
     to count the phone's duration, so leaving it early costs `duration_logprior`.
     A pause between words is at least `SILENCE_MIN_FRAMES` long, one at either
     end at least a frame (the recording may start or stop right at the speech).
-    ``sound_before`` / ``sound_after``: the path may also pass untranscribed
-    sound before the first word / after the last one (`EDGE_SOUND_MIN_FRAMES`).
     """
     targets: list[tuple[Features, bool]] = [(SILENCE, False)]
     index = {targets[0]: 0}
@@ -363,19 +342,6 @@ def build_graph(words: list[list[str]], sound_before: bool = False, sound_after:
         preds.append(pred)
         return len(rows) - 1
 
-    def target_index(key: tuple[Features, bool]) -> int:
-        t = index.setdefault(key, len(targets))
-        if t == len(targets):
-            targets.append(key)
-        return t
-
-    def add_chain(target: int, phone: int, n: int, pred: list[tuple[int, float]]) -> int:
-        """n states of one target (the last one may repeat); returns the last."""
-        s = add(target, phone, True, n == 1, pred)
-        for j in range(1, n):
-            s = add(target, phone, False, j == n - 1, [(s, 0.0)])
-        return s
-
     def add_pause(n: int) -> None:
         nonlocal exits, skip
         before = list(exits)
@@ -387,10 +353,6 @@ def build_graph(words: list[list[str]], sound_before: bool = False, sound_after:
 
     add_pause(1)
     first = [0]
-    if sound_before:  # [pause] sound pause word...
-        first.append(len(rows))
-        sound = add_chain(target_index((UNTRANSCRIBED, False)), SOUND, EDGE_SOUND_MIN_FRAMES, list(exits))
-        exits = exits + [(add_chain(0, -1, EDGE_SOUND_GAP_FRAMES, [(sound, 0.0)]), 0.0)]
     word_exits: list[list[tuple[int, float]]] = []
     for w, phones in enumerate(words):
         for n, label in enumerate(phones):
@@ -403,7 +365,9 @@ def build_graph(words: list[list[str]], sound_before: bool = False, sound_after:
                 # a word's first stop starts where its burst's closure starts: in the pause before, unheard;
                 # there the boundary is left to the pause/stop decision, elsewhere the closure may be silent
                 key = (f, f.manner == "stop" and (n > 0 or k > 0))
-                t = target_index(key)
+                t = index.setdefault(key, len(targets))
+                if t == len(targets):
+                    targets.append(key)
                 last = k == len(chain) - 1
                 length = max(m, int(np.ceil(median)) - done) if last else m
                 pred = exits + (skip if n == 0 else []) if k == 0 else [(len(rows) - 1, 0.0)]
@@ -419,11 +383,6 @@ def build_graph(words: list[list[str]], sound_before: bool = False, sound_after:
                 done += m
         word_exits.append(list(exits))
         add_pause(SILENCE_MIN_FRAMES if w < len(words) - 1 else 1)
-    ends = [pause_last[-1]]
-    if sound_after and word_exits:  # ...word pause sound [pause]
-        gap = add_chain(0, -1, EDGE_SOUND_GAP_FRAMES, word_exits[-1])
-        sound = add_chain(target_index((UNTRANSCRIBED, False)), SOUND, EDGE_SOUND_MIN_FRAMES, [(gap, 0.0)])
-        ends += [sound, add_chain(0, -1, 1, [(sound, 0.0)])]
     S, P = len(rows), max(len(p) for p in preds)
     r = np.array(rows, dtype=np.int64)
     pred = np.full((S, P), -1, np.int64)
@@ -434,7 +393,7 @@ def build_graph(words: list[list[str]], sound_before: bool = False, sound_after:
     start = np.zeros(S, bool)
     start[first] = True
     end_logp = np.full(S, -np.inf)
-    end_logp[ends] = 0.0
+    end_logp[S - 1] = 0.0
     word_end_logp = np.full(S, -np.inf)
     if word_exits:
         for q, lp in word_exits[-1]:
@@ -459,12 +418,8 @@ def target_scores(out: FrameOutput, targets: list[Features], weights: dict[str, 
     targets = list(targets) + [SILENCE]
     score = np.zeros((out.n_frames, len(targets)), np.float32)
     for h in HEADS:
-        cls = [FEATURE_VALUES[h].index(getattr(f, h)) if f != UNTRANSCRIBED else 0 for f in targets]
+        cls = [FEATURE_VALUES[h].index(getattr(f, h)) for f in targets]
         score += weights[h] * out.logp[h][:, cls]
-    if UNTRANSCRIBED in targets:  # any sound: the best value of each feature, a manner other than the pause
-        heard = {h: out.logp[h][:, 1:] if h == "manner" else out.logp[h] for h in HEADS}  # manner 0: "sil"
-        sound = sum(weights[h] * heard[h].max(axis=1) for h in HEADS)
-        score[:, targets.index(UNTRANSCRIBED)] = sound - EDGE_SOUND_COST
     silent = score[:, -1]
     if out.level_db is not None:
         silent = silent - LOUD_SLOPE * np.maximum(0.0, out.level_db - LOUD_DB)
@@ -563,14 +518,12 @@ class _Piece:
     words: list[Segment]
     squeezed: float
     agreement: float
-    untranscribed: list[tuple[float, float]] = ()  # (start_s, end_s) of untranscribed sound at the edges
 
 
 def _align_piece(out: FrameOutput, f0: int, f1: int, words: list[tuple[str, list[str]]], t_end_s: float,
                  open_end: bool = False) -> tuple[_Piece, int, np.ndarray, StateGraph]:
-    """Align ``words`` to frames [f0, f1); returns the piece, how many words it used, the path and graph.
-    At the recording's own start and end (not a window's) untranscribed sound may lie beyond the words."""
-    g = build_graph([p for _, p in words], sound_before=f0 == 0, sound_after=f1 == out.n_frames and not open_end)
+    """Align ``words`` to frames [f0, f1); returns the piece, how many words it used, the path and graph."""
+    g = build_graph([p for _, p in words])
     sub = out.frames(f0, f1)
     scores = target_scores(sub, g.targets, closure=g.closure)
     emit = scores[:, g.target]
@@ -586,12 +539,9 @@ def _align_piece(out: FrameOutput, f0: int, f1: int, words: list[tuple[str, list
         wsegs.append(Segment(words[w][0], mine[0][0], mine[-1][1]))
     mins = {p: sum(m for _, m in _phone_chain(g.labels[p])) for p, _, _ in segs}
     squeezed = float(np.mean([round((e - s) / FRAME_S) <= mins[p] for p, s, e in segs])) if segs else 1.0
-    heard = [t for t, f in enumerate(g.targets) if f != UNTRANSCRIBED]  # what the classifier would pick freely
-    best = np.max(scores[:, heard], axis=1)
+    best = np.max(scores, axis=1)
     agreement = float(np.mean(emit[np.arange(len(path)), path] >= best - 1e-6)) if len(path) else 0.0
-    runs = np.flatnonzero(np.diff(np.concatenate([[0], (g.phone[path] == SOUND).astype(np.int8), [0]])))
-    sound = [((f0 + a) * FRAME_S, (f0 + b) * FRAME_S) for a, b in runs.reshape(-1, 2)]
-    return _Piece(phones, wsegs, squeezed, agreement, sound), n_words, path, g
+    return _Piece(phones, wsegs, squeezed, agreement), n_words, path, g
 
 
 def _word_list(words) -> list[tuple[str, list[str]]]:
@@ -653,8 +603,6 @@ def align_universal(samples: np.ndarray, sample_rate: int, words, *, source: str
     n = np.array([max(1, len(pc.phones)) for pc in pieces], float)
     squeezed = float(np.sum(n * [pc.squeezed for pc in pieces]) / n.sum())
     agreement = float(np.sum(n * [pc.agreement for pc in pieces]) / n.sum())
-    for a, b in (x for pc in pieces for x in pc.untranscribed):
-        warnings.append(f"{source}: the sound at {a:.2f}-{b:.2f} s is not in the transcript; left silent")
     if squeezed > SQUEEZED_MISMATCH and len(phones) >= 6:
         warnings.append(f"{source}: {squeezed:.0%} of the phones were squeezed to their minimum length; "
                         "does the transcript match the audio?")
