@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import accuracy
-from bench.corpus import (FALLBACK_SENTENCES, SPANISH_SENTENCES, espeak_pieces, espeak_pieces_in, real_pieces, voice_lines,
+from bench.corpus import (FALLBACK_SENTENCES, SPANISH_SENTENCES, SPANISH_VOICES, espeak_pieces, real_pieces, voice_lines,
                           write_long_recording)
 from bench.peers import pocketsphinx_build
 from bench.report import Column, Table, finish
@@ -128,7 +128,7 @@ def long_recording_es(minutes: float, fresh: bool = False) -> tuple[Path, Path]:
     if wav.is_file() and txt.is_file() and not fresh:
         return wav, txt
     CACHE.mkdir(parents=True, exist_ok=True)
-    pieces = espeak_pieces_in("es", SPANISH_SENTENCES, 3 * len(SPANISH_SENTENCES), seed=17)
+    pieces = espeak_pieces(SPANISH_SENTENCES, 3 * len(SPANISH_SENTENCES), seed=17, voices=SPANISH_VOICES)
     write_long_recording(pieces, minutes * 60.0, wav, txt, seed=17)
     return wav, txt
 

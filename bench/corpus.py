@@ -81,15 +81,15 @@ def real_pieces(root: Path = TRANSCRIBED) -> list[Piece]:
     return out
 
 
-def espeak_pieces(texts: list[str], n: int, seed: int = 0) -> list[Piece]:
-    """``n`` utterances of ``texts`` (cycled) in varied espeak-ng voices and rates."""
+def espeak_pieces(texts: list[str], n: int, seed: int = 0, voices: list[str] = VOICES) -> list[Piece]:
+    """``n`` utterances of ``texts`` (cycled) in varied espeak-ng ``voices`` and rates."""
     from toolkit.alignment.tts import synthesize
 
     rng = random.Random(seed)
     out = []
     for i in range(n):
         text = texts[i % len(texts)]
-        voice = rng.choice(VOICES)
+        voice = rng.choice(voices)
         sp = synthesize(text, voice=voice, rate_wpm=rng.choice(RATES_WPM), pitch=rng.randint(35, 65))
         out.append(Piece(sp.samples, text, f"espeak-ng {voice}"))
     return out
@@ -104,21 +104,7 @@ SPANISH_SENTENCES = [
     "Es, pues, de saber que este sobredicho hidalgo, los ratos que estaba ocioso, se daba a leer libros.",
     "En resolución, él se enfrascó tanto en su lectura, que se le pasaban las noches leyendo de claro en claro.",
 ]
-ESPEAK_VARIANTS = [None, "m3", "f2", "f4", "m7", "klatt"]
-
-
-def espeak_pieces_in(lang: str, texts: list[str], n: int, seed: int = 0) -> list[Piece]:
-    """``n`` utterances of ``texts`` (cycled) in espeak-ng's ``lang`` voice, varied variants and rates."""
-    from toolkit.alignment.tts import synthesize
-
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        variant = rng.choice(ESPEAK_VARIANTS)
-        sp = synthesize(texts[i % len(texts)], lang=lang, variant=variant, rate_wpm=rng.choice(RATES_WPM),
-                        pitch=rng.randint(35, 65))
-        out.append(Piece(sp.samples, texts[i % len(texts)], f"espeak-ng {lang}+{variant or 'default'}"))
-    return out
+SPANISH_VOICES = ["es", "es+m3", "es+f2", "es+f4", "es+m7", "es+klatt"]  # espeak-ng's Spanish, varied
 
 
 def voice_lines(n: int, seed: int = 0, max_s: float = 6.0) -> list[Piece]:

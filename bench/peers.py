@@ -50,6 +50,7 @@ from toolkit.phonemes.inventory import ARPABET_TO_IPA
 ROOT = Path(__file__).resolve().parents[1]
 PYLIPSYNC_VENV = ROOT / ".venv-pylipsync"
 
+
 def pocketsphinx_build() -> str:
     """Which PocketSphinx this environment runs: scripts/setup.sh builds 5.1.1 with one CPU-saving fix
     (scripts/patches/) and stamps the venv; PyPI's wheel gives the same boundaries, more slowly on long files."""
