@@ -64,6 +64,18 @@ def test_align_prints_json(tmp_path, capsys):
     assert all(p["end"] >= p["start"] for p in d["phonemes"])
 
 
+@pytest.mark.parametrize("name", ["speech.csv", "speech.png", "speech"])
+def test_align_refuses_an_output_type_it_does_not_write(tmp_path, capsys, monkeypatch, name):
+    """align writes JSON or a TextGrid: any other file ending would get JSON under a name that lies."""
+    from toolkit import pipeline
+
+    monkeypatch.setattr(pipeline, "align", lambda *a, **k: pytest.fail("aligned before the output was checked"))
+    rc = main(["align", str(SAMPLE), "--text", SAMPLE_TEXT.read_text(), "-o", str(tmp_path / name)])
+    err = capsys.readouterr().err
+    assert rc == 2 and name in err and ".TextGrid" in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_say_writes_wav_and_animation(tmp_path):
     rc = main(["say", "Guten Morgen", "--lang", "de", "-o", str(tmp_path / "hello")])
     assert rc == 0

@@ -126,6 +126,10 @@ def cmd_align(args) -> int:
         raise ValueError("only one output can go to standard output ('-')")
     for o in args.output:
         check_output_path(Path(o), inputs=(args.audio, args.transcript))
+        # any other ending would get JSON under a name that promises a CSV or an image
+        if Path(o).suffix.lower() not in (".json", ".textgrid") and not output_target(o).stream:
+            raise ValueError(f"{o}: align writes .json or .TextGrid (or '-' for JSON on standard output), "
+                             f"not {Path(o).suffix or 'a name with no file ending'}")
     samples = _load_audio(args)
     al = pipeline.align(samples, text, ipa=args.ipa, lang=args.lang, sample_rate=16000, source=args.audio)
     for w in al.warnings:
