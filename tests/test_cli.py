@@ -267,6 +267,19 @@ def test_a_model_that_cannot_work_fails_before_anything_is_written_or_computed(t
     assert sorted(x.name for x in tmp_path.iterdir()) == ["anim.json", "avatar.glb", "rock.vrm"]
 
 
+@pytest.mark.parametrize("rig,msg", [("arkit", "no rig profile 'arkit'"), ("my rig.json", "my rig.json: rig file not found")])
+@pytest.mark.parametrize("outs", [["a.glb"], ["a.json", "a.anim"]])
+def test_an_unknown_rig_is_refused_before_any_work_even_without_a_model(tmp_path, capsys, monkeypatch, rig, msg, outs):
+    """--rig was read only with --model and a model output: a typo animated the default head (or wrote
+    JSON) with the rig silently ignored."""
+    _no_pipeline(monkeypatch)
+    rc = main(["animate", str(SAMPLE), "--text", "Bob", "--rig", str(tmp_path / rig) if rig.endswith(".json") else rig]
+              + sum((["-o", str(tmp_path / o)] for o in outs), []))
+    err = capsys.readouterr().err
+    assert rc == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_outputs_never_overwrite_the_models_own_files(tmp_path, capsys, monkeypatch):
     from PIL import Image
 

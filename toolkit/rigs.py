@@ -331,6 +331,8 @@ def _load_profile_cached(name_or_path: str, search: tuple[Path, ...]) -> Profile
     p = Path(name_or_path)
     if not (p.suffix == ".json" and p.is_file()):
         hits = [d / f"{name_or_path}.json" for d in search if (d / f"{name_or_path}.json").is_file()]
+        if not hits and p.suffix == ".json":  # a path, not a profile's name
+            raise RigError(f"{name_or_path}: rig file not found")
         if not hits:
             known = sorted({f.stem for d in search if d.is_dir() for f in d.glob("*.json")})
             raise RigError(f"no rig profile {name_or_path!r} (known: {', '.join(known)}; or give a .json path)")

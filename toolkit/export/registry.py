@@ -255,6 +255,10 @@ def plan_outputs(outputs, *, fmt: str | None = None, model=None, rig=None, input
     for path, f in items:
         _check_installed(path, f)
     sources = [Path(x) for x in inputs if x]
+    if rig:  # read now whatever the outputs: a misspelt profile must not be ignored (the default head, JSON)
+        from toolkit.rigs import load_profile
+
+        load_profile(rig)
     if rig and Path(rig).is_file():
         sources.append(Path(rig))
     if model:
