@@ -136,3 +136,25 @@ def test_real_mfa_textgrids_parse():
     # every reference grid reads
     for grid in sorted(MFA_GRIDS.glob("*.TextGrid")):
         read_textgrid(grid)
+
+
+def test_a_textgrid_of_longer_audio_is_refused_naming_both_durations(tmp_path, capsys, espeak_wav):
+    """A TextGrid whose words run well past the audio's end belongs to another recording (or the audio was
+    cut): animating it put phonemes after the last frame, silently.  A few tens of ms over (an encoder's
+    padding, rounding) still pass."""
+    import soundfile as sf
+
+    from toolkit.cli import main
+
+    duration_s = sf.info(str(espeak_wav)).duration
+    fits, other = tmp_path / "fits.TextGrid", tmp_path / "other.TextGrid"
+    write_textgrid(Alignment([Segment("ʃ", 0.1, 0.3), Segment("iː", 0.3, duration_s + 0.05)],
+                             [Segment("she", 0.1, duration_s + 0.05)], 1.0, "mfa"), fits)
+    write_textgrid(Alignment([Segment("ʃ", 0.1, 0.3), Segment("iː", 0.3, duration_s + 2.0)],
+                             [Segment("she", 0.1, duration_s + 2.0)], 1.0, "mfa"), other)
+    assert main(["animate", str(espeak_wav), "--textgrid", str(fits), "-o", str(tmp_path / "a.json")]) == 0
+    capsys.readouterr()
+    assert main(["animate", str(espeak_wav), "--textgrid", str(other), "-o", str(tmp_path / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert "other.TextGrid" in err and f"{duration_s + 2.0:.2f} s" in err and f"{duration_s:.2f} s" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "b.json").exists()

@@ -45,6 +45,9 @@ LIMITS = {"fps": (1, 240, False), "intensity": (0, 3, False), "offset_ms": (-10_
 # belongs to other audio (or the audio was cut), and aligning it would only spread words at random.
 MAX_PHONEMES_PER_S = 25.0
 NORMAL_PHONEMES_PER_S = 12.0
+# A TextGrid whose labels run further than this past the audio's end (`_check_textgrid_fits`) was made
+# for other audio: an encoder's padding or rounding moves an end by tens of milliseconds, not more.
+TEXTGRID_SLACK_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,7 @@ def _timing(speech: _Speech, words, textgrid, opts: Options):
         return None, ["engine 'neural' ignores the transcript"]
     if textgrid is not None:
         al = _read_textgrid(textgrid)
+        _check_textgrid_fits(al, textgrid, speech)
         return al, list(al.warnings)
     if words:
         al = _align_transcript(speech, words, opts)
@@ -325,6 +329,16 @@ def _read_textgrid(textgrid: str | Path):
             raise ValueError(f"{textgrid}: phone {p.label!r} at {p.start:.3f} s is not a phone (IPA, ARPAbet or "
                              "TIMIT label expected)") from None
     return al
+
+
+def _check_textgrid_fits(al, textgrid, speech: _Speech) -> None:
+    """Refuse a TextGrid whose words or phones end well after the audio (`TEXTGRID_SLACK_S`), naming both
+    durations: its timing belongs to another recording, and its last phonemes would fall after the last frame."""
+    duration_s = len(speech.samples) / audio_io.TARGET_RATE
+    end_s = max([s.end for s in al.words + al.phonemes if s.label] or [0.0])
+    if end_s > duration_s + TEXTGRID_SLACK_S:
+        raise ValueError(f"{textgrid}: the TextGrid labels speech until {end_s:.2f} s, but {speech.name} lasts "
+                         f"{duration_s:.2f} s; is it the TextGrid of this recording?")
 
 
 def _align_transcript(speech: _Speech, words, opts: Options):
