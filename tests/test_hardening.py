@@ -86,6 +86,39 @@ def test_an_existing_output_keeps_its_mode_and_owner(tmp_path):
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o640  # a new file: 0666 & ~umask, as open() makes it
 
 
+def _file_size_limit():
+    """In the child: files may not grow past 4 kB (EFBIG instead of SIGXFSZ), as a full disk or a quota stops a write."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+def test_a_write_that_fails_midway_names_the_output_and_keeps_the_old_file(tmp_path, espeak_wav):
+    """A full disk or a quota: the message named the temporary file, or no file at all, never the user's output."""
+    out = tmp_path / "out.json"
+    out.write_text("precious")
+    r = _run(["animate", espeak_wav, "--text", "Bob made a map of Paris.", "-o", out], preexec_fn=_file_size_limit)
+    line = _one_error_line(r.stderr.decode())
+    assert r.returncode == 2 and line == f"viseme: error: {out}: cannot be written (File too large)", line
+    # WAV files (`viseme say`) go the same way: libsndfile writing the file itself said only "System error."
+    wav = tmp_path / "out.wav"
+    wav.write_text("precious")
+    code = f"from toolkit.audio import write_wav; import numpy as np; write_wav({str(wav)!r}, np.zeros(16000), 16000)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, preexec_fn=_file_size_limit)
+    assert f"OutputError: {wav}: cannot be written (File too large)" in r.stderr, r.stderr
+    assert out.read_text() == wav.read_text() == "precious" and sorted(p.name for p in tmp_path.iterdir()) == \
+        ["out.json", "out.wav"]
+
+
+def test_a_full_temporary_folder_while_converting_the_audio_names_the_audio(tmp_path):
+    """Audio not at 16 kHz is converted once to a temporary file; a full disk there said '[Errno 27] File too large'."""
+    r = _run(["animate", SAMPLE, "--text", "Bob made a map of Paris.", "-o", tmp_path / "out.json"],
+             preexec_fn=_file_size_limit)
+    line = _one_error_line(r.stderr.decode())
+    assert r.returncode == 2 and line.startswith(f"viseme: error: {SAMPLE}: ") and "File too large" in line, line
+
+
 def test_devices_and_fifos_get_the_bytes_streamed(tmp_path):
     assert main(["render", str(_anim(tmp_path)), "-o", "/dev/null"]) == 0
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)  # still the device

@@ -19,6 +19,7 @@ Example
 """
 from __future__ import annotations
 
+import io
 import os
 import struct
 import subprocess
@@ -303,7 +304,11 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sr: int = TARGET_RAT
     x = np.asarray(samples, np.float32)
     if subtype.startswith("PCM"):
         x = np.clip(x, -1.0, 1.0)  # integer PCM would wrap around
-    atomic_write(path, lambda tmp: sf.write(tmp, x, int(sr), subtype=subtype, format="WAV"))
+    # encoded in memory: libsndfile writing the file itself reports a full disk as "System error." on
+    # stderr and names the temporary file; atomic_write names the user's
+    buf = io.BytesIO()
+    sf.write(buf, x, int(sr), subtype=subtype, format="WAV")
+    atomic_write(path, buf.getvalue())
     return path
 
 

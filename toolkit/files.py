@@ -168,14 +168,17 @@ def atomic_write(path: str | Path, data: str | bytes | Callable[[Path], None]) -
             _stream(t, data.encode("utf-8") if isinstance(data, str) else data)
         return
     real = t.real
-    with cleanup.temp_file(dir=real.parent, prefix=f".{real.name}.", suffix=".part" + real.suffix) as tmp:
-        if callable(data):
-            data(tmp)
-        elif isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data, encoding="utf-8")
-        _commit(tmp, real)
+    try:
+        with cleanup.temp_file(dir=real.parent, prefix=f".{real.name}.", suffix=".part" + real.suffix) as tmp:
+            if callable(data):
+                data(tmp)
+            elif isinstance(data, bytes):
+                tmp.write_bytes(data)
+            else:
+                tmp.write_text(data, encoding="utf-8")
+            _commit(tmp, real)
+    except OSError as e:  # a full disk, a quota: the user's path, not the temporary file's (already removed)
+        raise OutputError(f"{path}: cannot be written ({e.strerror or e})") from e
 
 
 def publish(done: Path, path: str | Path) -> None:

@@ -213,6 +213,9 @@ def _converted(blocks: Iterator[np.ndarray], sample_rate: int, name: str) -> Rec
             y = rs.flush()
             out.write(y.astype("<f4").tobytes())
             n += len(y)
+    except OSError as e:  # a full temporary folder: said about the audio, not as a bare errno
+        stack.close()
+        raise AudioError(f"{name}: converting it to 16 kHz in {Path(tmp).parent} failed ({e.strerror or e})") from e
     except BaseException:
         stack.close()
         raise
