@@ -76,7 +76,9 @@ def test_every_symbol_has_features_and_a_viseme():
 
 
 @pytest.mark.parametrize("text, named", [("kaX", "'X'"), ("ka7", None), ("ʰa", "'ʰ'"), ("a͡", "tie bar"),
-                                          ("sh@", "'@'"), ("ta ba$", "'$'")])
+                                          ("sh@", "'@'"), ("ta ba$", "'$'"),
+                                          # a tone with no syllable before it: the word was dropped silently
+                                          ("ka 123", "tone '1'"), ("˥˩ma", "tone '˥'"), ("ma ⁵⁵", "tone '⁵'")])
 def test_unknown_symbols_are_refused_with_their_name(text, named):
     if named is None:  # a digit after a vowel is a Chao tone number, not an error
         assert labels(text) == [["k", "a"]]

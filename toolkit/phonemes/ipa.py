@@ -260,6 +260,8 @@ def _tokenize_word(word: str, strict: bool, whole: str) -> list[IpaPhone]:
             if phones:  # tone letters follow their syllable: its vowel (or the last phone)
                 carrier = next((p for p in reversed(phones) if is_vowel(p.label) or "\u0329" in p.label), phones[-1])
                 carrier.tone += tone
+            elif strict:  # a tone written apart from its syllable ("ma 55"): the word would vanish unseen
+                fail(f"tone {_name(ch)} with no sound before it in {unicodedata.normalize('NFC', word)!r}")
         elif ch in TONE_DIACRITICS and phones:
             phones[-1].tone += {"\u0301": "˦˥", "\u0300": "˨˩", "\u0302": "˥˩", "\u030c": "˩˥", "\u0304": "˧",
                                 "\u030b": "˥", "\u030f": "˩"}.get(ch, ch)
