@@ -447,8 +447,9 @@ def check_text(example) -> None:
     assert isinstance(text, str)
     try:
         words = words_to_phonemes(text, lang=lang)   # any text in a known language: words, never an error...
-    except ValueError as e:   # ...but a `word=IPA` override whose IPA the toolkit cannot place, named in one line
-        assert "=" in text and str(e).startswith("IPA ") and "\n" not in str(e), e
+    except ValueError as e:   # ...but a `word=IPA` override whose IPA the toolkit cannot place or that lacks a side,
+        assert "=" in text and "\n" not in str(e), e   # named in one line
+        assert str(e).startswith("IPA ") or "word=IPA override" in str(e), e
         words = []
     for w in words:
         assert w.text and all(isinstance(p, str) and p for p in w.phones), w

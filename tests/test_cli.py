@@ -84,6 +84,15 @@ def test_say_writes_wav_and_animation(tmp_path):
     assert d["meta"]["alignment"] == "espeak" and d["words"][0]["label"].lower() == "guten"
 
 
+def test_say_refuses_one_file_named_twice(tmp_path, capsys):
+    # the .wav outputs are written beside the plan's outputs: the same file twice was written twice
+    wav = str(tmp_path / "x.wav")
+    rc = main(["say", "hello", "-o", wav, "-o", str(tmp_path / "x.json"), "-o", wav])
+    err = capsys.readouterr().err
+    assert rc == 2 and "two outputs would write" in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("case", ["missing", "empty", "silent", "truncated", "bad-lang", "unwritable", "same-as-input",
                                   "bad-ext"])
 def test_bad_input_exits_nonzero_without_output(tmp_path, capsys, case):
@@ -384,3 +393,13 @@ def test_contact_sheet_tiles_follow_size(tmp_path):
         assert main(["render", str(anim), "-o", str(out), "--size", str(size)]) == 0
         widths.append(Image.open(out).size[0])
     assert abs(widths[1] / widths[0] - 2.0) < 0.1, widths
+
+
+@pytest.mark.parametrize("argv", [["animate", str(SAMPLE), "--fps", "nan", "-o", "x.json"], ["animate", str(SAMPLE)],
+                                  ["animat", str(SAMPLE)], ["say", "hi", "--seed", "1.5", "-o", "x"]])
+def test_usage_errors_are_one_line(argv, capsys):
+    # argparse printed its usage block (a dozen lines for animate) before the line that says what is wrong
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and ": error: " in err[0] and err[0].endswith("--help)"), err

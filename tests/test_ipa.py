@@ -107,3 +107,7 @@ def test_words_from_ipa_and_overrides_in_a_transcript():
     assert ws[1].phones == ["tʰ", "b", "i", "l", "i", "s", "i"]
     with pytest.raises(ValueError, match="'X'"):
         words_to_phonemes("hello name=naX")
+    for half in ("we met in Tbilisi=", "we met in =tʰbilisi"):  # was spoken as "Tbilisi equals"
+        with pytest.raises(ValueError, match="word=IPA override needs"):
+            words_to_phonemes(half)
+    assert [x.text for x in words_to_phonemes("a = b")] == ["a", "equals", "b"]  # '=' apart is text

@@ -78,6 +78,23 @@ def _negative_numbers(argv: list[str], parser: argparse.ArgumentParser) -> list[
     return out
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``viseme animate: error: ... (see viseme animate --help)``:
+    the usage block argparse prints first (a dozen lines for `animate`) buried the line that says what is
+    wrong, and a script reading the last line of stderr got the usage's tail.  Sub-commands made by
+    ``add_subparsers`` are of the same class.
+
+    >>> p = Parser(prog="viseme")
+    >>> p.error("argument --fps: must be a number")
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """``parser.parse_args`` with number options' negative values (see `_negative_numbers`) and a last
     check of what argparse skips the type of ('--fps=--' reaches the namespace as [])."""

@@ -27,7 +27,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from toolkit import cleanup, progress  # noqa: E402
-from toolkit.arguments import Number, ipa_transcript, parse_args  # noqa: E402
+from toolkit.arguments import Number, Parser, ipa_transcript, parse_args  # noqa: E402
 from toolkit.files import STDOUT, check_output_path, output_target  # noqa: E402
 
 # -- subcommands -------------------------------------------------------------------------------------
@@ -153,11 +153,12 @@ def cmd_align(args) -> int:
 def cmd_say(args) -> int:
     from toolkit import pipeline
     from toolkit.audio import write_wav
-    from toolkit.export.registry import WriteJob, plan_outputs, write_outputs
+    from toolkit.export.registry import WriteJob, check_distinct, plan_outputs, write_outputs
 
     outs = list(args.output)
     if len(outs) == 1 and not Path(outs[0]).suffix and not output_target(outs[0]).stream:  # a prefix: wav + json
         outs = [outs[0] + ".wav", outs[0] + ".json"]
+    check_distinct([output_target(o) for o in outs])  # the .wav outputs too, which the plan does not hold
     wavs = [o for o in outs if o.lower().endswith(".wav")]
     for o in wavs:
         check_output_path(Path(o))
@@ -264,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     from toolkit.render import SIZE_LIMITS_PX
 
     OUTPUT_FORMATS = [f.name for f in FORMATS if f.suffixes]
-    ap = argparse.ArgumentParser(prog="viseme", description="Speech in, 3D lip-sync curves out.",
+    ap = Parser(prog="viseme", description="Speech in, 3D lip-sync curves out.",
                                  epilog="exit status: 0 done, 2 failed (bad input or usage, a missing program or "
                                         "device: one line naming it), 1 internal error, 129/130/143 stopped by "
                                         "SIGHUP/SIGINT/SIGTERM")

@@ -276,6 +276,15 @@ def plan_outputs(outputs, *, fmt: str | None = None, model=None, rig=None, input
 
 def _check_targets(targets: list[files.Target], formats: list[Format]) -> None:
     """One output per file, at most one on standard output, and no binary data on a terminal."""
+    check_distinct(targets)
+    for t, f in zip(targets, formats):
+        if f.binary and t.stream and files.is_terminal(t.path):
+            raise ValueError(f"{t.label}: is a terminal and {f.name} is binary data; redirect it "
+                             f"(-o - > out{_file_suffix(f)}) or pipe it into a program, or give a file name")
+
+
+def check_distinct(targets: list[files.Target]) -> None:
+    """Refuse two outputs that would write one file (or both standard output), naming both."""
     seen: dict[str, str] = {}
     for t in targets:
         key = str(t.real) if t.real is not None else "<stdout>" if t.stdout else os.path.realpath(t.path)
@@ -284,10 +293,6 @@ def _check_targets(targets: list[files.Target], formats: list[Format]) -> None:
             raise ValueError(f"{t.path}: two outputs would write {what} ({seen[key]} and {t.path}); "
                              "give each output its own file")
         seen[key] = str(t.path)
-    for t, f in zip(targets, formats):
-        if f.binary and t.stream and files.is_terminal(t.path):
-            raise ValueError(f"{t.label}: is a terminal and {f.name} is binary data; redirect it "
-                             f"(-o - > out{_file_suffix(f)}) or pipe it into a program, or give a file name")
 
 
 def _check_installed(path: Path, f: Format) -> None:

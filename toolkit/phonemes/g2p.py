@@ -57,6 +57,10 @@ def words_to_phonemes(text: str, lang: str = "en") -> list[Word]:
     >>> [(w.text, w.phones) for w in words_to_phonemes("hello Tbilisi=tʰbilisi")]
     [('hello', ['h', 'ə', 'l', 'oʊ']), ('Tbilisi', ['tʰ', 'b', 'i', 'l', 'i', 's', 'i'])]
     """
+    half = HALF_OVERRIDE.search(text)
+    if half:  # 'Tbilisi=' or '=tbilisi': meant as an override, it would be spoken as "Tbilisi equals"
+        raise ValueError(f"{half.group(0)!r}: a word=IPA override needs the word before '=' and its IPA after it, "
+                         "with no spaces (e.g. Tbilisi=tʰbilisi)")
     if OVERRIDE.search(text):
         out: list[Word] = []
         pos = 0
@@ -78,6 +82,7 @@ def words_to_phonemes(text: str, lang: str = "en") -> list[Word]:
 
 # ``word=IPA`` in a transcript: the word as written, and its pronunciation (no spaces in either)
 OVERRIDE = re.compile(r"(?<!\S)([^\s=]+)=(\S+)")
+HALF_OVERRIDE = re.compile(r"(?<!\S)(?:[^\s=]+=|=[^\s=]+)(?!\S)")  # one side missing ('a = b' is text)
 
 
 def words_from_ipa(ipa: str) -> list[Word]:
