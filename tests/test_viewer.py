@@ -120,6 +120,27 @@ def test_serve_answers_the_page_on_localhost(spoken):
         proc.wait(timeout=30)
 
 
+def test_a_taken_serve_port_is_refused_before_the_audio_is_animated(spoken, capsys, monkeypatch):
+    from toolkit import cli, pipeline
+    from toolkit.view.serve import make_server
+
+    def boom(*a, **k):
+        raise AssertionError("the audio was animated before the port was taken")
+
+    monkeypatch.setattr(pipeline, "animate", boom)
+    monkeypatch.setattr(cli, "_load_audio", boom)
+    wav, _, _ = spoken
+    busy = make_server("<p>someone else</p>", port=0)
+    try:
+        port = busy.server_address[1]
+        assert cli.main(["view", "--audio", str(wav), "--text", "Bob made a map of Paris.", "--serve", str(port)]) == 2
+    finally:
+        busy.server_close()
+    err = capsys.readouterr().err.strip()
+    assert err == f"viseme: error: cannot serve on 127.0.0.1:{port} (Address already in use); choose another " \
+                  "--serve port"
+
+
 def test_bundle_rebuilds_to_the_committed_file(tmp_path):
     """The shipped viewer.bundle.js is what scripts/build_viewer.sh makes from viewer/main.js and the
     npm versions in package-lock.json (rebuild it after changing either)."""

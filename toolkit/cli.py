@@ -200,6 +200,8 @@ def cmd_view(args) -> int:
         from toolkit.gltf.drive import check_model
 
         check_model(args.model, args.rig)
+    # the port is taken now (and held), so a busy one is refused before the audio is animated
+    server = serve.make_server(port=args.serve) if not args.output else None
     samples = _load_audio(args)
     if args.animation:
         anim = Animation.load(args.animation)
@@ -210,9 +212,9 @@ def cmd_view(args) -> int:
         write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, text=text))
         print(f"wrote {args.output}: open it in a browser (works offline)")
         return 0
-    doc, _ = page.build_page(anim, args.model, audio_path=args.audio, samples=samples and samples.samples(),
-                             profile=args.rig)
-    serve.serve(doc, args.serve, announce=lambda line: print(line, flush=True))
+    server.page, _ = page.build_page(anim, args.model, audio_path=args.audio, samples=samples and samples.samples(),
+                                     profile=args.rig)
+    serve.serve(server, announce=lambda line: print(line, flush=True))
     return 0
 
 
