@@ -120,6 +120,22 @@ def test_serve_answers_the_page_on_localhost(spoken):
         proc.wait(timeout=30)
 
 
+def test_a_page_named_like_another_format_is_refused(spoken, tmp_path, capsys):
+    """`view -o talk.mp4` (or .json, .glb) would get a web page under a name that promises a video or
+    data: refused, naming the file; the page's own names (.html, .htm, none) are written."""
+    from toolkit.cli import main
+
+    wav, anim_json, _ = spoken
+    for name in ("talk.mp4", "talk.json", "talk.glb"):
+        assert main(["view", "--animation", str(anim_json), "-o", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"viseme: error: {tmp_path / name}: viseme view writes a web page") and "\n" not in err
+        assert not (tmp_path / name).exists()
+    for name in ("talk.htm", "talk"):
+        assert main(["view", "--animation", str(anim_json), "-o", str(tmp_path / name)]) == 0
+        assert (tmp_path / name).read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+
+
 def test_a_taken_serve_port_is_refused_before_the_audio_is_animated(spoken, capsys, monkeypatch):
     from toolkit import cli, pipeline
     from toolkit.view.serve import make_server

@@ -193,6 +193,8 @@ def cmd_view(args) -> int:
         raise ValueError("viseme view: give --animation anim.json, --audio speech.wav, or both")
     text = _transcript(args)
     _check_transcript(args, text)
+    if args.output:
+        _check_page_name(args.output)
     # the page, its model and the inputs checked before any work
     plan = plan_outputs([args.output] if args.output else [], fmt="html", model=args.model, rig=args.rig,
                         inputs=(args.animation, args.audio, args.transcript))
@@ -216,6 +218,17 @@ def cmd_view(args) -> int:
                                      profile=args.rig)
     serve.serve(server, announce=lambda line: print(line, flush=True))
     return 0
+
+
+def _check_page_name(out: str) -> None:
+    """`view -o` writes HTML whatever the name, so a name another output format owns (talk.mp4,
+    talk.json) is refused: it would hold a web page where a video or data is expected."""
+    from toolkit.export.registry import FORMATS
+
+    other = next((f for f in FORMATS if f.name != "html" and any(out.lower().endswith(s) for s in f.suffixes)), None)
+    if other is not None:
+        raise ValueError(f"{out}: viseme view writes a web page, not {other.name}; name it .html "
+                         f"(`viseme render` and `viseme animate` write {other.name})")
 
 
 def cmd_rig(args) -> int:
