@@ -136,6 +136,16 @@ def test_a_page_named_like_another_format_is_refused(spoken, tmp_path, capsys):
         assert (tmp_path / name).read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
 
 
+def test_a_page_on_standard_output_is_the_page_alone(spoken):
+    """`view -o -` streams the page; the line saying where it went goes to stderr, not after </html>."""
+    wav, anim_json, _ = spoken
+    r = subprocess.run([sys.executable, "-m", "toolkit.cli", "view", "--animation", str(anim_json), "-o", "-"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.lstrip().lower().startswith("<!doctype html") and r.stdout.rstrip().endswith("</html>")
+    assert "wrote -: open it in a browser" in r.stderr
+
+
 def test_a_taken_serve_port_is_refused_before_the_audio_is_animated(spoken, capsys, monkeypatch):
     from toolkit import cli, pipeline
     from toolkit.view.serve import make_server

@@ -212,7 +212,7 @@ def cmd_view(args) -> int:
                                 fps=args.fps)
     if args.output:
         write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, text=text))
-        print(f"wrote {args.output}: open it in a browser (works offline)")
+        print(f"wrote {args.output}: open it in a browser (works offline)", file=_summary_stream([args.output]))
         return 0
     server.page, _ = page.build_page(anim, args.model, audio_path=args.audio, samples=samples and samples.samples(),
                                      profile=args.rig)
