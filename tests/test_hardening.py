@@ -407,3 +407,12 @@ def test_exit_codes(tmp_path, capsys, monkeypatch):
     assert main(args) == 130 and "interrupted" in capsys.readouterr().err
     monkeypatch.setattr(pipeline, "animate", fail(BrokenPipeError(32, "Broken pipe")))  # `viseme ... -o - | head`
     assert main(args) == 141 and capsys.readouterr().err == ""
+    # -v adds the traceback and keeps the documented code: bad input is 2, a bug 1
+    monkeypatch.setattr(pipeline, "animate", fail(ValueError("speech.wav: not audio")))
+    assert main(["-v"] + args) == 2
+    err = capsys.readouterr().err
+    assert "viseme: error: speech.wav: not audio" in err and "Traceback" in err
+    monkeypatch.setattr(pipeline, "animate", fail(ZeroDivisionError("boom")))
+    assert main(["-v"] + args) == 1
+    err = capsys.readouterr().err
+    assert "internal error: ZeroDivisionError: boom" in err and "Traceback" in err

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -468,8 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, BrokenPipeError):
             return _pipe_closed()
         print(f"viseme: error: {e if args.verbose else _one_line(e)}", file=sys.stderr)
-        if args.verbose:
-            raise
+        if args.verbose:   # the details, and still the exit code the table documents (not Python's 1)
+            traceback.print_exc()
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as e:   # a signal (see toolkit.cleanup), or Ctrl-C where no handler could be set
         if isinstance(e, cleanup.Interrupted):
@@ -481,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"viseme: internal error: {type(e).__name__}: {_one_line(e)} (please report it; run with -v for "
               "the details)", file=sys.stderr)
         if args.verbose:
-            raise
+            traceback.print_exc()
         return EXIT_FAILED
 
 
