@@ -331,6 +331,41 @@ def test_bad_inputs_give_clear_errors(anim, tmp_path):
     assert not (tmp_path / "y.blend").exists() and not list(tmp_path.glob(".y.*"))
 
 
+def _blender_session_started(tmp: Path) -> bool:
+    """Blender made its session folder (blender_XXXXXX) somewhere under ``tmp``: bpy is running."""
+    try:
+        return any(tmp.rglob("blender_*"))
+    except OSError:   # a folder removed while it is read
+        return False
+
+
+@needs_bpy
+def test_a_signal_during_a_blend_export_leaves_no_blender_folder(speech, tmp_path):
+    """SIGTERM while Blender writes the .blend: Blender's own session folder goes with the toolkit's
+    temporary one (Blender killed by a signal never removes it), the old output stays, exit 143."""
+    import signal
+    import sys
+    import time
+
+    out_dir, tmp = tmp_path / "out", tmp_path / "tmp"
+    out_dir.mkdir()
+    tmp.mkdir()
+    (out_dir / "take.blend").write_bytes(b"the user's old scene")
+    cmd = [sys.executable, "-m", "toolkit.cli", "animate", str(speech), "-o", str(out_dir / "take.blend")]
+    p = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=dict(os.environ, TMPDIR=str(tmp)))
+    end = time.monotonic() + 120
+    while time.monotonic() < end and p.poll() is None and not _blender_session_started(tmp):
+        time.sleep(0.02)
+    assert p.poll() is None, "the export ended before it could be interrupted"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert (out_dir / "take.blend").read_bytes() == b"the user's old scene"
+    assert [x.name for x in out_dir.iterdir()] == ["take.blend"]
+    assert [x.name for x in tmp.iterdir() if not x.name.startswith("viseme-toolkit-shaders")] == []
+
+
 def test_missing_bpy_environment_says_run_make_setup(anim, tmp_path, monkeypatch):
     from toolkit.export.blend import BlenderError, write_fbx
 

@@ -305,6 +305,20 @@ def test_malformed_models_are_one_line_naming_the_file(tmp_path, capsys, monkeyp
     assert not (tmp_path / "talk.glb").exists()
 
 
+def test_animation_files_render_refuses_are_one_line_naming_them(tmp_path, capsys):
+    """`viseme render` given audio instead of the JSON, or a JSON without frames: one line naming
+    the file, before any output is written (a frameless JSON used to write the text outputs and then
+    fail at the glTF one with a line naming nothing)."""
+    frameless = tmp_path / "frameless.json"
+    frameless.write_text(json.dumps(dict(empty_animation(3, 30).to_dict(), values=[])))
+    outs = [tmp_path / "out.json", tmp_path / "out.csv", tmp_path / "out.glb"]
+    for bad, words in ((SAMPLE, "bob.wav: cannot read animation JSON"),
+                       (frameless, "frameless.json: not a viseme-toolkit animation JSON (it has no frames)")):
+        assert main(["render", str(bad)] + sum((["-o", str(o)] for o in outs), [])) == 2
+        assert words in _one_error_line(capsys.readouterr().err)
+        assert not [o for o in outs if o.exists()]
+
+
 # -- signals -----------------------------------------------------------------------------------------------------
 def _tree(pid: int) -> list[int]:
     from toolkit.cleanup import descendants
@@ -426,3 +440,12 @@ def test_exit_codes(tmp_path, capsys, monkeypatch):
     assert main(args) == 130 and "interrupted" in capsys.readouterr().err
     monkeypatch.setattr(pipeline, "animate", fail(BrokenPipeError(32, "Broken pipe")))  # `viseme ... -o - | head`
     assert main(args) == 141 and capsys.readouterr().err == ""
+    # -v adds the traceback and keeps the documented code: bad input is 2, a bug 1
+    monkeypatch.setattr(pipeline, "animate", fail(ValueError("speech.wav: not audio")))
+    assert main(["-v"] + args) == 2
+    err = capsys.readouterr().err
+    assert "viseme: error: speech.wav: not audio" in err and "Traceback" in err
+    monkeypatch.setattr(pipeline, "animate", fail(ZeroDivisionError("boom")))
+    assert main(["-v"] + args) == 1
+    err = capsys.readouterr().err
+    assert "internal error: ZeroDivisionError: boom" in err and "Traceback" in err

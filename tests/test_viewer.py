@@ -120,6 +120,53 @@ def test_serve_answers_the_page_on_localhost(spoken):
         proc.wait(timeout=30)
 
 
+def test_a_page_named_like_another_format_is_refused(spoken, tmp_path, capsys):
+    """`view -o talk.mp4` (or .json, .glb) would get a web page under a name that promises a video or
+    data: refused, naming the file; the page's own names (.html, .htm, none) are written."""
+    from toolkit.cli import main
+
+    wav, anim_json, _ = spoken
+    for name in ("talk.mp4", "talk.json", "talk.glb"):
+        assert main(["view", "--animation", str(anim_json), "-o", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"viseme: error: {tmp_path / name}: viseme view writes a web page") and "\n" not in err
+        assert not (tmp_path / name).exists()
+    for name in ("talk.htm", "talk"):
+        assert main(["view", "--animation", str(anim_json), "-o", str(tmp_path / name)]) == 0
+        assert (tmp_path / name).read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+
+
+def test_a_page_on_standard_output_is_the_page_alone(spoken):
+    """`view -o -` streams the page; the line saying where it went goes to stderr, not after </html>."""
+    wav, anim_json, _ = spoken
+    r = subprocess.run([sys.executable, "-m", "toolkit.cli", "view", "--animation", str(anim_json), "-o", "-"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.lstrip().lower().startswith("<!doctype html") and r.stdout.rstrip().endswith("</html>")
+    assert "wrote -: open it in a browser" in r.stderr
+
+
+def test_a_taken_serve_port_is_refused_before_the_audio_is_animated(spoken, capsys, monkeypatch):
+    from toolkit import cli, pipeline
+    from toolkit.view.serve import make_server
+
+    def boom(*a, **k):
+        raise AssertionError("the audio was animated before the port was taken")
+
+    monkeypatch.setattr(pipeline, "animate", boom)
+    monkeypatch.setattr(cli, "_load_audio", boom)
+    wav, _, _ = spoken
+    busy = make_server("<p>someone else</p>", port=0)
+    try:
+        port = busy.server_address[1]
+        assert cli.main(["view", "--audio", str(wav), "--text", "Bob made a map of Paris.", "--serve", str(port)]) == 2
+    finally:
+        busy.server_close()
+    err = capsys.readouterr().err.strip()
+    assert err == f"viseme: error: cannot serve on 127.0.0.1:{port} (Address already in use); choose another " \
+                  "--serve port"
+
+
 def test_bundle_rebuilds_to_the_committed_file(tmp_path):
     """The shipped viewer.bundle.js is what scripts/build_viewer.sh makes from viewer/main.js and the
     npm versions in package-lock.json (rebuild it after changing either)."""

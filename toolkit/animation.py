@@ -190,6 +190,8 @@ class Animation:
                 meta=dict(d.get("meta") or {}),
             )
             anim.check_finite("it")
+            if not anim.n_frames:   # refused here, naming the file, not by the first writer that needs a frame
+                raise ValueError("it has no frames")
             return anim
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             msg = str(e).replace("; nothing was written", "")
@@ -201,7 +203,7 @@ class Animation:
         path = Path(path)
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:   # not UTF-8: audio given by mistake
             raise ValueError(f"{path}: cannot read animation JSON ({e})") from None
         return cls.from_dict(d, source=str(path))
 

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -198,6 +199,8 @@ def cmd_view(args) -> int:
         raise ValueError("viseme view: give --animation anim.json, --audio speech.wav, or both")
     text = _transcript(args)
     _check_transcript(args, text)
+    if args.output:
+        _check_page_name(args.output)
     # the page, its model and the inputs checked before any work
     plan = plan_outputs([args.output] if args.output else [], fmt="html", model=args.model, rig=args.rig,
                         inputs=(args.animation, args.audio, args.transcript))
@@ -205,6 +208,8 @@ def cmd_view(args) -> int:
         from toolkit.gltf.drive import check_model
 
         check_model(args.model, args.rig)
+    # the port is taken now (and held), so a busy one is refused before the audio is animated
+    server = serve.make_server(port=args.serve) if not args.output else None
     samples = _load_audio(args)
     if args.animation:
         anim = Animation.load(args.animation)
@@ -213,12 +218,23 @@ def cmd_view(args) -> int:
                                 fps=args.fps)
     if args.output:
         write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, text=text))
-        print(f"wrote {args.output}: open it in a browser (works offline)")
+        print(f"wrote {args.output}: open it in a browser (works offline)", file=_summary_stream([args.output]))
         return 0
-    doc, _ = page.build_page(anim, args.model, audio_path=args.audio, samples=samples and samples.samples(),
-                             profile=args.rig)
-    serve.serve(doc, args.serve, announce=lambda line: print(line, flush=True))
+    server.page, _ = page.build_page(anim, args.model, audio_path=args.audio, samples=samples and samples.samples(),
+                                     profile=args.rig)
+    serve.serve(server, announce=lambda line: print(line, flush=True))
     return 0
+
+
+def _check_page_name(out: str) -> None:
+    """`view -o` writes HTML whatever the name, so a name another output format owns (talk.mp4,
+    talk.json) is refused: it would hold a web page where a video or data is expected."""
+    from toolkit.export.registry import FORMATS
+
+    other = next((f for f in FORMATS if f.name != "html" and any(out.lower().endswith(s) for s in f.suffixes)), None)
+    if other is not None:
+        raise ValueError(f"{out}: viseme view writes a web page, not {other.name}; name it .html "
+                         f"(`viseme render` and `viseme animate` write {other.name})")
 
 
 def cmd_rig(args) -> int:
@@ -458,8 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, BrokenPipeError):
             return _pipe_closed()
         print(f"viseme: error: {e if args.verbose else _one_line(e)}", file=sys.stderr)
-        if args.verbose:
-            raise
+        if args.verbose:   # the details, and still the exit code the table documents (not Python's 1)
+            traceback.print_exc()
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as e:   # a signal (see toolkit.cleanup), or Ctrl-C where no handler could be set
         if isinstance(e, cleanup.Interrupted):
@@ -471,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"viseme: internal error: {type(e).__name__}: {_one_line(e)} (please report it; run with -v for "
               "the details)", file=sys.stderr)
         if args.verbose:
-            raise
+            traceback.print_exc()
         return EXIT_FAILED
 
 

@@ -72,12 +72,13 @@ def blender_python() -> Path:
 
 def _bpy_env(tmp: Path) -> dict:
     """Environment for the bpy side: it imports this toolkit package (and nothing else of this
-    environment: bpy needs its own numpy), and keeps Blender's user folders in ``tmp``."""
+    environment: bpy needs its own numpy), and keeps Blender's user and session folders in ``tmp``."""
     path = tmp / "pythonpath"
     path.mkdir()
     (path / "toolkit").symlink_to(PACKAGE, target_is_directory=True)
-    # Blender's user folders go to the temp dir: a headless export must not read or change the user's prefs
-    return dict(os.environ, PYTHONPATH=str(path), BLENDER_USER_RESOURCES=str(tmp / "blender-user"))
+    # Blender's user folders go to the temp dir: a headless export must not read or change the user's prefs;
+    # so does its session folder (TMPDIR), which a Blender stopped by a signal leaves behind: ours is removed
+    return dict(os.environ, PYTHONPATH=str(path), BLENDER_USER_RESOURCES=str(tmp / "blender-user"), TMPDIR=str(tmp))
 
 
 def write_blend(anim: Animation, out_path: str | Path, model: str | Path | None = None,

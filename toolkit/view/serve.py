@@ -17,17 +17,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HOST = "127.0.0.1"
 
 
-def make_server(page: str, port: int = 8000) -> ThreadingHTTPServer:
+def make_server(page: str = "", port: int = 8000) -> ThreadingHTTPServer:
     """A server for ``page`` on 127.0.0.1:``port`` (0: any free port); call ``serve_forever()``.
+    The page may be set later (``server.page = ...``): the port is taken before the page is made,
+    so a busy one is refused before any work.
 
     Raises OSError naming the port when it is taken."""
-    body = page.encode("utf-8")
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
             if self.path.split("?")[0] not in ("/", "/index.html"):
                 self.send_error(404)
                 return
+            body = self.server.page.encode("utf-8")
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -39,14 +41,15 @@ def make_server(page: str, port: int = 8000) -> ThreadingHTTPServer:
             pass
 
     try:
-        return ThreadingHTTPServer((HOST, port), Handler)
+        server = ThreadingHTTPServer((HOST, port), Handler)
     except OSError as e:
         raise OSError(f"cannot serve on {HOST}:{port} ({e.strerror or e}); choose another --serve port") from None
+    server.page = page
+    return server
 
 
-def serve(page: str, port: int = 8000, announce=print) -> None:
-    """Serve ``page`` until Ctrl-C; ``announce`` gets the URL."""
-    server = make_server(page, port)
+def serve(server: ThreadingHTTPServer, announce=print) -> None:
+    """Serve ``server`` (see `make_server`) until Ctrl-C, then close it; ``announce`` gets the URL."""
     host, real_port = server.server_address[:2]
     announce(f"serving on http://{host}:{real_port}/  (Ctrl-C to stop)")
     try:
