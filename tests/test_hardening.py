@@ -311,9 +311,12 @@ def test_animation_files_render_refuses_are_one_line_naming_them(tmp_path, capsy
     fail at the glTF one with a line naming nothing)."""
     frameless = tmp_path / "frameless.json"
     frameless.write_text(json.dumps(dict(empty_animation(3, 30).to_dict(), values=[])))
+    fast = tmp_path / "fast.json"  # 1e9 fps rendered a video of no length, its audio dropped
+    fast.write_text(json.dumps(dict(empty_animation(3, 30).to_dict(), fps=1e9)))
     outs = [tmp_path / "out.json", tmp_path / "out.csv", tmp_path / "out.glb"]
     for bad, words in ((SAMPLE, "bob.wav: cannot read animation JSON"),
-                       (frameless, "frameless.json: not a viseme-toolkit animation JSON (it has no frames)")):
+                       (frameless, "frameless.json: not a viseme-toolkit animation JSON (it has no frames)"),
+                       (fast, "fast.json: not a viseme-toolkit animation JSON ('fps' must be a number from 1 to 240")):
         assert main(["render", str(bad)] + sum((["-o", str(o)] for o in outs), [])) == 2
         assert words in _one_error_line(capsys.readouterr().err)
         assert not [o for o in outs if o.exists()]

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.checks import check_number
+
 # The channel schema.  The 15 Oculus/Meta visemes are the canonical mouth set.
 VISEMES: list[str] = ["sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou"]
 VISEME_CHANNELS: list[str] = [f"viseme_{v}" for v in VISEMES]
@@ -56,6 +58,9 @@ HEAD_CHANNELS: list[str] = ["headPitch", "headYaw", "headRoll"]
 CHANNELS: list[str] = VISEME_CHANNELS + ARKIT_BLENDSHAPES + HEAD_CHANNELS
 
 JSON_FORMAT = "viseme-toolkit/animation@1"
+# Frame rates an animation JSON may have: the range every writer takes (24-120 fps in engines; 240 for
+# slow motion); the command line and `toolkit.pipeline.Options` refuse the same outside it.
+FPS_RANGE = (1, 240)
 
 
 @dataclass
@@ -182,7 +187,7 @@ class Animation:
             with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
                 values = np.asarray(d["values"], np.float32).reshape(-1, len(d["channels"]))
             anim = cls(
-                fps=float(d["fps"]),
+                fps=check_number("'fps'", float(d["fps"]), *FPS_RANGE),  # 1e9 rendered a video of no length
                 channels=list(d["channels"]),
                 values=values,
                 phonemes=[Segment(str(s["label"]), float(s["start"]), float(s["end"])) for s in d.get("phonemes") or []],

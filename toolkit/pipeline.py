@@ -25,7 +25,7 @@ import numpy as np
 
 from toolkit import audio as audio_io
 from toolkit import engines, progress
-from toolkit.animation import Animation, Segment
+from toolkit.animation import FPS_RANGE, Animation, Segment
 from toolkit.checks import check_number
 from toolkit.motion.procedural import add_life
 from toolkit.recording import Recording, open_recording
@@ -38,7 +38,7 @@ MIN_ALIGN_CONFIDENCE = engines.MIN_ALIGN_CONFIDENCE
 
 # The allowed range of each numeric option, (low, high, whole number); the command line's argument
 # types read the same table.  Beyond +-10 s an offset moves the mouth out of any short clip.
-LIMITS = {"fps": (1, 240, False), "intensity": (0, 3, False), "offset_ms": (-10_000, 10_000, False),
+LIMITS = {"fps": (*FPS_RANGE, False), "intensity": (0, 3, False), "offset_ms": (-10_000, 10_000, False),
           "seed": (0, 2**32 - 1, True)}
 # Speaking-rate sanity check (`_check_speaking_rate`): conversational English runs 10-15 phonemes a
 # second and very fast speech about 20; a transcript that would need more than this to fit the audio
