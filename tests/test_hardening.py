@@ -313,8 +313,11 @@ def test_animation_files_render_refuses_are_one_line_naming_them(tmp_path, capsy
     frameless.write_text(json.dumps(dict(empty_animation(3, 30).to_dict(), values=[])))
     fast = tmp_path / "fast.json"  # 1e9 fps rendered a video of no length, its audio dropped
     fast.write_text(json.dumps(dict(empty_animation(3, 30).to_dict(), fps=1e9)))
+    nofps = tmp_path / "nofps.json"  # the message was "('fps')"
+    nofps.write_text(json.dumps({k: v for k, v in empty_animation(3, 30).to_dict().items() if k != "fps"}))
     outs = [tmp_path / "out.json", tmp_path / "out.csv", tmp_path / "out.glb"]
     for bad, words in ((SAMPLE, "bob.wav: cannot read animation JSON"),
+                       (nofps, "nofps.json: not a viseme-toolkit animation JSON (no 'fps')"),
                        (frameless, "frameless.json: not a viseme-toolkit animation JSON (it has no frames)"),
                        (fast, "fast.json: not a viseme-toolkit animation JSON ('fps' must be a number from 1 to 240")):
         assert main(["render", str(bad)] + sum((["-o", str(o)] for o in outs), [])) == 2

@@ -183,3 +183,15 @@ def test_vrm_expressions_lose_to_a_richer_arkit_set_on_the_mesh(tmp_path):
     assert w[PP, names.index("mouthPressLeft")].min() > 0.4 and np.all(w[:, :7] == 0)
     text = inspect_model(src)
     assert "- vrm1 (vrm1): 7 targets, no closure target" in text
+
+
+def test_a_named_profile_warns_of_the_targets_the_model_lacks(tmp_path):
+    """--rig arkit52 on a model with a third of the ARKit shapes drives those, and says how many it asked
+    for that are not there (only `rig inspect` listed them: the rest of the face stayed still unseen)."""
+    names = ARKIT_BLENDSHAPES[::3]
+    perf = perform(speech_anim(), _model(tmp_path, names), "arkit52")
+    lacking = len(ARKIT_BLENDSHAPES) - len(names)
+    said = [w for w in perf.warnings if "are not on the model" in w]
+    assert len(said) == 1 and f"{lacking} of its targets" in said[0] and ARKIT_BLENDSHAPES[1] in said[0], said
+    assert not [w for w in perform(speech_anim(), _model(tmp_path, ARKIT_BLENDSHAPES, "all.glb"), "arkit52").warnings
+                if "are not on the model" in w]

@@ -199,7 +199,7 @@ class Animation:
                 raise ValueError("it has no frames")
             return anim
         except (KeyError, TypeError, ValueError, OverflowError) as e:
-            msg = str(e).replace("; nothing was written", "")
+            msg = f"no {e}" if isinstance(e, KeyError) else str(e).replace("; nothing was written", "")  # not "('fps')"
             raise ValueError(f"{source}: not a viseme-toolkit animation JSON ({msg})") from None
 
     @classmethod

@@ -34,6 +34,10 @@ from toolkit.gltf.read import Model, load_model
 from toolkit.gltf.scene import find_head_node
 from toolkit.rotation import matrix_to_quat, quat_multiply
 
+# Targets a --rig profile asks for and the model lacks, named in the warning (an ARKit profile on a model
+# with a few mouth shapes lacks dozens; the rest are counted).
+MISSING_SHOWN = 8
+
 
 @dataclass
 class Track:
@@ -319,9 +323,14 @@ def _morph_name_weights(anim: Animation, model: Model, prof) -> Performance:
     n_meshes = len({model.gltf.nodes[n].mesh for n in weights})
     n = sum(len(driven[next(x for x in weights if model.gltf.nodes[x].mesh == mi)])
             for mi in {model.gltf.nodes[x].mesh for x in weights})
-    return Performance(weights, driven, rigs.match_one(prof, union if union else model.meshes[0].target_names),
-                      f"morph target names -> profile {prof.name} ({n} targets on {n_meshes} mesh(es))",
-                      stepped=prof.stepped)
+    match = rigs.match_one(prof, union if union else model.meshes[0].target_names)
+    perf = Performance(weights, driven, match, f"morph target names -> profile {prof.name} ({n} targets on "
+                       f"{n_meshes} mesh(es))", stepped=prof.stepped)
+    if match.missing:  # the profile was named by the user: say what it asks for that is not there
+        shown = ", ".join(match.missing[:MISSING_SHOWN]) + (", ..." if len(match.missing) > MISSING_SHOWN else "")
+        perf.warnings.append(f"rig profile {prof.name!r}: {len(match.missing)} of its targets are not on the model "
+                             f"({shown}); those motions are not written (viseme rig inspect lists them)")
+    return perf
 
 
 def _vrm_weights(anim: Animation, model: Model, prof) -> Performance:
