@@ -159,6 +159,20 @@ def test_long_recordings_are_aligned_window_by_window():
     assert len(al.words) == len(words) and err.mean() < 0.030, err.mean()
 
 
+def test_long_recordings_move_the_progress_bar_window_by_window(monkeypatch):
+    """The bar's align stage (82 % of it) moves as each window is aligned, to the end; it sat at 0 % for the
+    whole alignment of every non-English or IPA job, then jumped, and closed short of full."""
+    from toolkit import progress
+    from toolkit.alignment.tts import synthesize
+
+    sp = synthesize(("Ba mila txakur daude kalean, eta haur guztiak pozik daude. " * 8).strip(), lang="eu")
+    steps = []
+    monkeypatch.setattr(progress, "advance", lambda stage, s: steps.append((stage, s)))
+    align_universal(sp.samples, 16000, _words(sp))
+    aligned = [s for stage, s in steps if stage == "align"]
+    assert len(aligned) > 1 and sum(aligned) == pytest.approx(sp.duration_s, abs=0.05), steps
+
+
 def test_a_recording_read_block_by_block_with_the_band_equals_the_whole_search(monkeypatch):
     """align_universal on a `Recording` (read block by block, the Viterbi band on its 20 s windows of
     hundreds of states) places every phone exactly where the whole array with the full search does."""

@@ -53,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit import progress
 from toolkit.alignment.even import SPEECH_LEVEL, _fill_silence, even_alignment, speech_regions
 from toolkit.alignment.result import Alignment, _word_parts
 from toolkit.animation import Segment
@@ -624,7 +625,9 @@ def _align_all(out: FrameOutput, words, duration: float, rec, source: str, warni
     T = out.n_frames
     n_states = sum(sum(m for _, m in _phone_chain(p)) for _, ph in words for p in ph)
     if duration <= SINGLE_PASS_S or T < 2 * n_states:
-        return [_piece_or_even(out, 0, T, words, duration, rec, source, warnings)]
+        piece = _piece_or_even(out, 0, T, words, duration, rec, source, warnings)
+        progress.advance("align", duration)
+        return [piece]
     pieces, k, f0 = [], 0, 0
     win = int(WINDOW_S / FRAME_S)
     weights = np.array([len(p) for _, p in words], float)
@@ -664,7 +667,9 @@ def _align_all(out: FrameOutput, words, duration: float, rec, source: str, warni
             cut = ends[-1]
         f_cut, n_words = f0 + cut[0], cut[1]
         pieces.append(_piece_or_even(out, f0, f_cut, rest[:n_words], f_cut * FRAME_S, rec, source, warnings))
+        progress.advance("align", (f_cut - f0) * FRAME_S)  # the search dominates; the classifier is ~1/6
         f0, k = f_cut, k + n_words
+    progress.advance("align", duration - f0 * FRAME_S)  # the rest, taken in one piece
     return pieces
 
 
