@@ -152,6 +152,29 @@ def test_rerun_skips_unchanged_redoes_changed_and_force_redoes_all(tmp_path, voi
     assert len(ledger.records) == 6 and len(ledger.path.read_text().splitlines()) == 6  # compacted
 
 
+def test_sigterm_stops_the_workers_at_once_and_leaves_no_unrecorded_outputs(tmp_path, voice_lines):
+    """SIGTERM mid-batch: exit 143 at once, every output on disk is in the ledger (a resume trusts it).
+    The workers had inherited the command's signal handler: each took the signal as an error of its
+    line and went on with the queue until killed 3 s later, writing ~40 lines nobody recorded."""
+    wav = voice_lines / "scene1/line0.wav"
+    table = _table(tmp_path, [f"l{i}\t{wav}\t{SENTENCES[0]}" for i in range(400)])
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "toolkit.cli", "batch", str(table), "-o", str(out), "--jobs", "2"],
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    ledger = out / ".viseme-batch" / "ledger.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None and (
+            not ledger.is_file() or len(ledger.read_text().splitlines()) < 5):
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    assert p.wait(timeout=30) == 143, p.stderr.read()
+    assert time.monotonic() - t0 < 2.0
+    recorded = set(Ledger(out).records)
+    written = {f.stem for f in out.glob("l*.json")}
+    assert 5 <= len(recorded) < 400 and len(written - recorded) <= 2, (len(recorded), sorted(written - recorded))
+
+
 def test_ledger_survives_a_record_cut_off_by_a_kill(tmp_path):
     led = Ledger(tmp_path)
     led.record({"id": "a", "key": "k", "status": "ok", "outputs": []})

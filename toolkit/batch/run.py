@@ -24,6 +24,7 @@ Example
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -150,7 +151,7 @@ def _run_local(tasks: list, jobs: int, on_result) -> None:
     while left:
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(left))), mp_context=ctx,
-                                 initializer=work.prepare) as pool:
+                                 initializer=_start_worker) as pool:
             futures = {pool.submit(work.run_line, t): t for t in left}
             left = []
             for fut in as_completed(futures):
@@ -163,6 +164,19 @@ def _run_local(tasks: list, jobs: int, on_result) -> None:
                         on_result(work.failed_row(task, "the worker running this line died (twice)"))
                     else:
                         left.append(task)
+
+
+def _start_worker() -> None:
+    """A pool worker: the default signal handling, then the models.  A forked worker inherits the
+    command's handler (`toolkit.cleanup.handle_signals`), which raises in the line it runs: the pool
+    took that as the line's error and the worker went on with the queue, writing lines the ledger never
+    got, until killed.  Now SIGTERM (the command stopping its children) ends it at once; Ctrl-C, which
+    the terminal sends the whole group, is left to the command."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    work.prepare()
 
 
 # -- Dask ---------------------------------------------------------------------------------------------
