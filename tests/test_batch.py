@@ -79,6 +79,8 @@ def test_table_columns_by_forgiving_names(tmp_path):
     (["../up\ta.wav\thi"], "id\taudio\ttext", "unusable id"),
     (["x\t../elsewhere/gone.wav\thi"], "id\taudio\ttext", "outside the manifest's folder"),
     (["x\ta.wav\thi\tfast"], "id\taudio\ttext\tfps", "fps 'fast' is not a number"),
+    # a transcript file that is not there (it was animated as the words "lines hero intro txt")
+    (["x\ta.wav\tlines/hero/intro.txt"], "id\taudio\ttext", "transcript lines/hero/intro.txt: no such file"),
 ])
 def test_bad_manifests_fail_before_work_with_one_line(tmp_path, rows, header, message):
     (tmp_path / "a.wav").write_bytes(b"x")

@@ -138,15 +138,24 @@ def _read_table(path: Path) -> list[Line]:
             raise ManifestError(f"{where}: the audio column is empty")
         audio = _resolve(audio_s, base, where)
         ident = get("id") or PurePosixPath(_relative(audio, base)).with_suffix("").as_posix()
-        text_v = get("text")
-        if text_v and text_v.lower().endswith(TRANSCRIPT_SUFFIXES) and "\n" not in text_v \
-                and (base / text_v).is_file():
-            text_v = _read_text(base / text_v, where)
+        text_v = _transcript(get("text"), base, where)
         model, rig = _character(get("model"), base, where)
         # a table with a text column gives every line a transcript: an empty one is a bad line, not "audio only"
         lines.append(Line(ident, audio, text_v if "text" in cols else None, get("lang") or None, model, rig,
                           _fps(get("fps"), where), where))
     return lines
+
+
+def _transcript(value: str, base: Path, where: str) -> str:
+    """The text cell: the words, or the content of the .txt/.lab file it names.  A file name with no
+    file there is refused (spoken, it would animate the words of its path, with status ok)."""
+    if not value.lower().endswith(TRANSCRIPT_SUFFIXES) or "\n" in value:
+        return value
+    if (base / value).is_file():
+        return _read_text(base / value, where)
+    if " " not in value or "/" in value:  # a path, not a sentence that happens to end in ".txt"
+        raise ManifestError(f"{where}: transcript {value}: no such file")
+    return value
 
 
 def _resolve(value: str, base: Path, where: str) -> Path:
