@@ -317,7 +317,7 @@ class VISEME_OT_generate(bpy.types.Operator):
                 msgs += lipsync.apply_head(s.head_object, anim, frame_start, bone=bone)[1]
             if add_strip:
                 try:
-                    lipsync.add_sound_strip(scene, audio, frame_start)
+                    lipsync.add_sound_strip(scene, audio, frame_start, owner=obj.name)
                 except LipSyncError as e:  # the keys are made; a missing strip is worth a warning, not a failure
                     msgs.append(str(e))
             if s.set_range:
@@ -347,10 +347,10 @@ class VISEME_OT_clear(bpy.types.Operator):
             # shape keys go back to 0 and the head to its rest rotation: without their
             # curves they would keep the values of the frame shown
             removed += lipsync.remove_lipsync(ob) + lipsync.remove_head(ob)
-        for st in lipsync.all_strips(context.scene):
-            if st.get(keyframes.OWNER_PROP):
-                lipsync.strips_of(context.scene).remove(st)
-                removed += 1
+        owner = context.active_object.name if context.active_object else ""
+        for st in lipsync.own_strips(context.scene, owner):  # another character's sound stays
+            lipsync.strips_of(context.scene).remove(st)
+            removed += 1
         self.report({"INFO"}, f"Removed {removed} lip-sync item(s)")
         return {"FINISHED"}
 

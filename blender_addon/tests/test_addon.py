@@ -144,6 +144,27 @@ def test_rerun_replaces_only_own_action_and_keeps_user_actions(addon, speech):
                     if s.type == "SOUND"]) <= 1
 
 
+def test_two_characters_keep_their_own_sound_strips(addon, speech):
+    """A dialogue: Generate on Bob left Alice's sound strip alone (it removed every add-on strip of the
+    scene, so Alice spoke in silence), and Clear on Bob removes only Bob's."""
+    alice = new_face("Alice", ARKIT)
+    bob = alice.copy()
+    bob.data = alice.data.copy()
+    bob.name = "Bob"
+    bpy.context.scene.collection.objects.link(bob)
+    strips = lambda: sorted((s.get("viseme_object"), int(s.frame_start)) for s in  # noqa: E731
+                            bpy.context.scene.sequence_editor.strips_all if s.type == "SOUND")
+    settings(speech, frame_start=1)
+    assert bpy.ops.viseme.generate() == {"FINISHED"}
+    bpy.context.view_layer.objects.active = bob
+    settings(speech, frame_start=80)
+    assert bpy.ops.viseme.generate() == {"FINISHED"}
+    assert bpy.ops.viseme.generate() == {"FINISHED"}  # again: Bob's strip replaced, not doubled
+    assert strips() == [("Alice", 1), ("Bob", 80)]
+    assert bpy.ops.viseme.clear() == {"FINISHED"}
+    assert strips() == [("Alice", 1)]
+
+
 def test_nla_push_plays_without_active_action(addon, speech):
     obj = new_face("NlaFace", ARKIT)
     settings(speech, use_nla=True)

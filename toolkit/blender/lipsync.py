@@ -27,6 +27,8 @@ import numpy as np
 from . import keyframes
 
 SOUND_STRIP_NAME = "Viseme Audio"
+# The character a sound strip speaks for (its object's name): in a dialogue each keeps its own sound.
+STRIP_OWNER_PROP = "viseme_object"
 HEAD_ROLE = "head"
 LIPSYNC_ROLE = "lipsync"
 LIPSYNC_GROUP = "Lip Sync"  # F-Curve group of the add-on's own curves
@@ -313,22 +315,32 @@ def sound_strip_path(strip) -> str:
     return path
 
 
-def add_sound_strip(scene, filepath: str, frame_start: int, pack: bool = False):
-    """Put the audio on the sequencer at `frame_start`, replacing the add-on's previous strip."""
+def own_strips(scene, owner: str) -> list:
+    """The add-on's sound strips of the character named `owner`, and those whose character is gone
+    (deleted, renamed, or an older version's strip naming none): they speak for nobody else."""
+    def mine(name) -> bool:
+        return name == owner or bpy.data.objects.get(name or "") is None
+
+    return [s for s in all_strips(scene) if s.get(keyframes.OWNER_PROP) and mine(s.get(STRIP_OWNER_PROP))]
+
+
+def add_sound_strip(scene, filepath: str, frame_start: int, pack: bool = False, owner: str = ""):
+    """Put the audio on the sequencer at `frame_start`, replacing the add-on's previous strip for the
+    character named `owner` (other characters' strips stay)."""
     if not os.path.isfile(filepath):
         raise LipSyncError(f"Audio file not found: {filepath}")
     if not bpy.app.build_options.audaspace:
         raise LipSyncError("This Blender build has no audio support (Audaspace): the sound strip was not added")
     scene.sequence_editor_create()
     strips = strips_of(scene)
-    for s in all_strips(scene):
-        if s.get(keyframes.OWNER_PROP):
-            strips.remove(s)
+    for s in own_strips(scene, owner):
+        strips.remove(s)
     used = {s.channel for s in all_strips(scene)
             if s.frame_final_start < frame_start + 10 ** 6 and s.frame_final_end > frame_start}
     channel = next(c for c in range(1, 129) if c not in used)
     strip = strips.new_sound(SOUND_STRIP_NAME, filepath, channel, int(frame_start))
     strip[keyframes.OWNER_PROP] = "sound"
+    strip[STRIP_OWNER_PROP] = owner
     if pack and strip.sound is not None and strip.sound.packed_file is None:
         strip.sound.pack()
     return strip
