@@ -281,15 +281,23 @@ class VISEME_OT_generate(bpy.types.Operator):
 
     def _run(self, context):
         t0 = time.perf_counter()
-        scene = context.scene
-        s = scene.viseme_lipsync
         obj = context.active_object
         _ensure_toolkit()
         names = lipsync.shape_key_names(obj)
         rows, profile_name, msg = _mapping_rows(obj, names)
         if msg:
             self.report({"INFO"}, msg)
-        audio, frame_start, add_strip = _audio_for(scene, s)
+        audio, frame_start, add_strip = _audio_for(context.scene, context.scene.viseme_lipsync)
+        try:
+            return self._generate(context, t0, names, (rows, profile_name), audio, frame_start, add_strip)
+        finally:
+            lipsync.release_audio(audio)  # a packed sound's temporary copy
+
+    def _generate(self, context, t0: float, names, mapping, audio: str, frame_start: int, add_strip: bool):
+        scene = context.scene
+        s = scene.viseme_lipsync
+        obj = context.active_object
+        rows, profile_name = mapping
         text = _transcript_for(s)
         engine = s.engine or "align"
         if not text and not neural_available():

@@ -325,6 +325,24 @@ def test_audio_from_an_existing_sound_strip_and_transcript_file(addon, speech, t
     assert jaw.max() > 0.2
 
 
+def test_a_packed_sound_strip_leaves_no_temporary_file(addon, speech):
+    """A packed sound is written to a temporary file for the toolkit to read; every Generate left it
+    behind (a copy of the dialogue in the temp folder per run)."""
+    import glob
+    import tempfile
+
+    new_face("PackedFace", ARKIT)
+    scene = bpy.context.scene
+    scene.sequence_editor_create()
+    strip = scene.sequence_editor.strips.new_sound("Packed", str(speech), 5, 1)
+    strip.sound.pack()
+    before = set(glob.glob(f"{tempfile.gettempdir()}/viseme_*"))
+    s = settings(speech)
+    s.audio_source, s.audio_strip = "STRIP", "Packed"
+    assert bpy.ops.viseme.generate() == {"FINISHED"}
+    assert set(glob.glob(f"{tempfile.gettempdir()}/viseme_*")) == before
+
+
 OOV_SENTENCE = "Zorblaxian quuxified the frobnicator."
 
 

@@ -298,14 +298,29 @@ def all_strips(scene) -> list:
     return list(ed.strips_all if hasattr(ed, "strips_all") else ed.sequences_all)
 
 
+_unpacked: set[str] = set()  # temporary copies of packed sounds, removed by `release_audio`
+
+
+def release_audio(path: str) -> None:
+    """Remove the temporary copy `sound_strip_path` made of a packed sound (other paths are the user's)."""
+    if path in _unpacked:
+        _unpacked.discard(path)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
 def sound_strip_path(strip) -> str:
-    """A file the toolkit can read for a sound strip (packed sounds are written to a temp file)."""
+    """A file the toolkit can read for a sound strip (packed sounds are written to a temp file:
+    `release_audio` it when done)."""
     if strip.type != "SOUND" or strip.sound is None:
         raise LipSyncError(f"Strip '{strip.name}' is not a sound strip")
     snd = strip.sound
     if snd.packed_file is not None:
         ext = os.path.splitext(snd.filepath)[1] or ".wav"
         fd, tmp = tempfile.mkstemp(prefix="viseme_", suffix=ext)
+        _unpacked.add(tmp)
         with os.fdopen(fd, "wb") as f:
             f.write(snd.packed_file.data)
         return tmp
