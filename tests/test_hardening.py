@@ -255,6 +255,18 @@ def test_the_python_api_names_the_bad_argument():
         animate(x, sample_rate=16000, offset_ms=900)
 
 
+def test_a_transcript_that_is_no_string_is_named(espeak_wav):
+    """align() had no check (AttributeError on int.strip); ipa=5 and say(5) were called "empty"."""
+    import toolkit
+
+    for call, words in ((lambda: toolkit.align(espeak_wav, 5), "text must be a string"),
+                        (lambda: toolkit.align(espeak_wav, ipa=5), "ipa must be a string"),
+                        (lambda: toolkit.animate(espeak_wav, ipa=["bɑb"]), "ipa must be a string"),
+                        (lambda: toolkit.say(5), "text must be a string, got int")):
+        with pytest.raises(ValueError, match=words):
+            call()
+
+
 def test_no_output_ever_holds_nan(tmp_path):
     from toolkit.export import tracks
     from toolkit.export.registry import plan_outputs, write_outputs

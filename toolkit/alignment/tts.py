@@ -89,7 +89,9 @@ def synthesize(
     >>> sp.voice, [w.label for w in sp.words]
     ('de+f2', ['Hallo', 'Welt'])
     """
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):  # say(5) is not "empty"
+        raise ValueError(f"synthesize: text must be a string, got {type(text).__name__}")
+    if not text.strip():
         raise ValueError("synthesize: the text is empty; there is nothing to say")
     if not 80 <= int(rate_wpm) <= 450:
         raise ValueError(f"synthesize: rate_wpm must be 80..450 words per minute, got {rate_wpm}")

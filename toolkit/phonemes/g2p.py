@@ -113,10 +113,13 @@ def transcript_words(text: str | None, ipa: str | None, lang: str = "en") -> lis
     ...
     ValueError: give the transcript as text or as IPA, not both
     """
+    for name, value in (("text", text), ("ipa", ipa)):  # align() reaches here unchecked: 5 is no transcript
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be a string (the transcript) or None, got {type(value).__name__}")
     if ipa is not None:
         if text is not None:
             raise ValueError("give the transcript as text or as IPA, not both")
-        if not isinstance(ipa, str) or not ipa.strip():
+        if not ipa.strip():
             raise ValueError("the IPA transcription is empty; give the IPA of the words spoken")
         return words_from_ipa(ipa)
     if text is None or not text.strip():
