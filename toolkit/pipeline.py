@@ -188,7 +188,7 @@ def stream(chunks, *, sample_rate: int = 16000, fps: float = 30, intensity: floa
     """
     Options(fps=fps, intensity=intensity, seed=seed, blinks=blinks, head_motion=head_motion)  # animate's checks
     if sample_rate != audio_io.TARGET_RATE:
-        raise ValueError(f"stream needs {audio_io.TARGET_RATE} Hz chunks, got {sample_rate} Hz "
+        raise ValueError(f"stream needs {audio_io.TARGET_RATE} Hz chunks, got {sample_rate!r} Hz "
                          "(resample the source, or use animate() on a whole clip)")
     model = _neural()
     if model is None:
