@@ -129,3 +129,14 @@ def test_sdist_holds_the_package_and_its_data_only_and_builds_the_same_wheel(whe
     (rebuilt,) = (tmp_path / "whl").glob("*.whl")
     listing = lambda w: sorted(n for n in zipfile.ZipFile(w).namelist() if ".dist-info/" not in n)  # noqa: E731
     assert listing(rebuilt) == listing(wheel)
+
+
+def test_installed_trainers_write_to_the_current_folder_not_site_packages(installed, tmp_path):
+    """`python -m toolkit.train.aligner` from an install put its cache and weights under site-packages
+    (ROOT is site-packages there); like audio2face's trainer, it uses the current folder."""
+    code = ("import toolkit.train.aligner as a, toolkit.train.audio2face as f; "
+            "print(a.CACHE); print(a.OUT); print(f.CACHE); print(f.DEFAULT_OUT)")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    out = _run([installed / "bin" / "python", "-c", code], cwd=tmp_path, env=env).stdout.split()
+    assert not any("site-packages" in p for p in out), out
+    assert out[0] == str(tmp_path / ".cache" / "aligner") and out[1] == "aligner.npz", out
