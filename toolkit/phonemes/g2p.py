@@ -29,6 +29,8 @@ import numpy as np
 
 from toolkit.phonemes import cmu, espeak
 from toolkit.phonemes.inventory import arpabet_to_ipa, split_ipa
+from toolkit.phonemes.japanese import has_japanese_script, is_japanese, read_japanese
+from toolkit.phonemes.text import tokens as text_tokens
 from toolkit.phonemes.text import words as text_words
 
 ENGLISH = ("en", "en-us", "english", "en_us", "en-US")
@@ -73,8 +75,8 @@ def words_to_phonemes(text: str, lang: str = "en") -> list[Word]:
         return [_english_word(w) for w in text_words(text, "en")]
     code = espeak.espeak_voice(lang)  # ValueError for an unknown language
     out = []
-    for w in text_words(text, code):
-        phones = _espeak_phones(w, code)
+    for w, said in espeak_words(text, code):
+        phones = _espeak_phones(said, code)
         if phones:
             out.append(Word(w, phones, "espeak"))
     return out
@@ -252,6 +254,15 @@ def _neural_g2p(word: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=65536)
 def _espeak_phones_cached(word: str, code: str) -> tuple[str, ...]:
     return tuple(split_ipa(espeak.text_to_ipa(word, code)))
+
+
+def espeak_words(text: str, code: str) -> list[tuple[str, str]]:
+    """(word as written, the text espeak-ng reads for it): a Japanese word's kana pronunciation, read in
+    its sentence (espeak-ng says "Chinese letter" for a kanji), every other word itself."""
+    if not is_japanese(code):
+        return [(w, w) for w in text_words(text, code)]
+    return [pair for t in text_tokens(text, code)
+            for pair in (read_japanese(t) if has_japanese_script(t) else [(t, t)])]
 
 
 def _espeak_phones(word: str, code: str) -> list[str]:
