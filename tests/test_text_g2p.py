@@ -237,6 +237,19 @@ def test_japanese_without_janome_is_one_line_naming_the_extra(monkeypatch):
         japanese._tokenizer.cache_clear()
 
 
+@pytest.mark.parametrize("text, lang, word, reader", [
+    ("we met in 東京 today", "en", "東京", "cmn"), ("wir fahren nach Москва", "de", "москва", "ru"),
+    ("hello ありがとう", "en", "ありがとう", "ja"), ("今日はgameをします", "ja", "game", "en"),
+    ("Ελλάδα and שלום", "en", "שלום", "he"), ("Ελλάδα and שלום", "en", "ελλάδα", "el")])
+def test_a_word_in_another_script_is_read_in_a_language_written_in_it(text, lang, word, reader):
+    # espeak-ng reads it as letter names ("Chinese letter", "kyrillisch em"), or spells a Latin word out
+    ws = {w.text: w for w in words_to_phonemes(text, lang)}
+    assert ws[word].phones == [p for w in words_to_phonemes(word, reader) for p in w.phones]
+    assert ws[word].phones != split_ipa(espeak.text_to_ipa(word, espeak.espeak_voice(lang))), "read as before"
+    assert lang != "en" or ws[word].arpabet  # an English line goes to PocketSphinx: English phone names too
+    assert [w.text for w in words_to_phonemes("Köln und Berlin", "de")] == ["köln", "und", "berlin"]
+
+
 def test_non_english_numbers_are_read_by_espeak():
     de = words_to_phonemes("21", "de")
     assert len(de) == 1 and de[0].source == "espeak"

@@ -30,6 +30,7 @@ import numpy as np
 from toolkit.phonemes import cmu, espeak
 from toolkit.phonemes.inventory import arpabet_to_ipa, split_ipa
 from toolkit.phonemes.japanese import has_japanese_script, is_japanese, read_japanese
+from toolkit.phonemes.scripts import reading_language
 from toolkit.phonemes.text import tokens as text_tokens
 from toolkit.phonemes.text import words as text_words
 
@@ -72,14 +73,27 @@ def words_to_phonemes(text: str, lang: str = "en") -> list[Word]:
             pos = m.end()
         return out + (words_to_phonemes(text[pos:], lang) if text[pos:].strip() else [])
     if _is_english(lang):
-        return [_english_word(w) for w in text_words(text, "en")]
+        return [x for w in text_words(text, "en")
+                for x in ([_english_word(w)] if reading_language(w, "en") == "en" else _foreign_words(w, "en"))]
     code = espeak.espeak_voice(lang)  # ValueError for an unknown language
     out = []
     for w, said in espeak_words(text, code):
+        if reading_language(w, code) != code:
+            out += _foreign_words(w, code)
+            continue
         phones = _espeak_phones(said, code)
         if phones:
             out.append(Word(w, phones, "espeak"))
     return out
+
+
+def _foreign_words(word: str, lang: str) -> list[Word]:
+    """A word in a script ``lang`` is not written in, read in a language that writes it
+    (`toolkit.phonemes.scripts`), with English phone names for PocketSphinx when the line is English."""
+    words = words_to_phonemes(word, reading_language(word, lang))
+    if not _is_english(lang):
+        return words
+    return [Word(w.text, w.phones, w.source, w.arpabet or [_to_arpabet(p) for p in w.phones]) for w in words]
 
 
 # ``word=IPA`` in a transcript: the word as written, and its pronunciation (no spaces in either)
