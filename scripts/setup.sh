@@ -37,16 +37,16 @@ fi
 
 # -- the toolkit's virtual environment ---------------------------------------
 # .venv is the development environment: the toolkit (editable) with every extra the tests use
-# (render, train, test, live, cluster).  The core install that `pip install viseme-toolkit` gives needs none of them.
+# (render, train, test, live, cluster, ja).  The core install that `pip install viseme-toolkit` gives needs none of them.
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import toolkit, torch, scipy, pocketsphinx, pyrender, OpenGL, imageio_ffmpeg, pytest, hypothesis, meshopt, hatchling, pythonosc, websockets, sounddevice, yaml, srt, webvtt, distributed" 2>/dev/null; then
+if ! .venv/bin/python -c "import toolkit, torch, scipy, pocketsphinx, pyrender, OpenGL, imageio_ffmpeg, pytest, hypothesis, meshopt, hatchling, pythonosc, websockets, sounddevice, yaml, srt, webvtt, distributed, janome" 2>/dev/null; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/pip install -q --upgrade pip
   # torch pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls gigabytes of CUDA
   .venv/bin/pip install -q "torch==2.13.0"
-  .venv/bin/pip install -q -e ".[render,train,test,live,cluster]"
+  .venv/bin/pip install -q -e ".[render,train,test,live,cluster,ja]"
   # pyrender pins an old PyOpenGL; 3.1.10 is the one that works with OSMesa here
   .venv/bin/pip install -q "PyOpenGL==3.1.10"
 fi

@@ -184,6 +184,15 @@ def test_audio_only_uses_the_neural_model_and_train_has_its_options(tmp_path, ca
     assert e.value.code == 0 and "--minutes" in capsys.readouterr().out
 
 
+def test_train_without_torch_names_the_extra(tmp_path, monkeypatch, capsys):
+    """A core pip install has no torch: `viseme train` says which extra, exit 2, before making any data
+    (it was a ModuleNotFoundError traceback, exit 1)."""
+    monkeypatch.setitem(sys.modules, "torch", None)  # import raises ImportError, as when not installed
+    assert main(["train", "--cache", str(tmp_path / "cache"), "--quiet"]) == 2
+    assert "viseme-toolkit[train]" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
+
+
 # -- characters: --model, .vrma, rig inspect ---------------------------------------------------------
 def _anim_json(tmp_path) -> Path:
     """speech_anim (an /m/ on frames 15-23) as animation JSON, for `viseme render`."""

@@ -255,6 +255,31 @@ def test_the_python_api_names_the_bad_argument():
         animate(x, sample_rate=16000, offset_ms=900)
 
 
+def test_shift_and_resampled_name_a_bad_number():
+    """shift(anim, nan) returned all-NaN curves; resampled(nan) said "cannot convert float NaN to integer"."""
+    import toolkit
+
+    a = empty_animation(5, 30)
+    for bad in (float("nan"), float("inf"), "0.1", None):
+        with pytest.raises(ValueError, match="^offset_s must be a finite number"):
+            toolkit.shift(a, bad)
+        with pytest.raises(ValueError, match="^fps must be a positive number"):
+            a.resampled(bad)
+    assert toolkit.shift(a, 0.1).n_frames == 5 and a.resampled(60).n_frames == 10
+
+
+def test_a_transcript_that_is_no_string_is_named(espeak_wav):
+    """align() had no check (AttributeError on int.strip); ipa=5 and say(5) were called "empty"."""
+    import toolkit
+
+    for call, words in ((lambda: toolkit.align(espeak_wav, 5), "text must be a string"),
+                        (lambda: toolkit.align(espeak_wav, ipa=5), "ipa must be a string"),
+                        (lambda: toolkit.animate(espeak_wav, ipa=["bɑb"]), "ipa must be a string"),
+                        (lambda: toolkit.say(5), "text must be a string, got int")):
+        with pytest.raises(ValueError, match=words):
+            call()
+
+
 def test_no_output_ever_holds_nan(tmp_path):
     from toolkit.export import tracks
     from toolkit.export.registry import plan_outputs, write_outputs

@@ -427,6 +427,16 @@ def test_command_errors_are_one_line(tmp_path):
     assert main(["live", "--vmc", "127.0.0.1:99999"]) == 2
 
 
+def test_vmc_without_python_osc_names_the_extra(espeak_wav, monkeypatch, capsys):
+    """A core install has no python-osc: --vmc says which extra, exit 2 (it was an internal error, 1)."""
+    from toolkit.cli import main
+
+    for name in ("pythonosc", "pythonosc.osc_bundle_builder", "pythonosc.osc_message_builder"):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError, as when not installed
+    assert main(["live", "--input", str(espeak_wav), "--vmc"]) == 2
+    assert "viseme-toolkit[live]" in capsys.readouterr().err
+
+
 # -- microphone, through a fake sounddevice ----------------------------------------------------------
 
 class FakeSoundDevice:

@@ -101,6 +101,25 @@ def test_streaming_state_does_not_grow_with_the_stream(random_animator):
         st.animation()
 
 
+def test_stream_chunks_int16_scaled_stereo_and_nan_refused(random_animator):
+    """int16 buffers (a microphone's) were read as floats 32768 times too loud, a stereo one as twice
+    the audio, and one NaN chunk turned every later frame NaN: scaled as load_audio does / refused."""
+    x = _speechlike(1.0, seed=4)
+    pcm = np.round(x * 32767).astype(np.int16)
+    want = random_animator.predict(pcm.astype(np.float32) / 32768, 16000, fps=30).values
+    for chunks in ([pcm[i:i + 480] for i in range(0, pcm.size, 480)], [pcm[:, None]]):  # 1-D, (n, 1)
+        st = random_animator.streamer(fps=30)
+        got = np.concatenate([st.push(c) for c in chunks] + [st.flush()])
+        np.testing.assert_allclose(got, want, atol=1e-4)
+    st = random_animator.streamer(fps=30)
+    with pytest.raises(ValueError, match=r"mono.*\(480, 2\)"):
+        st.push(np.zeros((480, 2), np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        st.push(np.full(480, np.nan, np.float32))
+    with pytest.raises(ValueError, match="dtype <U3"):
+        st.push(np.array(["abc"]))
+
+
 @pytest.mark.parametrize("fps", [30, 100])
 def test_streaming_latency_at_most_60ms(random_animator, fps):
     """Each output frame is emitted once audio at most 60 ms past its time has been pushed."""
@@ -381,5 +400,7 @@ def test_public_api_animates_an_array_and_a_stream(shipped):
     np.testing.assert_allclose(frames, offline.values, atol=1e-4)
     with pytest.raises(ValueError, match="16000 Hz"):
         next(toolkit.stream(chunks, sample_rate=44100))
+    with pytest.raises(ValueError, match="got '16000' Hz"):  # a string, not "needs 16000 Hz, got 16000 Hz"
+        next(toolkit.stream(chunks, sample_rate="16000"))
     with pytest.raises(AttributeError):
         toolkit.no_such_thing

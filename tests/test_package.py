@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -108,3 +109,34 @@ def test_installed_wheel_refuses_what_needs_an_extra_before_any_work(installed, 
                        cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "viseme-toolkit[render]" in r.stderr, r.stderr
     assert not (tmp_path / "a.json").exists()
+
+
+def test_sdist_holds_the_package_and_its_data_only_and_builds_the_same_wheel(wheel, tmp_path):
+    """The sdist: the package, its data and the head's and models' cards, nothing of tests/ or bench/
+    (a bare "README.md" include pattern matched tests/*/README.md too); a wheel built from it is the
+    checkout's wheel, file for file."""
+    pytest.importorskip("hatchling", reason="hatchling (the test extra) builds the sdist offline")
+    _run([sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", tmp_path / "sdist"], cwd=REPO)
+    (sdist,) = (tmp_path / "sdist").glob("viseme_toolkit-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = [n.split("/", 1)[1] for n in tar.getnames() if "/" in n]
+        tar.extractall(tmp_path / "src", filter="data")
+    tops = {n.split("/")[0] for n in names}
+    assert tops <= {"toolkit", "rigs", "assets", "README.md", "pyproject.toml", "PKG-INFO", ".gitignore"}, tops
+    assert "assets/head/README.md" in names and not any("__pycache__" in n for n in names)
+    (src,) = (tmp_path / "src").iterdir()
+    _run([sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", tmp_path / "whl"], cwd=src)
+    (rebuilt,) = (tmp_path / "whl").glob("*.whl")
+    listing = lambda w: sorted(n for n in zipfile.ZipFile(w).namelist() if ".dist-info/" not in n)  # noqa: E731
+    assert listing(rebuilt) == listing(wheel)
+
+
+def test_installed_trainers_write_to_the_current_folder_not_site_packages(installed, tmp_path):
+    """`python -m toolkit.train.aligner` from an install put its cache and weights under site-packages
+    (ROOT is site-packages there); like audio2face's trainer, it uses the current folder."""
+    code = ("import toolkit.train.aligner as a, toolkit.train.audio2face as f; "
+            "print(a.CACHE); print(a.OUT); print(f.CACHE); print(f.DEFAULT_OUT)")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    out = _run([installed / "bin" / "python", "-c", code], cwd=tmp_path, env=env).stdout.split()
+    assert not any("site-packages" in p for p in out), out
+    assert out[0] == str(tmp_path / ".cache" / "aligner") and out[1] == "aligner.npz", out

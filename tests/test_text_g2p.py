@@ -211,6 +211,45 @@ def test_chinese_is_read_as_mandarin_not_english_pinyin():
     assert phones == split_ipa("nˈi χˈɑu")
 
 
+def test_japanese_is_cut_into_words_and_kanji_read_in_context():
+    # espeak-ng's Japanese voice reads kana only ("Chinese letter" for a kanji), and Japanese has no spaces
+    text = "3時に東京へ行きましょう。"
+    ws = words_to_phonemes(text, "ja")
+    assert [w.text for w in ws] == ["3", "時", "に", "東京", "へ", "行き", "ましょう"] == words(text, "ja")
+    said = {w.text: w.phones for w in ws}
+    assert said["東京"] == split_ipa(espeak.text_to_ipa("トーキョー", "ja"))
+    assert said["時"] == split_ipa(espeak.text_to_ipa("ジ", "ja"))  # after a number; alone it is トキ
+    assert said["ましょう"] == split_ipa(espeak.text_to_ipa("マショー", "ja"))  # the volitional う: a long vowel
+    assert said["へ"] == split_ipa(espeak.text_to_ipa("エ", "ja"))  # the particle へ is said え
+    assert words("東京 tokyo", "en") == ["東京", "tokyo"]  # other languages: cut at spaces as before
+
+
+def test_japanese_without_janome_is_one_line_naming_the_extra(monkeypatch):
+    from toolkit.phonemes import japanese
+
+    japanese._tokenizer.cache_clear()
+    monkeypatch.setitem(sys.modules, "janome.tokenizer", None)  # what an install without the extra has
+    try:
+        with pytest.raises(ValueError, match=r"^Japanese text needs the janome package.*viseme-toolkit\[ja\]'$"):
+            words_to_phonemes("東京", "ja")
+        assert [w.text for w in words_to_phonemes("tokyo", "ja")] == ["tokyo"]  # romaji needs no dictionary
+    finally:
+        japanese._tokenizer.cache_clear()
+
+
+@pytest.mark.parametrize("text, lang, word, reader", [
+    ("we met in 東京 today", "en", "東京", "cmn"), ("wir fahren nach Москва", "de", "москва", "ru"),
+    ("hello ありがとう", "en", "ありがとう", "ja"), ("今日はgameをします", "ja", "game", "en"),
+    ("Ελλάδα and שלום", "en", "שלום", "he"), ("Ελλάδα and שלום", "en", "ελλάδα", "el")])
+def test_a_word_in_another_script_is_read_in_a_language_written_in_it(text, lang, word, reader):
+    # espeak-ng reads it as letter names ("Chinese letter", "kyrillisch em"), or spells a Latin word out
+    ws = {w.text: w for w in words_to_phonemes(text, lang)}
+    assert ws[word].phones == [p for w in words_to_phonemes(word, reader) for p in w.phones]
+    assert ws[word].phones != split_ipa(espeak.text_to_ipa(word, espeak.espeak_voice(lang))), "read as before"
+    assert lang != "en" or ws[word].arpabet  # an English line goes to PocketSphinx: English phone names too
+    assert [w.text for w in words_to_phonemes("Köln und Berlin", "de")] == ["köln", "und", "berlin"]
+
+
 def test_non_english_numbers_are_read_by_espeak():
     de = words_to_phonemes("21", "de")
     assert len(de) == 1 and de[0].source == "espeak"

@@ -121,6 +121,19 @@ def test_languages(lang, text, n_words):
     assert v > 3 * q
 
 
+def test_japanese_kanji_are_spoken_and_the_words_kept_as_written():
+    # espeak-ng alone says "Chinese letter" for each kanji (5 s for this sentence); given their kana
+    # pronunciation it says the words, and the words keep their written form
+    sp = synthesize("今日は東京に行きます。ありがとう", lang="ja")
+    _check_timeline(sp)
+    assert [w.label for w in sp.words] == ["今日", "は", "東京", "に", "行き", "ます", "ありがとう"]
+    assert sp.duration_s < 3.0, sp.duration_s
+    first = [p.label for p in sp.phonemes if p.label][:2]
+    assert first[0].startswith("k") and first[1].startswith("o"), first  # キョー, not "tʃ aɪ n iː z"
+    gap = sp.words[6].start - sp.words[5].end
+    assert gap > 0.1, gap  # the 。 between the sentences is still a pause
+
+
 def test_word_text_is_recovered_from_utf8_positions():
     sp = synthesize("Über Köln fährt 21 Züge.", lang="de")
     assert [w.label for w in sp.words] == ["Über", "Köln", "fährt", "21", "Züge"]

@@ -63,6 +63,11 @@ JSON_FORMAT = "viseme-toolkit/animation@1"
 FPS_RANGE = (1, 240)
 
 
+def _check_fps(fps) -> None:
+    if not (isinstance(fps, (int, float, np.integer, np.floating)) and np.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+
+
 @dataclass
 class Segment:
     """A labelled time span in seconds (a word, a phoneme, a viseme)."""
@@ -90,8 +95,7 @@ class Animation:
             raise ValueError(
                 f"values must be frames x channels ({len(self.channels)} channels), got shape {self.values.shape}"
             )
-        if not (isinstance(self.fps, (int, float, np.integer, np.floating)) and np.isfinite(self.fps) and self.fps > 0):
-            raise ValueError(f"fps must be a positive number, got {self.fps!r}")
+        _check_fps(self.fps)
         if len(set(self.channels)) != len(self.channels):
             raise ValueError("channel names must be unique")
 
@@ -144,6 +148,7 @@ class Animation:
     # -- editing (each returns a new Animation) ------------------------------
     def resampled(self, fps: float) -> "Animation":
         """The same curves at another frame rate (linear interpolation)."""
+        _check_fps(fps)  # before the frame count: NaN said "cannot convert float NaN to integer"
         n = max(1, int(round(self.duration_s * fps)))
         values = self.sample(np.arange(n) / fps)
         return Animation(fps, list(self.channels), values, list(self.phonemes), list(self.words), dict(self.meta))

@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import time
 from dataclasses import dataclass, fields
@@ -26,7 +27,7 @@ import numpy as np
 from toolkit import audio as audio_io
 from toolkit import engines, progress
 from toolkit.animation import FPS_RANGE, Animation, Segment
-from toolkit.checks import check_number
+from toolkit.checks import check_number, in_range
 from toolkit.motion.procedural import add_life
 from toolkit.recording import Recording, open_recording
 from toolkit.visemes.coarticulation import CoarticulationParams
@@ -188,7 +189,7 @@ def stream(chunks, *, sample_rate: int = 16000, fps: float = 30, intensity: floa
     """
     Options(fps=fps, intensity=intensity, seed=seed, blinks=blinks, head_motion=head_motion)  # animate's checks
     if sample_rate != audio_io.TARGET_RATE:
-        raise ValueError(f"stream needs {audio_io.TARGET_RATE} Hz chunks, got {sample_rate} Hz "
+        raise ValueError(f"stream needs {audio_io.TARGET_RATE} Hz chunks, got {sample_rate!r} Hz "
                          "(resample the source, or use animate() on a whole clip)")
     model = _neural()
     if model is None:
@@ -201,6 +202,8 @@ def stream(chunks, *, sample_rate: int = 16000, fps: float = 30, intensity: floa
 
 def shift(anim: Animation, offset_s: float) -> Animation:
     """Move all curves and labels later by `offset_s` (earlier when negative), keeping the length."""
+    if not in_range(offset_s, -math.inf, math.inf):  # NaN made every curve NaN
+        raise ValueError(f"offset_s must be a finite number of seconds, got {offset_s!r}")
     if not offset_s:
         return anim
     values = anim.sample(anim.times_s - offset_s)

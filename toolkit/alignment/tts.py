@@ -24,7 +24,7 @@ True
 """
 from __future__ import annotations
 
-
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,7 +89,9 @@ def synthesize(
     >>> sp.voice, [w.label for w in sp.words]
     ('de+f2', ['Hallo', 'Welt'])
     """
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):  # say(5) is not "empty"
+        raise ValueError(f"synthesize: text must be a string, got {type(text).__name__}")
+    if not text.strip():
         raise ValueError("synthesize: the text is empty; there is nothing to say")
     if not 80 <= int(rate_wpm) <= 450:
         raise ValueError(f"synthesize: rate_wpm must be 80..450 words per minute, got {rate_wpm}")
@@ -110,17 +112,40 @@ def synthesize(
         raise ValueError(f"synthesize: unknown voice variant {variant!r}; try one of f1..f5, m1..m7 "
                          "(`espeak-ng --voices=variant` lists them)")
 
-    raw, events, sr = _speak(text, code, variant, int(rate_wpm), int(pitch))
+    said, written = _as_espeak_reads_it(text, code)
+    raw, events, sr = _speak(said, code, variant, int(rate_wpm), int(pitch))
     samples = resample(raw.astype(np.float32) / 32768.0, sr, TARGET_RATE)
     total = len(raw)
     phonemes, word_of_phone = _phoneme_segments(events, total, sr, code)
     phonemes, word_of_phone = _give_closures_to_stops(phonemes, word_of_phone, samples, TARGET_RATE)
     phonemes[-1].end = len(samples) / TARGET_RATE  # the resampled length, to the sample
-    words = _word_segments(events, text, phonemes, word_of_phone)
+    words = _word_segments(events, said, phonemes, word_of_phone, written)
     if not any(p.label for p in phonemes):
         raise ValueError(f"synthesize: espeak-ng found nothing to say in {text!r}")
     return Speech(samples, TARGET_RATE, phonemes, words, lang, code + (f"+{variant}" if variant else ""), text,
                   {"engine": "espeak-ng", "rate_wpm": int(rate_wpm), "pitch": int(pitch)})
+
+
+def _as_espeak_reads_it(text: str, code: str) -> tuple[str, dict[int, str] | None]:
+    """The text espeak-ng is given, and the written word at each spoken word's first character (None: the
+    text as written).  Japanese kanji are given as their kana pronunciation (`toolkit.phonemes.japanese`):
+    espeak-ng would say "Chinese letter" for each; the words keep their written form."""
+    from toolkit.phonemes.g2p import espeak_words
+    from toolkit.phonemes.japanese import has_japanese_script, is_japanese
+
+    if not (is_japanese(code) and has_japanese_script(text)):
+        return text, None
+    said, written = "", {}
+    for piece, stop in re.findall(r"([^。、！？!?,.;:\n]*)([。、！？!?,.;:\n]*)", text):
+        for w, s in espeak_words(piece, code):
+            written[len(said)] = w
+            said += s + " "
+        if stop.strip():  # the pauses of the written sentence stay (as ASCII: espeak-ng's Japanese reads those)
+            said = said.rstrip() + stop.strip().translate(_JAPANESE_STOPS)[:1] + " "
+    return said.strip(), written
+
+
+_JAPANESE_STOPS = str.maketrans("。、！？", ".,!?")
 
 
 # -- talking to libespeak-ng ---------------------------------------------------------
@@ -227,8 +252,10 @@ def _give_closures_to_stops(segs: list[Segment], owner: list[int], samples: np.n
     return _merge_silences(segs, owner)
 
 
-def _word_segments(events, text: str, phonemes: list[Segment], owner: list[int]) -> list[Segment]:
-    """Words as written, timed by their phonemes; number words espeak-ng splits ("21") are joined."""
+def _word_segments(events, text: str, phonemes: list[Segment], owner: list[int],
+                   written: dict[int, str] | None = None) -> list[Segment]:
+    """Words as written, timed by their phonemes; number words espeak-ng splits ("21") are joined.
+    ``written``: the label of the word starting at a character of ``text`` (the spoken text differs)."""
     spans: list[list] = []  # [first char, end char, text positions]
     for typ, _, pos, length, _ in events:
         if typ != espeak.EVENT_WORD or length <= 0:
@@ -242,7 +269,7 @@ def _word_segments(events, text: str, phonemes: list[Segment], owner: list[int])
     out = []
     for start, end, positions in spans:
         times = [(p.start, p.end) for p, o in zip(phonemes, owner) if o in positions and p.label]
-        label = text[start:end].strip().strip(".,;:!?\"'()[]{}«»“”‘’")
+        label = (written or {}).get(start) or text[start:end].strip().strip(".,;:!?\"'()[]{}«»“”‘’")
         if times and label:
             out.append(Segment(label, min(t[0] for t in times), max(t[1] for t in times)))
     return out

@@ -154,9 +154,12 @@ class VmcSender(_UdpSender):
     label = "VMC"
 
     def __init__(self, address: str, names: list[str], *, head: bool = False) -> None:
+        try:  # the [live] extra; a core install lacks it, and says so as --ws does
+            from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+            from pythonosc.osc_message_builder import OscMessageBuilder
+        except ImportError:
+            raise LiveError("--vmc needs the python-osc package: pip install 'viseme-toolkit[live]'") from None
         super().__init__(address, VMC_PORT, "--vmc")
-        from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
-        from pythonosc.osc_message_builder import OscMessageBuilder
 
         self._bundle, self._now, self._msg = OscBundleBuilder, IMMEDIATELY, OscMessageBuilder
         self.names = list(names)

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.animation import CHANNELS, VISEME_CHANNELS, VISEMES, Animation
-from toolkit.audio import resample
+from toolkit.audio import _as_float, resample
 from toolkit.motion import procedural
 from toolkit.motion.features import FLOOR, FRAME_RATE, LOOKAHEAD_S, N_MELS, SAMPLE_RATE, MelStreamer, log_mel
 from toolkit.motion.network import Network, read_weights
@@ -369,7 +369,7 @@ class Streamer:
 
     def push(self, chunk: np.ndarray) -> np.ndarray:
         """Feed audio (16 kHz mono float); returns the output frames that are now final."""
-        chunk = np.asarray(chunk, np.float32).reshape(-1)
+        chunk = _chunk_samples(chunk)
         self._n_samples += chunk.size
         self._add_loudness(chunk, final=False)
         self._run(self._mel.push(chunk))
@@ -388,6 +388,20 @@ class Streamer:
             raise ValueError("this streamer keeps no frames: make it with streamer(..., keep=True)")
         vals = np.concatenate(self._frames) if self._frames else np.zeros((0, len(CHANNELS)), np.float32)
         return Animation(self.fps, list(CHANNELS), vals, meta={"engine": "neural", "seed": self.seed})
+
+
+def _chunk_samples(chunk) -> np.ndarray:
+    """A pushed chunk as float32 samples: integer PCM (a microphone's int16 buffers) scaled as
+    `toolkit.audio.load_audio` scales it; stereo and NaN refused.  Taken as they came, int16 was
+    32768 times too loud, a stereo buffer a second stream interleaved, and one NaN spoilt every
+    later frame of the stream (the network's state)."""
+    x = np.asarray(chunk)
+    if x.ndim > 2 or (x.ndim == 2 and x.shape[1] != 1):
+        raise ValueError(f"chunk: audio must be mono, 1-D or (samples, 1), got shape {x.shape}")
+    x = _as_float(x, "chunk").reshape(-1)
+    if not np.isfinite(x).all():
+        raise ValueError("chunk: the audio contains NaN or infinite values")
+    return x
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

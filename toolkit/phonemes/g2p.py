@@ -29,6 +29,9 @@ import numpy as np
 
 from toolkit.phonemes import cmu, espeak
 from toolkit.phonemes.inventory import arpabet_to_ipa, split_ipa
+from toolkit.phonemes.japanese import has_japanese_script, is_japanese, read_japanese
+from toolkit.phonemes.scripts import reading_language
+from toolkit.phonemes.text import tokens as text_tokens
 from toolkit.phonemes.text import words as text_words
 
 ENGLISH = ("en", "en-us", "english", "en_us", "en-US")
@@ -70,14 +73,27 @@ def words_to_phonemes(text: str, lang: str = "en") -> list[Word]:
             pos = m.end()
         return out + (words_to_phonemes(text[pos:], lang) if text[pos:].strip() else [])
     if _is_english(lang):
-        return [_english_word(w) for w in text_words(text, "en")]
+        return [x for w in text_words(text, "en")
+                for x in ([_english_word(w)] if reading_language(w, "en") == "en" else _foreign_words(w, "en"))]
     code = espeak.espeak_voice(lang)  # ValueError for an unknown language
     out = []
-    for w in text_words(text, code):
-        phones = _espeak_phones(w, code)
+    for w, said in espeak_words(text, code):
+        if reading_language(w, code) != code:
+            out += _foreign_words(w, code)
+            continue
+        phones = _espeak_phones(said, code)
         if phones:
             out.append(Word(w, phones, "espeak"))
     return out
+
+
+def _foreign_words(word: str, lang: str) -> list[Word]:
+    """A word in a script ``lang`` is not written in, read in a language that writes it
+    (`toolkit.phonemes.scripts`), with English phone names for PocketSphinx when the line is English."""
+    words = words_to_phonemes(word, reading_language(word, lang))
+    if not _is_english(lang):
+        return words
+    return [Word(w.text, w.phones, w.source, w.arpabet or [_to_arpabet(p) for p in w.phones]) for w in words]
 
 
 # ``word=IPA`` in a transcript: the word as written, and its pronunciation (no spaces in either)
@@ -113,10 +129,13 @@ def transcript_words(text: str | None, ipa: str | None, lang: str = "en") -> lis
     ...
     ValueError: give the transcript as text or as IPA, not both
     """
+    for name, value in (("text", text), ("ipa", ipa)):  # align() reaches here unchecked: 5 is no transcript
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be a string (the transcript) or None, got {type(value).__name__}")
     if ipa is not None:
         if text is not None:
             raise ValueError("give the transcript as text or as IPA, not both")
-        if not isinstance(ipa, str) or not ipa.strip():
+        if not ipa.strip():
             raise ValueError("the IPA transcription is empty; give the IPA of the words spoken")
         return words_from_ipa(ipa)
     if text is None or not text.strip():
@@ -252,6 +271,15 @@ def _neural_g2p(word: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=65536)
 def _espeak_phones_cached(word: str, code: str) -> tuple[str, ...]:
     return tuple(split_ipa(espeak.text_to_ipa(word, code)))
+
+
+def espeak_words(text: str, code: str) -> list[tuple[str, str]]:
+    """(word as written, the text espeak-ng reads for it): a Japanese word's kana pronunciation, read in
+    its sentence (espeak-ng says "Chinese letter" for a kanji), every other word itself."""
+    if not is_japanese(code):
+        return [(w, w) for w in text_words(text, code)]
+    return [pair for t in text_tokens(text, code)
+            for pair in (read_japanese(t) if has_japanese_script(t) else [(t, t)])]
 
 
 def _espeak_phones(word: str, code: str) -> list[str]:

@@ -5,7 +5,8 @@ quotes, punctuation and markup (``[laughter]``, ``<unk>``) removed,
 apostrophes inside words kept (``don't``).  For English, numbers, money,
 percentages, ordinals, years, times and common abbreviations are written out
 (``$5.50`` -> ``five dollars fifty cents``).  Other languages keep their digits:
-espeak-ng reads numbers in each language itself.
+espeak-ng reads numbers in each language itself.  Japanese, written without spaces, is cut
+into words by its dictionary (`toolkit.phonemes.japanese`).
 
 Example
 -------
@@ -15,11 +16,15 @@ Example
 ["don't", 'panic', 'forty', 'two', 'percent', 'of', 'them', 'left']
 >>> words("Straße 12, Köln", lang="de")
 ['straße', '12', 'köln']
+>>> words("今日は東京に行きます。", lang="ja")     # doctest: +SKIP
+['今日', 'は', '東京', 'に', '行き', 'ます']
 """
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from toolkit.phonemes.japanese import has_japanese_script, is_japanese, japanese_words
 
 _ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
          "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
@@ -254,6 +259,18 @@ def words(text: str, lang: str = "en") -> list[str]:
 
     >>> words("Main St. & 5th Ave.: $1.5 million, 3.14, 1,000 or -7")
     ['main', 'street', 'and', 'fifth', 'avenue', 'one', 'point', 'five', 'million', 'dollars', 'three', 'point', 'one', 'four', 'one', 'thousand', 'or', 'minus', 'seven']
+    """
+    toks = tokens(text, lang)
+    if is_japanese(lang):  # written without spaces: each run of kanji and kana cut into its words
+        return [w for t in toks for w in (japanese_words(t) if has_japanese_script(t) else [t])]
+    return toks
+
+
+def tokens(text: str, lang: str = "en") -> list[str]:
+    """What `words` gives, before Japanese runs are cut into words (elsewhere the same).
+
+    >>> tokens("今日は、東京!", lang="ja")
+    ['今日は', '東京']
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")

@@ -53,8 +53,11 @@ from toolkit.phonemes.inventory import is_silence
 from toolkit.phonemes.ipa import FEATURE_VALUES, SILENCE, phone_parts
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".cache" / "aligner"
-OUT = ROOT / "assets" / "model" / "aligner.npz"
+# as audio2face's trainer: in a clone, data and weights go into the repo; an installed package's ROOT is
+# site-packages, so they go to the current folder instead
+_CHECKOUT = (ROOT / "assets" / "model").is_dir()
+CACHE = (ROOT if _CHECKOUT else Path.cwd()) / ".cache" / "aligner"
+OUT = ROOT / "assets" / "model" / "aligner.npz" if _CHECKOUT else Path("aligner.npz")
 HEADS = tuple(FEATURE_VALUES)
 N_OUT = sum(len(v) for v in FEATURE_VALUES.values()) + 1  # + the boundary logit
 N_IN = 80  # `universal.normalize_features`: two views of 40 log-mel bands

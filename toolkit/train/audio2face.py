@@ -709,8 +709,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warp", type=float, default=0.1, help="vocal tract length perturbation: mel axis x (1 +- warp)")
     ap.add_argument("--real-share", type=float, default=0.0, help="share of crops drawn from real recordings")
     a = ap.parse_args(argv)
-
-    import torch
+    try:
+        import torch
+    except ImportError:  # a core install has no torch: name the extra, exit 2 as every missing extra does
+        print("viseme: error: viseme train needs torch: pip install 'viseme-toolkit[train]'", file=sys.stderr)
+        return 2
 
     torch.set_num_threads(max(1, a.threads))
     random.seed(a.seed)
