@@ -134,6 +134,15 @@ def test_japanese_kanji_are_spoken_and_the_words_kept_as_written():
     assert gap > 0.1, gap  # the 。 between the sentences is still a pause
 
 
+def test_a_word_espeak_reports_at_the_space_before_it_is_kept():
+    # espeak-ng gives 'while' after 'a' at the space before it (one character), 'city' before a dash with no
+    # length: both words were lost, and their phones went to no word
+    sp = synthesize("Wait a while please. A well-known U.S. city—isn't it?", lang="en")
+    labels = [w.label for w in sp.words]
+    assert labels[:4] == ["Wait", "a", "while", "please"] and "city" in labels and len(labels) == 10, labels
+    _check_timeline(sp)
+
+
 def test_word_text_is_recovered_from_utf8_positions():
     sp = synthesize("Über Köln fährt 21 Züge.", lang="de")
     assert [w.label for w in sp.words] == ["Über", "Köln", "fährt", "21", "Züge"]

@@ -24,6 +24,7 @@ True
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 
@@ -255,12 +256,20 @@ def _give_closures_to_stops(segs: list[Segment], owner: list[int], samples: np.n
 def _word_segments(events, text: str, phonemes: list[Segment], owner: list[int],
                    written: dict[int, str] | None = None) -> list[Segment]:
     """Words as written, timed by their phonemes; number words espeak-ng splits ("21") are joined.
+    A word event on no written character (espeak-ng gives 'while' in "a while" at the space before it,
+    "city—" no length) goes to the written word after it: those words were lost.
     ``written``: the label of the word starting at a character of ``text`` (the spoken text differs)."""
+    tokens = [(m.start(), m.end()) for m in _WRITTEN_WORD.finditer(text)]
     spans: list[list] = []  # [first char, end char, text positions]
     for typ, _, pos, length, _ in events:
-        if typ != espeak.EVENT_WORD or length <= 0:
+        if typ != espeak.EVENT_WORD or length < 0:
             continue
         start, end = pos - 1, pos - 1 + length
+        if not text[start:end].strip():  # on a space, or nothing: the written word at or after it
+            k = bisect.bisect_right([b for _, b in tokens], start)
+            if k == len(tokens):
+                continue
+            start, end = tokens[k]
         if spans and start < spans[-1][1]:  # overlaps the previous word: the same written word
             spans[-1][1] = max(spans[-1][1], end)
             spans[-1][2].add(pos)
@@ -273,3 +282,7 @@ def _word_segments(events, text: str, phonemes: list[Segment], owner: list[int],
         if times and label:
             out.append(Segment(label, min(t[0] for t in times), max(t[1] for t in times)))
     return out
+
+
+# a written word, for the events on no character: between spaces and dashes
+_WRITTEN_WORD = re.compile(r"[^\s–—]+")
