@@ -94,6 +94,38 @@ def _file_size_limit():
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 
 
+def test_outputs_are_put_in_place_together_or_not_at_all(tmp_path, monkeypatch, capsys):
+    """A job's outputs are renamed into place together when all are written: a failure (or an interrupt)
+    at the second output left the first one new and the second one old."""
+    from toolkit.export import registry
+
+    old = {n: f"the user's old {n}".encode() for n in ("a.json", "a.csv", "a.TextGrid")}
+    for n, b in old.items():
+        (tmp_path / n).write_bytes(b)
+    from dataclasses import replace
+
+    def boom(*a, **k):
+        raise files.OutputError("a.csv: the disk is full")
+
+    csv = registry.format_for("a.csv")
+    with monkeypatch.context() as m:  # the CSV writer fails after the JSON was written
+        m.setattr(registry, "FORMATS", [replace(f, write=boom) if f is csv else f for f in registry.FORMATS])
+        assert main(["animate", str(SAMPLE), "--text", "Bob made a map of Paris.", "-q",
+                     "-o", str(tmp_path / "a.json"), "-o", str(tmp_path / "a.csv")]) == 2
+    assert "the disk is full" in capsys.readouterr().err
+    assert {n: (tmp_path / n).read_bytes() for n in old} == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(old)  # no temporary file left
+    # and when nothing fails, every output is new (align's JSON and TextGrid alike)
+    assert main(["align", str(SAMPLE), "--text", "Bob made a map of Paris.",
+                 "-o", str(tmp_path / "a.json"), "-o", str(tmp_path / "a.TextGrid")]) == 0
+    assert (tmp_path / "a.json").read_bytes() != old["a.json"] and b'"bob"' in (tmp_path / "a.TextGrid").read_bytes()
+    with pytest.raises(RuntimeError):  # the block itself: nothing in place, nothing left behind
+        with files.all_or_nothing():
+            files.atomic_write(tmp_path / "b.txt", "new")
+            raise RuntimeError("stopped")
+    assert not (tmp_path / "b.txt").exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(old)
+
+
 def test_a_write_that_fails_midway_names_the_output_and_keeps_the_old_file(tmp_path, espeak_wav):
     """A full disk or a quota: the message named the temporary file, or no file at all, never the user's output."""
     out = tmp_path / "out.json"
@@ -360,11 +392,13 @@ def _tree(pid: int) -> list[int]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_during_a_video_leaves_nothing_behind(tmp_path, sig):
     """SIGTERM/SIGINT/SIGHUP while ffmpeg encodes: the encoder stops, no temporary file stays (in the
-    output folder or the temp folder), the existing output is untouched, exit 128 + signal."""
+    output folder or the temp folder), the existing outputs are untouched, exit 128 + signal.  The JSON,
+    written before the video, is not put in place either (it was: a new JSON beside the old video)."""
     out_dir, tmp = tmp_path / "out", tmp_path / "tmp"
     out_dir.mkdir()
     tmp.mkdir()
     (out_dir / "take.mp4").write_bytes(b"the user's old video")
+    (out_dir / "take.json").write_bytes(b"the user's old animation")
     raw = tmp_path / "speech.raw"  # headerless audio: the renderer makes a temporary WAV of it too
     from toolkit.audio import load_audio
 
@@ -390,6 +424,7 @@ def test_a_signal_during_a_video_leaves_nothing_behind(tmp_path, sig):
     time.sleep(0.2)
     assert sorted(x.name for x in out_dir.iterdir()) == ["take.json", "take.mp4"], list(out_dir.iterdir())
     assert (out_dir / "take.mp4").read_bytes() == b"the user's old video"
+    assert (out_dir / "take.json").read_bytes() == b"the user's old animation"
     # (the renderer's shader folder is a cache kept on purpose between runs)
     assert [x.name for x in tmp.iterdir() if not x.name.startswith("viseme-toolkit-shaders")] == []
     alive = [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in

@@ -65,6 +65,13 @@ def _remove(path: str) -> None:
         pass
 
 
+def is_temporary(path: str | Path) -> bool:
+    """Whether ``path`` is, or lies in, a temporary file or folder made here (a working file, not an output)."""
+    p = os.path.realpath(path)
+    with _lock:
+        return any(p == t or p.startswith(t.rstrip(os.sep) + os.sep) for t in map(os.path.realpath, _temporaries))
+
+
 @contextmanager
 def temp_file(dir: str | Path | None = None, prefix: str = ".viseme-", suffix: str = "") -> Iterator[Path]:
     """A new empty file (``dir``: default the system's temp folder), removed when the block ends

@@ -119,7 +119,7 @@ def cmd_animate(args) -> int:
 def cmd_align(args) -> int:
     from toolkit import pipeline
     from toolkit.alignment.textgrid import write_textgrid
-    from toolkit.files import atomic_write
+    from toolkit.files import all_or_nothing, atomic_write
 
     text = _transcript(args)
     _check_transcript(args, text)
@@ -142,12 +142,13 @@ def cmd_align(args) -> int:
     if not args.output:
         json.dump(doc, sys.stdout, indent=1, ensure_ascii=False)
         print()
-    for o in args.output:
-        if o.lower().endswith(".textgrid") and o != STDOUT:
-            duration = len(samples) / 16000
-            write_textgrid(al, o, duration_s=duration)
-        else:
-            atomic_write(o, json.dumps(doc, indent=1, ensure_ascii=False))
+    with all_or_nothing():  # an interrupt between two outputs leaves the old ones, all of them
+        for o in args.output:
+            if o.lower().endswith(".textgrid") and o != STDOUT:
+                duration = len(samples) / 16000
+                write_textgrid(al, o, duration_s=duration)
+            else:
+                atomic_write(o, json.dumps(doc, indent=1, ensure_ascii=False))
     return 0
 
 

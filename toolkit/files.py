@@ -33,9 +33,11 @@ import os
 import shutil
 import stat
 import sys
+import threading
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from toolkit import cleanup
 
@@ -176,7 +178,7 @@ def atomic_write(path: str | Path, data: str | bytes | Callable[[Path], None]) -
                 tmp.write_bytes(data)
             else:
                 tmp.write_text(data, encoding="utf-8")
-            _commit(tmp, real)
+            _commit_or_hold(tmp, real)
     except OSError as e:  # a full disk, a quota: the user's path, not the temporary file's (already removed)
         raise OutputError(f"{path}: cannot be written ({e.strerror or e})") from e
 
@@ -189,7 +191,7 @@ def publish(done: Path, path: str | Path) -> None:
         _stream(t, Path(done).read_bytes())
         return
     if Path(done).parent.resolve() == t.real.parent:
-        _commit(Path(done), t.real)
+        _commit_or_hold(Path(done), t.real)
         return
     atomic_write(path, lambda tmp: shutil.copyfile(done, tmp))
 
@@ -203,6 +205,47 @@ def temp_beside(path: str | Path, suffix: str | None = None):
     if t.stream:
         return cleanup.temp_file(prefix=".viseme-stream.", suffix=suffix)
     return cleanup.temp_file(dir=t.real.parent, prefix=f".{t.real.name}.", suffix=".part" + suffix)
+
+
+@contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """The files written in this block are renamed into place together when it ends without an error:
+    a failure or an interrupt between two outputs (a job's JSON done, its video still rendering) leaves
+    every existing output as it was, not some new and some old.  Streams are written at once.
+
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> with all_or_nothing():
+    ...     atomic_write(os.path.join(d, "a.txt"), "hello")
+    ...     os.path.exists(os.path.join(d, "a.txt"))
+    False
+    >>> open(os.path.join(d, "a.txt")).read()
+    'hello'
+    """
+    with ExitStack() as stack:  # holds the finished files; removes those never renamed into place
+        pending: list[tuple[Path, Path]] = []
+        _holds.stack = getattr(_holds, "stack", []) + [(stack, pending)]
+        try:
+            yield
+            for tmp, real in pending:
+                _commit(tmp, real)
+        finally:
+            _holds.stack = _holds.stack[:-1]
+
+
+_holds = threading.local()  # per thread (a Dask worker runs jobs in threads): the open `all_or_nothing` blocks
+
+
+def _commit_or_hold(tmp: Path, real: Path) -> None:
+    """`_commit` now, or, inside `all_or_nothing`, keep the finished file until the block ends (a working
+    file in a temporary folder is committed now: a program reads it next, the WAV of headerless audio)."""
+    if not getattr(_holds, "stack", None) or cleanup.is_temporary(real):
+        _commit(tmp, real)
+        return
+    stack, pending = _holds.stack[-1]
+    kept = stack.enter_context(cleanup.temp_file(dir=real.parent, prefix=f".{real.name}.", suffix=".part" + real.suffix))
+    os.replace(tmp, kept)  # out of the writer's temporary file, which its own block removes
+    pending.append((kept, real))
 
 
 def _commit(tmp: Path, real: Path) -> None:

@@ -345,16 +345,17 @@ def write_outputs(anim: Animation, plan: OutputPlan, job: WriteJob | None = None
     written = []
     from toolkit import progress
 
-    for path, f in plan.items:
-        check_output_path(path, inputs=plan.inputs)  # again: files may have appeared during the work
-        if files.output_target(path).stream:
-            rep = _write_stream(anim, path, f, job)
-        else:
-            rep = f.write(anim, path, job)
-        progress.advance("write", anim.duration_s / len(plan.items))
-        for line in getattr(rep, "brief", lambda: [])():
-            report(line, file=sys.stderr)
-        written.append(str(path))
+    with files.all_or_nothing():  # an interrupt between two outputs leaves the old ones, all of them
+        for path, f in plan.items:
+            check_output_path(path, inputs=plan.inputs)  # again: files may have appeared during the work
+            if files.output_target(path).stream:
+                rep = _write_stream(anim, path, f, job)
+            else:
+                rep = f.write(anim, path, job)
+            progress.advance("write", anim.duration_s / len(plan.items))
+            for line in getattr(rep, "brief", lambda: [])():
+                report(line, file=sys.stderr)
+            written.append(str(path))
     return written
 
 
