@@ -154,6 +154,24 @@ def test_rerun_skips_unchanged_redoes_changed_and_force_redoes_all(tmp_path, voi
     assert len(ledger.records) == 6 and len(ledger.path.read_text().splitlines()) == 6  # compacted
 
 
+def test_only_some_lines_keeps_the_other_lines_in_the_report(tmp_path, voice_lines, capsys):
+    """`--only` redoes just its lines, but the report still lists every line with its latest status
+    (from the ledger): it was rewritten with the --only lines alone, and the earlier failure was lost."""
+    first, second = read_manifest(voice_lines)[:2]
+    table = _table(tmp_path, [f"{first.id}\t{first.audio}\t{first.text}", f"{second.id}\t{second.audio}\t{second.text}",
+                              "bad/missing\tnot_here.wav\thello"])
+    out = tmp_path / "out"
+    assert cli(["batch", str(table), "-o", str(out), "--jobs", "1", "--quiet"]) == 1
+    assert cli(["batch", str(table), "-o", str(out), "--jobs", "1", "--quiet", "--only", first.id, "--force"]) == 0
+    capsys.readouterr()
+    report = json.loads((out / "report.json").read_text())
+    status = {r["id"]: r["status"] for r in report["lines"]}
+    assert status == {first.id: "ok", second.id: "ok", "bad/missing": "failed"}, status
+    assert report["lines"][0]["id"] == "bad/missing" and "file not found" in report["lines"][0]["error"]
+    assert report["summary"]["done"] == 1 and report["summary"]["earlier"] == 2
+    assert len((out / "report.csv").read_text().splitlines()) == 4  # the header and every line
+
+
 def test_sigterm_stops_the_workers_at_once_and_leaves_no_unrecorded_outputs(tmp_path, voice_lines):
     """SIGTERM mid-batch: exit 143 at once, every output on disk is in the ledger (a resume trusts it).
     The workers had inherited the command's signal handler: each took the signal as an error of its

@@ -83,14 +83,17 @@ def read_manifest(path: str | Path, *, only: list[str] | None = None, exclude: P
     else:
         raise ManifestError(f"{path}: manifest not found (give a CSV/TSV table or a folder of recordings)")
     _check_ids(lines, path)
-    if only:
-        known = {line.id for line in lines}
-        unknown = [i for i in only if i not in known]
-        if unknown:
-            raise ManifestError(f"{path}: unknown id(s) {', '.join(map(repr, unknown[:5]))}"
-                                f"{' ...' if len(unknown) > 5 else ''} (not in the manifest)")
-        lines = [line for line in lines if line.id in set(only)]
-    return lines
+    return select(lines, only, path) if only else lines
+
+
+def select(lines: list[Line], only: list[str], path: str | Path) -> list[Line]:
+    """Just the lines ``only`` names (in the manifest's order); an id the manifest ``path`` lacks is refused."""
+    known = {line.id for line in lines}
+    unknown = [i for i in only if i not in known]
+    if unknown:
+        raise ManifestError(f"{path}: unknown id(s) {', '.join(map(repr, unknown[:5]))}"
+                            f"{' ...' if len(unknown) > 5 else ''} (not in the manifest)")
+    return [line for line in lines if line.id in set(only)]
 
 
 # -- tables -------------------------------------------------------------------------------------------

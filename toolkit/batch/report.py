@@ -1,8 +1,9 @@
 """The per-line QA report of a batch: ``OUTDIR/report.csv`` and ``OUTDIR/report.json``, worst first.
 
-Each row: id, status (``failed``, ``ok``, or ``unchanged`` when a re-run skipped the line),
-engine, alignment confidence, warnings, audio duration, compute seconds (CPU in the worker),
-the audio file and, for a failed line, the reason.  Worst first: failed lines, then the lowest
+Each row: id, status (``failed``, ``ok``, or ``unchanged`` when a re-run skipped the line; a line
+a run with ``only`` left out keeps the status of its last run, from the ledger), engine, alignment
+confidence, warnings, audio duration, compute seconds (CPU in the worker), the audio file and, for
+a failed line, the reason.  Worst first: failed lines, then the lowest
 confidence, then the most warnings, so the lines to look at come first.
 
 Example

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from toolkit.batch import work
 from toolkit.batch.ledger import FOLDER, Ledger, line_key, toolkit_version
-from toolkit.batch.manifest import ManifestError, read_manifest
+from toolkit.batch.manifest import ManifestError, read_manifest, select
 from toolkit.batch.report import write_report
 
 DEFAULT_FORMATS = ("json",)
@@ -94,7 +94,8 @@ def run_batch(manifest, outdir, *, formats=DEFAULT_FORMATS, jobs: int | None = N
         raise ManifestError(f"{outdir}: is a file, not a folder (-o names the folder the outputs go to)")
     fmts = output_formats(formats)
     Options.of({**options, "lang": lang, "fps": fps})  # bad options fail now, naming the option
-    lines = read_manifest(manifest, only=only, exclude=outdir)
+    every = read_manifest(manifest, exclude=outdir)
+    lines = select(every, only, manifest) if only else every
     for line in lines:  # a line's own fps is checked the same way
         if line.fps is not None:
             Options.of({**options, "fps": line.fps})
@@ -132,12 +133,23 @@ def run_batch(manifest, outdir, *, formats=DEFAULT_FORMATS, jobs: int | None = N
     ledger.compact()
     _remove_temporaries(outdir)
     failed = sum(r["status"] == "failed" for r in rows)
+    earlier = _earlier_rows(ledger, every, lines)
     summary = {"manifest": str(manifest), "lines": len(lines), "done": len(tasks), "unchanged": len(lines) - len(tasks),
-               "failed": failed, "formats": names, "toolkit": version, "wall_s": round(time.perf_counter() - t0, 2),
+               "failed": failed, "earlier": len(earlier), "formats": names, "toolkit": version,
+               "wall_s": round(time.perf_counter() - t0, 2),
                "runner": f"dask {scheduler}" if scheduler else f"local, {jobs or os.cpu_count()} jobs"}
-    csv_path, json_path = write_report(outdir, rows, summary)
+    csv_path, json_path = write_report(outdir, rows + earlier, summary)
     return BatchResult(len(lines), len(tasks), len(lines) - len(tasks), failed, csv_path, json_path, rows,
                        time.perf_counter() - t0)
+
+
+def _earlier_rows(ledger: Ledger, every: list, lines: list) -> list[dict]:
+    """The report rows of the manifest's lines this run left out (``only``), with the latest status the
+    ledger has for them: a run on a few lines rewrites the report, which must still show the others
+    (a line that failed before and was not retried would vanish from it)."""
+    ran = {line.id for line in lines}
+    return [{**ledger.records[line.id].get("row", {}), "id": line.id, "status": ledger.records[line.id].get("status")}
+            for line in every if line.id not in ran and line.id in ledger.records]
 
 
 # -- local process pool -------------------------------------------------------------------------------
