@@ -221,9 +221,30 @@ def test_qa_warnings_name_what_to_check(tmp_path):
     warn = {r["id"]: " | ".join(r["warnings"]) for r in res.rows}
     assert "clipped:" in warn["clipped"]
     assert "near-silence" in warn["quiet"]
-    assert "transcript longer than the audio" in warn["short"]
+    assert "transcript too long for the audio" in warn["short"]
     assert "out-of-dictionary words (pronunciation guessed): qwertzland" in warn["oov"].lower()
     assert "low confidence" in warn["short"] or res.rows and min(r["confidence"] for r in res.rows) < 0.7
+
+
+def test_no_long_transcript_warning_for_a_line_read_at_a_normal_pace(tmp_path):
+    """A transcript read at an ordinary pace is not "longer than the audio": the warning fired when its
+    phonemes at 12 a second took a little longer than the audio ("2.2 s ... the audio is 2.1 s"), which
+    is most lines a brisk speaker reads (espeak-ng itself reads this one at 12.7 a second)."""
+    from types import SimpleNamespace
+
+    from toolkit.alignment.tts import synthesize
+    from toolkit.audio import write_wav
+    from toolkit.batch.work import qa_warnings
+    from toolkit.recording import open_recording
+
+    text = "The birch canoe slid on the smooth planks."
+    write_wav(tmp_path / "line.wav", synthesize(text).samples)
+    with open_recording(tmp_path / "line.wav") as rec:
+        assert not [w for w in qa_warnings(rec, text, "en", SimpleNamespace(meta={})) if "transcript" in w]
+        long = qa_warnings(rec, text + " Glue the sheet to the dark blue background.", "en", SimpleNamespace(meta={}))
+    (warning,) = [w for w in long if "transcript" in w]
+    assert warning.startswith("transcript too long for the audio: its 54 phonemes in 2.1 s of audio") and \
+        "phonemes a second" in warning, warning
 
 
 # -- Dask ---------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ its reason, and the batch goes on.  Both run the same way in a local process poo
 Dask worker (`toolkit.batch.run`), so the results are the same.
 
 QA warnings (`qa_warnings`), beside the pipeline's own: words not in the pronunciation
-dictionary (their pronunciation was guessed), a low alignment confidence, a transcript longer
-than the audio could hold, near-silence, clipping.
+dictionary (their pronunciation was guessed), a low alignment confidence, a transcript too long for
+the audio (faster than fast speech, `QA_FAST_PHONEMES_PER_S`), near-silence, clipping.
 
 Example
 -------
@@ -31,6 +31,10 @@ NEAR_SILENT_DBFS = -35.0  # peak level below which a recording is nearly silent
 QUIET_SPEECH_SHARE = 0.1  # ... or when the energy VAD finds speech in less than this share of it
 CLIP_LEVEL = 0.999  # a sample this close to full scale is clipped
 CLIP_SHARE = 0.001  # warn when this share of the samples is clipped
+# A transcript is too long for its audio when saying it there takes more phonemes a second than
+# brisk conversational speech (10-15 a second, `toolkit.pipeline.MAX_PHONEMES_PER_S` notes): an extra
+# sentence or a cut take.  Comparing with a normal pace (12) flagged lines read a little briskly.
+QA_FAST_PHONEMES_PER_S = 18.0
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,9 @@ def qa_warnings(rec, text: str | None, lang: str, anim) -> list[str]:
             out.append(f"out-of-dictionary words (pronunciation guessed): {', '.join(guessed[:8])}"
                        f"{' ...' if len(guessed) > 8 else ''}")
         n = sum(len(w.phones) for w in words)
-        if n / NORMAL_PHONEMES_PER_S > rec.duration_s:  # (far longer: the pipeline refused the line)
-            out.append(f"transcript longer than the audio: its {n} phonemes take about "
-                       f"{n / NORMAL_PHONEMES_PER_S:.1f} s at a normal pace, the audio is {rec.duration_s:.1f} s")
+        rate = n / rec.duration_s
+        if rate > QA_FAST_PHONEMES_PER_S:  # (far longer: the pipeline refused the line)
+            out.append(f"transcript too long for the audio: its {n} phonemes in {rec.duration_s:.1f} s of audio are "
+                       f"{rate:.1f} phonemes a second (a normal pace is about {NORMAL_PHONEMES_PER_S:.0f}, "
+                       f"fast speech {QA_FAST_PHONEMES_PER_S:.0f}); an extra word or sentence, or audio cut short?")
     return out
