@@ -172,6 +172,20 @@ def test_only_some_lines_keeps_the_other_lines_in_the_report(tmp_path, voice_lin
     assert len((out / "report.csv").read_text().splitlines()) == 4  # the header and every line
 
 
+def test_a_failed_line_leaves_no_empty_folder_behind(tmp_path, voice_lines):
+    """The folders of a line's outputs were made before it ran, and stayed, empty, when it failed
+    (out/bad/).  Those it made are removed again; one a line that worked shares, or the user's own, stays."""
+    first = read_manifest(voice_lines)[0]  # scene1/line0
+    table = _table(tmp_path, ["scene1/broken\tnot_here.wav\thi", f"{first.id}\t{first.audio}\t{first.text}",
+                              "bad/deeper/x\tnot_here.wav\thi", "kept/y\tnot_here.wav\thi"])
+    out = tmp_path / "out"
+    (out / "kept").mkdir(parents=True)  # the user's own (empty) folder
+    res = run_batch(table, out, jobs=1)
+    assert res.failed == 3 and (out / f"{first.id}.json").is_file()
+    assert not (out / "bad").exists() and (out / "kept").is_dir()
+    assert sorted(p.name for p in out.iterdir()) == [".viseme-batch", "kept", "report.csv", "report.json", "scene1"]
+
+
 def test_sigterm_stops_the_workers_at_once_and_leaves_no_unrecorded_outputs(tmp_path, voice_lines):
     """SIGTERM mid-batch: exit 143 at once, every output on disk is in the ledger (a resume trusts it).
     The workers had inherited the command's signal handler: each took the signal as an error of its

@@ -103,15 +103,14 @@ def run_batch(manifest, outdir, *, formats=DEFAULT_FORMATS, jobs: int | None = N
     ledger = Ledger(outdir)
     version = toolkit_version()
     names = [n for n, _ in fmts]
-    tasks, rows = [], []
+    tasks, rows, made = [], [], {}
     for line in lines:
         outputs = [(str(outdir / f"{line.id}{suffix}"), name) for name, suffix in fmts]
         key = line_key(line, {**options, "lang": lang, "fps": fps}, names, version)
         if not force and ledger.is_done(line.id, key, [p for p, _ in outputs]):
             rows.append({**ledger.records[line.id].get("row", {}), "id": line.id, "status": "unchanged"})
             continue
-        for p, _ in outputs:
-            Path(p).parent.mkdir(parents=True, exist_ok=True)
+        made[line.id] = _make_folders(outdir, [p for p, _ in outputs])
         tasks.append(work.Task(line.id, str(line.audio), line.text, line.lang or lang, line.fps or fps, line.model,
                                line.rig, dict(options), outputs, key))
 
@@ -132,6 +131,9 @@ def run_batch(manifest, outdir, *, formats=DEFAULT_FORMATS, jobs: int | None = N
                 _run_local(tasks, jobs or os.cpu_count() or 1, on_result)
     ledger.compact()
     _remove_temporaries(outdir)
+    for row in rows:
+        if row["status"] == "failed":
+            _remove_if_empty(made.get(row["id"], []))
     failed = sum(r["status"] == "failed" for r in rows)
     earlier = _earlier_rows(ledger, every, lines)
     summary = {"manifest": str(manifest), "lines": len(lines), "done": len(tasks), "unchanged": len(lines) - len(tasks),
@@ -258,6 +260,29 @@ class _bar:
     def __exit__(self, *exc) -> None:
         if self._tqdm is not None:
             self._tqdm.close()
+
+
+def _make_folders(outdir: Path, outputs: list[str]) -> list[Path]:
+    """Make the folders of a line's outputs (the writers check them before any work); the ones this
+    made, deepest first, so that a line that fails leaves none of them behind, empty."""
+    made = []
+    for p in outputs:
+        folder = Path(p).parent
+        while folder != outdir and not folder.exists() and folder not in made:
+            made.append(folder)
+            folder = folder.parent
+        Path(p).parent.mkdir(parents=True, exist_ok=True)
+    return sorted(made, key=lambda f: len(f.parts), reverse=True)
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed line made that are still empty (removed once every line is done:
+    another line may be about to write into one)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another line's outputs), or already gone
+            pass
 
 
 def _remove_temporaries(outdir: Path) -> None:
