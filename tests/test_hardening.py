@@ -287,6 +287,30 @@ def test_the_python_api_names_the_bad_argument():
         animate(x, sample_rate=16000, offset_ms=900)
 
 
+def test_the_python_api_refuses_audio_arguments_it_would_ignore_or_bend(tmp_path):
+    """sample_rate with a file was ignored (its header's rate was used), 16000.5 was cut to 16000,
+    allow_truncated="yes" counted as true, and write_srt(text=5) raised AttributeError."""
+    import toolkit
+    from toolkit.audio import load_audio, write_wav
+    from toolkit.export.captions import write_srt
+
+    x = 0.3 * np.sin(np.arange(8000) / 5.0).astype(np.float32)
+    wav = tmp_path / "a.wav"
+    write_wav(wav, x)
+    for call in (toolkit.animate, toolkit.align):
+        with pytest.raises(ValueError, match=f"^sample_rate is for audio given as an array; {wav} has its own rate"):
+            call(str(wav), "hello", sample_rate=22050)
+        with pytest.raises(ValueError, match="^allow_truncated must be True or False, got 'yes'"):
+            call(str(wav), "hello", allow_truncated="yes")
+    with pytest.raises(ValueError, match=r"sample_rate must be a whole number from 1000 to 768000 \(Hz\), got 16000.5"):
+        toolkit.animate(x, sample_rate=16000.5)
+    assert load_audio(x, sample_rate=16000.0).shape == x.shape  # a whole number written as a float is one
+    for bad in (5, b"hello"):
+        with pytest.raises(TypeError, match="^text must be a string \\(the transcript as typed\\) or None, got "):
+            write_srt(empty_animation(3, 30), tmp_path / "a.srt", text=bad)
+    assert not (tmp_path / "a.srt").exists()
+
+
 def test_shift_and_resampled_name_a_bad_number():
     """shift(anim, nan) returned all-NaN curves; resampled(nan) said "cannot convert float NaN to integer"."""
     import toolkit

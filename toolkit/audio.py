@@ -86,8 +86,10 @@ def load_audio(
     else:
         if sample_rate is None:
             raise AudioError("load_audio: an array needs its sample_rate (e.g. sample_rate=16000)")
-        if not in_range(sample_rate, *RATE_LIMITS_HZ):
-            raise AudioError(f"array: sample_rate must be {allowed(*RATE_LIMITS_HZ)} (Hz), got {sample_rate!r}")
+        # a whole number of samples a second: 16000.5 was cut to 16000 (16000.0 is whole)
+        if not in_range(sample_rate, *RATE_LIMITS_HZ) or not float(sample_rate).is_integer():
+            raise AudioError(f"array: sample_rate must be {allowed(*RATE_LIMITS_HZ, whole=True)} (Hz), "
+                             f"got {sample_rate!r}")
         samples, sr, source = _as_float(np.asarray(path_or_array), "array"), int(sample_rate), "array"
         samples = _to_frames_by_channels(samples)
     if not RATE_LIMITS_HZ[0] <= sr <= RATE_LIMITS_HZ[1]:

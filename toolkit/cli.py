@@ -101,7 +101,7 @@ def cmd_animate(args) -> int:
                         inputs=(args.audio, args.transcript, args.textgrid))
     samples = _load_audio(args)
     anim = pipeline.animate(
-        samples, text, ipa=args.ipa, sample_rate=16000, source=args.audio, lang=args.lang, fps=args.fps,
+        samples, text, ipa=args.ipa, source=args.audio, lang=args.lang, fps=args.fps,
         engine=args.engine,
         textgrid=args.textgrid, offset_ms=args.offset_ms, intensity=args.intensity, params=_params(args),
         seed=args.seed, blinks=not args.no_blinks, head_motion=not args.no_head,
@@ -132,7 +132,7 @@ def cmd_align(args) -> int:
             raise ValueError(f"{o}: align writes .json or .TextGrid (or '-' for JSON on standard output), "
                              f"not {Path(o).suffix or 'a name with no file ending'}")
     samples = _load_audio(args)
-    al = pipeline.align(samples, text, ipa=args.ipa, lang=args.lang, sample_rate=16000, source=args.audio)
+    al = pipeline.align(samples, text, ipa=args.ipa, lang=args.lang, source=args.audio)
     for w in al.warnings:
         print(f"warning: {args.audio}: {w}", file=sys.stderr)
     doc = {
@@ -215,7 +215,7 @@ def cmd_view(args) -> int:
     if args.animation:
         anim = Animation.load(args.animation)
     else:
-        anim = pipeline.animate(samples, text, ipa=args.ipa, sample_rate=16000, source=args.audio, lang=args.lang,
+        anim = pipeline.animate(samples, text, ipa=args.ipa, source=args.audio, lang=args.lang,
                                 fps=args.fps)
     if args.output:
         write_outputs(anim, plan, WriteJob(samples=samples, audio_path=args.audio, text=text))

@@ -115,9 +115,10 @@ def animate(audio=None, text: str | None = None, *, ipa: str | None = None, samp
     ``options`` are the fields of `Options` (fps, lang, engine, intensity, offset_ms, params,
     voice, seed, blinks, head_motion, aligner); a bad value raises ValueError naming it.
     ``ipa``: the transcript in IPA instead of ``text`` (words separated by spaces, any language,
-    even one espeak-ng does not speak); ``textgrid``: take the timing from a Praat/MFA TextGrid; ``sample_rate``: the rate of an
-    array; ``raw_rate``: the rate of a headerless .raw/.pcm file; ``allow_truncated``: animate
-    what a cut-off WAV holds (else it is refused); ``source``: the audio's name in messages;
+    even one espeak-ng does not speak); ``textgrid``: take the timing from a Praat/MFA TextGrid;
+    ``sample_rate``: the rate of an array (only: a file has its own); ``raw_rate``: the rate of a
+    headerless .raw/.pcm file; ``allow_truncated`` (a bool): animate what a cut-off WAV holds (else it
+    is refused); ``source``: the audio's name in messages;
     ``animator``: the neural model to use (default: the shipped one).  The result's ``meta``
     says which engine ran (and why, among its warnings), the alignment and its confidence.
     """
@@ -261,6 +262,7 @@ def _speech(audio, text, sample_rate, raw_rate, allow_truncated, source, opts: O
     no audio, espeak-ng speaks the text.  Refuses silence with a message naming the source."""
     from toolkit.alignment.tts import Speech as Spoken
 
+    _check_audio_arguments(audio, sample_rate, allow_truncated, source)
     if audio is None:
         if not text or not text.strip():
             raise ValueError("nothing to animate: give audio, text, or both")
@@ -281,6 +283,23 @@ def _speech(audio, text, sample_rate, raw_rate, allow_truncated, source, opts: O
         audio_io.check_not_silent(samples, name)
         speech = _Speech(Recording.from_array(samples, name), name)
     return speech
+
+
+def _check_audio_arguments(audio, sample_rate, allow_truncated, source) -> None:
+    """Refuse what `_speech` would otherwise ignore or bend: a ``sample_rate`` for audio that has its own
+    rate (a file's header, a `Recording`, speech `say` made, or no audio: espeak-ng's), and an
+    ``allow_truncated`` that is not a bool (``"no"`` is true)."""
+    from toolkit.alignment.tts import Speech as Spoken
+
+    if not isinstance(allow_truncated, (bool, np.bool_)):
+        raise ValueError(f"allow_truncated must be True or False, got {allow_truncated!r}")
+    if sample_rate is None or not (audio is None or isinstance(audio, (str, Path, Recording, Spoken))):
+        return
+    if isinstance(audio, (str, Path)):
+        raise ValueError(f"sample_rate is for audio given as an array; {source or audio} has its own rate "
+                         "(a headerless .raw/.pcm file takes raw_rate)")
+    what = source or getattr(audio, "name", None) or "espeak-ng's speech"
+    raise ValueError(f"sample_rate is for audio given as an array; {what} has its own rate")
 
 
 def _stages(speech: _Speech, words, textgrid, opts: Options) -> list[str]:

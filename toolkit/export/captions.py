@@ -80,6 +80,8 @@ def _fits(words: list[str]) -> bool:
 
 def phrases(anim: Animation, text: str | None = None) -> list[Caption]:
     """The captions: words grouped into phrases (see the module's rules), with their times."""
+    if text is not None and not isinstance(text, str):  # 5 failed deep inside as "'int' has no attribute 'split'"
+        raise TypeError(f"text must be a string (the transcript as typed) or None, got {type(text).__name__}")
     out: list[Caption] = []
     cur: list[tuple[str, float, float]] = []
 
