@@ -90,6 +90,20 @@ def test_arrays_int_float_and_channel_layouts():
         load_audio(_tone(16000))
 
 
+def test_integer_arrays_of_no_pcm_format_are_refused_naming_the_dtype():
+    """np.array of Python ints is int64: it was read as 64-bit PCM (full scale 2**63) and refused as
+    "silent (peak -293 dBFS)".  No recording has 64-bit integer samples; the bit depth cannot be
+    guessed from the values, so the message names the dtype and what to pass."""
+    ints = np.array([int(v) for v in _tone(16000) * 20000])
+    assert ints.dtype == np.int64
+    for bad in (ints, ints.astype(np.uint16), ints.astype(np.uint32), ints.astype(np.uint64)):
+        with pytest.raises(AudioError, match=rf"^array: {bad.dtype} samples are not a PCM format .*astype\(np\.int16\)"):
+            load_audio(bad, sample_rate=16000)
+    for ok, scale in ((np.int16, 32768), (np.int32, 2**31), (np.int8, 128)):  # the PCM formats still read
+        x = (_tone(16000) * 0.5 * scale).astype(ok)
+        assert np.allclose(load_audio(x, sample_rate=16000), _tone(16000) * 0.5, atol=0.01)
+
+
 def test_raw_needs_rate_and_reads_formats(tmp_path):
     x = _tone(16000, 0.5)
     p = tmp_path / "speech.raw"

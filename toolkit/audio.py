@@ -473,9 +473,18 @@ def _check_wav_truncated(path: Path, size: int, allow: bool) -> None:
 
 # -- arrays ---------------------------------------------------------------------
 
+# Integer sample formats of real recordings (PCM, as WAV and headerless files hold them), scaled by
+# their full range.  Other integer arrays are refused: np.array of Python ints is int64, whose full
+# range (2**63) made speech "silent (-293 dBFS)", and its real bit depth cannot be told from the values.
+PCM_DTYPES = ("int8", "uint8", "int16", "int32")
+
+
 def _as_float(x: np.ndarray, source: str) -> np.ndarray:
     if x.dtype.kind == "f":
         return x.astype(np.float32, copy=False)
+    if x.dtype.kind in "iu" and x.dtype.name not in PCM_DTYPES:
+        raise AudioError(f"{source}: {x.dtype} samples are not a PCM format ({', '.join(PCM_DTYPES)}); pass "
+                         "16-bit sample values as x.astype(np.int16), 32-bit as int32, or floats from -1 to 1")
     if x.dtype.kind == "u":
         half = float(2 ** (8 * x.dtype.itemsize - 1))
         return (x.astype(np.float64) - half).astype(np.float32) / np.float32(half)
