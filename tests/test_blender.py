@@ -366,12 +366,33 @@ def test_a_signal_during_a_blend_export_leaves_no_blender_folder(speech, tmp_pat
     assert [x.name for x in tmp.iterdir() if not x.name.startswith("viseme-toolkit-shaders")] == []
 
 
-def test_missing_bpy_environment_says_run_make_setup(anim, tmp_path, monkeypatch):
-    from toolkit.export.blend import BlenderError, write_fbx
+def test_missing_bpy_environment_says_what_to_do_in_a_checkout_and_in_an_install(anim, tmp_path, monkeypatch):
+    """Without bpy a checkout is told `make setup` (naming its .venv-blender), an installed toolkit the
+    [blender] extra: an install was told `make setup` and named site-packages/.venv-blender/bin/python."""
+    import importlib.util
+
+    from toolkit.export import blend
 
     monkeypatch.setenv("VISEME_BLENDER_PYTHON", str(tmp_path / "no-such-python"))
-    with pytest.raises(BlenderError, match="make setup"):
-        write_fbx(anim, tmp_path / "a.fbx")
+    with pytest.raises(blend.BlenderError, match=f"^VISEME_BLENDER_PYTHON names {tmp_path / 'no-such-python'}, "
+                                                 "which is missing"):
+        blend.write_fbx(anim, tmp_path / "a.fbx")
+    monkeypatch.delenv("VISEME_BLENDER_PYTHON")
+    if importlib.util.find_spec("bpy") is not None:
+        pytest.skip("this Python has bpy: the checkout and install messages are never needed")
+    checkout, site = tmp_path / "checkout", tmp_path / "site-packages"
+    checkout.mkdir()
+    site.mkdir()
+    (checkout / "pyproject.toml").write_text("[project]\nname = 'viseme-toolkit'\n")
+    monkeypatch.setattr(blend, "REPO", checkout)
+    with pytest.raises(blend.BlenderError) as e:
+        blend.write_fbx(anim, tmp_path / "a.fbx")
+    assert f"{checkout / '.venv-blender' / 'bin' / 'python'} is missing" in str(e.value) and "make setup" in str(e.value)
+    monkeypatch.setattr(blend, "REPO", site)
+    with pytest.raises(blend.BlenderError) as e:
+        blend.write_fbx(anim, tmp_path / "a.fbx")
+    assert "pip install 'viseme-toolkit[blender]'" in str(e.value), str(e.value)
+    assert ".venv-blender" not in str(e.value) and "make setup" not in str(e.value), str(e.value)
 
 
 @needs_bpy

@@ -420,6 +420,15 @@ def test_standalone_head(tmp_path, gltf_validator):
     assert w[5, ARKIT_BLENDSHAPES.index("jawOpen")] == pytest.approx(VISEME_POSES["aa"]["jawOpen"], abs=1e-6)
 
 
+def test_standalone_head_from_a_missing_head_path_names_that_path(tmp_path):
+    """A head_path the caller gave that is not there was reported as "the default head is missing;
+    build it with .venv/bin/python assets/head/build_head.py"."""
+    with pytest.raises(ModelError) as e:
+        G.write_standalone_head(speech_anim(), tmp_path / "o.glb", head_path=tmp_path / "nope.glb")
+    assert str(e.value) == f"{tmp_path / 'nope.glb'}: head model not found (head_path)"
+    assert not (tmp_path / "o.glb").exists()
+
+
 # -- real files in ../shared/data/models ------------------------------------------------
 def test_facecap_arkit_with_L_R_names_and_meshopt(tmp_path, gltf_validator):
     src = real("facecap/facecap.glb")

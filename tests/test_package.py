@@ -109,6 +109,12 @@ def test_installed_wheel_refuses_what_needs_an_extra_before_any_work(installed, 
                        cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "viseme-toolkit[render]" in r.stderr, r.stderr
     assert not (tmp_path / "a.json").exists()
+    # no bpy: the [blender] extra, not the checkout's `make setup` (it named site-packages/.venv-blender)
+    env = {k: v for k, v in os.environ.items() if k != "VISEME_BLENDER_PYTHON"}
+    r = subprocess.run([installed / "bin" / "viseme", "animate", "a.wav", "-o", "a.json", "-o", "a.blend"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 2 and "pip install 'viseme-toolkit[blender]'" in r.stderr, r.stderr
+    assert ".venv-blender" not in r.stderr and "make setup" not in r.stderr, r.stderr
 
 
 def test_sdist_holds_the_package_and_its_data_only_and_builds_the_same_wheel(wheel, tmp_path):

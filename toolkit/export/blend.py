@@ -58,16 +58,27 @@ def blender_python() -> Path:
 
     env = os.environ.get("VISEME_BLENDER_PYTHON")
     if env:
-        py = Path(env)
-    elif importlib.util.find_spec("bpy") is not None:
+        if not Path(env).is_file():
+            raise BlenderError(f"VISEME_BLENDER_PYTHON names {env}, which is missing: point it at a Python that "
+                               "has Blender's Python module (bpy), or unset it")
+        return Path(env)
+    if importlib.util.find_spec("bpy") is not None:
         return Path(sys.executable)
-    else:
-        py = REPO / ".venv-blender" / "bin" / "python"
-    if not py.is_file():
-        raise BlenderError(f"Blender's Python module (bpy) is not installed ({py} is missing): in a checkout run "
-                           "`make setup` (it creates .venv-blender); otherwise `pip install 'viseme-toolkit[blender]'` "
-                           "in a Python 3.11 environment, or set VISEME_BLENDER_PYTHON to a Python that has bpy")
-    return py
+    py = REPO / ".venv-blender" / "bin" / "python"
+    if py.is_file():
+        return py
+    raise BlenderError(_no_bpy_message(py))
+
+
+def _no_bpy_message(py: Path) -> str:
+    """What to do without bpy.  Only a checkout (an editable install too) has ``.venv-blender`` and
+    ``make setup`` beside the package; around an installed one is site-packages, which has neither."""
+    also = "or set VISEME_BLENDER_PYTHON to a Python that has bpy"
+    if (REPO / "pyproject.toml").is_file():
+        return (f"Blender's Python module (bpy) is not installed ({py} is missing): run `make setup` in {REPO} "
+                f"(it creates .venv-blender), {also}")
+    return (f"Blender's Python module (bpy) is not installed: `pip install 'viseme-toolkit[blender]'` into this "
+            f"Python 3.11 environment, {also}")
 
 
 def _bpy_env(tmp: Path) -> dict:

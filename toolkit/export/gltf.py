@@ -332,6 +332,8 @@ def write_standalone_head(anim: Animation, out_path: str | Path, head_path: str 
     _check_anim(anim)
     out = Path(out_path)
     src = Path(head_path) if head_path is not None else DEFAULT_HEAD
+    if head_path is not None and not src.is_file():  # the caller's own path: not a reason to build ours
+        raise ModelError(f"{src}: head model not found (head_path)")
     if not src.is_file():
         raise ModelError(f"{src}: the default head is missing; build it with "
                          f"`.venv/bin/python assets/head/build_head.py` or pass --model")
