@@ -337,6 +337,13 @@ def test_rig_inspect(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"rig blobrig ({rig}) on mesh #0: profile blobrig (morph): 2/2 keys matched" in out
     assert "<- viseme_PP   -> #0" in out and "<- jawOpen   -> #2" in out and "animates:" in out
+    # unnamed targets and no rig file: the report, then why it cannot animate as the one error line, exit 2
+    # (it exited 0, so a script checking its assets passed a model that cannot move)
+    assert main(["rig", "inspect", str(blob)]) == 2
+    out, err = capsys.readouterr()
+    assert "all morph targets are unnamed" in out and "cannot animate:" in out and out.rstrip().endswith("#0 Blob")
+    assert err.splitlines() == [f"viseme: error: {blob}: cannot drive this model. Found mesh #0: 3 targets (unnamed). "
+                                "all morph targets are unnamed: give a rig file with 'targets_by_index'."], err
     (tmp_path / "blob.bin").unlink()
     assert main(["rig", "inspect", str(blob)]) == 2
     err = capsys.readouterr().err

@@ -239,9 +239,12 @@ def _check_page_name(out: str) -> None:
 
 
 def cmd_rig(args) -> int:
-    from toolkit.gltf.inspect import inspect_model
+    from toolkit.gltf.inspect import inspect_report
 
-    print(inspect_model(args.model, profile=args.rig))
+    report, problem = inspect_report(args.model, profile=args.rig)
+    print(report, flush=True)
+    if problem is not None:  # the report says it too; the exit status (2) lets scripts gate their assets
+        raise problem
     return 0
 
 

@@ -108,28 +108,36 @@ def _inspect_rig(model: Model, prof) -> list[str]:
     return lines
 
 
-def _inspect_drive(model: Model, prof) -> list[str]:
-    """What an animation would drive (or why it cannot) and the node head rotation would turn."""
+def _inspect_drive(model: Model, prof) -> tuple[list[str], ValueError | None]:
+    """What an animation would drive (or why it cannot: also returned) and the node head rotation would turn."""
+    problem = None
     try:
         perf = perform(empty_animation(1, fps=30), model, prof, head=False)
     except (ModelError, rigs.RigError) as e:
-        lines, head = [f"cannot animate: {e}"], find_head_node(model, face_nodes(model))
+        problem, lines, head = e, [f"cannot animate: {e}"], find_head_node(model, face_nodes(model))
     else:
         lines = [f"animates: {perf.via}"] + [f"warning: {w}" for w in perf.warnings]
         head = find_head_node(model, list(perf.weights))
     name = model.gltf.nodes[head].name if head is not None else None
     return lines + ["head rotation node: " + (f"#{head} {name or ''}".strip() if head is not None
-                                              else "none found (no head bone in the skeleton)")]
+                                              else "none found (no head bone in the skeleton)")], problem
 
 
 def inspect_model(path: str | Path, profile=None) -> str:
     """Human-readable report: meshes, primitives, every morph target, VRM expressions and binds,
     the rig profile that matches (or how ``profile`` maps), what it misses, what an animation
     would drive and the head node.  Raises ModelError for a model whose buffers cannot be read."""
+    return inspect_report(path, profile)[0]
+
+
+def inspect_report(path: str | Path, profile=None) -> tuple[str, ValueError | None]:
+    """`inspect_model`'s report, and why an animation cannot drive the model (None when it can): the
+    report of a model that cannot animate is still wanted, and so is an error a script can act on."""
     model = load_model(path)
     model.read_buffers()  # a missing or short .bin is an error, not a report of a model that cannot work
     prof = rigs.load_profile(profile) if profile is not None else None
     lines = _inspect_header(model) + _inspect_meshes(model)
     if model.vrm:
         lines += _inspect_vrm(model)
-    return "\n".join(lines + _inspect_rig(model, prof) + _inspect_drive(model, prof))
+    drive, problem = _inspect_drive(model, prof)
+    return "\n".join(lines + _inspect_rig(model, prof) + drive), problem
