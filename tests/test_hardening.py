@@ -16,7 +16,7 @@ import pytest
 from gltf_helpers import Builder, rpm_avatar, vrm1_model
 
 from toolkit import files
-from toolkit.animation import empty_animation
+from toolkit.animation import Animation, empty_animation
 from toolkit.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -404,6 +404,25 @@ def test_animation_files_render_refuses_are_one_line_naming_them(tmp_path, capsy
         assert main(["render", str(bad)] + sum((["-o", str(o)] for o in outs), [])) == 2
         assert words in _one_error_line(capsys.readouterr().err)
         assert not [o for o in outs if o.exists()]
+
+
+def test_animation_json_of_another_format_or_with_no_known_channel_is_refused(tmp_path, capsys):
+    """A "format" other than the toolkit's was read as if it were one, and a file whose channels the
+    toolkit does not know rendered a still face without a word: both refused naming the file."""
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(dict(empty_animation(3, 30).to_dict(), format="viseme-toolkit/animation@2")))
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps(empty_animation(3, 30, channels=["MouthOpen", "Blink"]).to_dict()))
+    outs = [tmp_path / "out.json", tmp_path / "out.glb"]
+    for bad, words in ((other, "other.json: not a viseme-toolkit animation JSON (its format is "
+                               "'viseme-toolkit/animation@2', not viseme-toolkit/animation@1)"),
+                       (unknown, "unknown.json: not a viseme-toolkit animation JSON (none of its channels "
+                                 "(MouthOpen, Blink) is one the toolkit animates")):
+        assert main(["render", str(bad)] + sum((["-o", str(o)] for o in outs), [])) == 2
+        assert words in _one_error_line(capsys.readouterr().err)
+        assert not [o for o in outs if o.exists()]
+    mixed = empty_animation(3, 30, channels=["jawOpen", "MouthOpen"]).to_dict()  # one known channel: read
+    assert Animation.from_dict({k: v for k, v in mixed.items() if k != "format"}).channels == ["jawOpen", "MouthOpen"]
 
 
 # -- signals -----------------------------------------------------------------------------------------------------

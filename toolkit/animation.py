@@ -189,6 +189,7 @@ class Animation:
             if not isinstance(d, dict) or not isinstance(d["channels"], list) or not d["channels"] \
                     or not all(isinstance(c, str) for c in d["channels"]):
                 raise ValueError("'channels' must be a list of names")
+            _check_format(d)
             with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
                 values = np.asarray(d["values"], np.float32).reshape(-1, len(d["channels"]))
             anim = cls(
@@ -216,6 +217,18 @@ class Animation:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:   # not UTF-8: audio given by mistake
             raise ValueError(f"{path}: cannot read animation JSON ({e})") from None
         return cls.from_dict(d, source=str(path))
+
+
+def _check_format(d: dict) -> None:
+    """Refuse a file of another format (a later version, another tool's): read as ours, its fields
+    would mean something else.  And one with no channel the toolkit knows: every reader (the renderer,
+    the model and engine writers, the web page) drives only `CHANNELS`, so it made a still face."""
+    if "format" in d and d["format"] != JSON_FORMAT:
+        raise ValueError(f"its format is {d['format']!r}, not {JSON_FORMAT}")
+    if not set(d["channels"]) & set(CHANNELS):
+        names = ", ".join(d["channels"][:6]) + (" ..." if len(d["channels"]) > 6 else "")
+        raise ValueError(f"none of its channels ({names}) is one the toolkit animates: viseme_*, the 52 ARKit "
+                         "blendshapes, headPitch/headYaw/headRoll")
 
 
 def empty_animation(n_frames: int, fps: float, channels: list[str] | None = None) -> Animation:
