@@ -21,12 +21,12 @@ import html
 import io
 import json
 import re
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from toolkit import cleanup
 from toolkit.animation import Animation
 from toolkit.files import atomic_write
 
@@ -58,7 +58,7 @@ def model_bytes(anim: Animation, model: str | Path | None = None, profile=None) 
     from toolkit.export import gltf
     from toolkit.gltf.read import load_model
 
-    with tempfile.TemporaryDirectory(prefix="viseme-view-") as tmp:
+    with cleanup.temp_dir(prefix="viseme-view-") as tmp:  # removed on an interrupt too; a working folder
         if model is None:
             out = Path(tmp) / "head.glb"
             rep = gltf.write_standalone_head(anim, out)
