@@ -21,12 +21,12 @@ import html
 import io
 import json
 import re
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from toolkit import cleanup
 from toolkit.animation import Animation
 from toolkit.files import atomic_write
 
@@ -58,7 +58,9 @@ def model_bytes(anim: Animation, model: str | Path | None = None, profile=None) 
     from toolkit.export import gltf
     from toolkit.gltf.read import load_model
 
-    with tempfile.TemporaryDirectory(prefix="viseme-view-") as tmp:
+    # a registered working folder: inside `files.all_or_nothing` (write_outputs) the .glb written here is
+    # committed at once, as it must be to be read back below, not held until the job's outputs are done
+    with cleanup.temp_dir(prefix="viseme-view-") as tmp:
         if model is None:
             out = Path(tmp) / "head.glb"
             rep = gltf.write_standalone_head(anim, out)
