@@ -17,11 +17,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from toolkit import cleanup
 from toolkit.alignment.result import Alignment
 
 DEFAULT_DICTIONARY = "english_us_arpa"
@@ -69,7 +69,7 @@ def align_mfa(samples: np.ndarray, sample_rate: int, words: list[str], *,
 
     from toolkit.alignment.textgrid import read_textgrid
 
-    with tempfile.TemporaryDirectory(prefix="viseme-mfa-") as tmp:
+    with cleanup.temp_dir(prefix="viseme-mfa-") as tmp:  # removed on an interrupt too
         corpus, out = Path(tmp) / "corpus", Path(tmp) / "aligned"
         corpus.mkdir()
         out.mkdir()

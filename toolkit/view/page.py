@@ -58,9 +58,7 @@ def model_bytes(anim: Animation, model: str | Path | None = None, profile=None) 
     from toolkit.export import gltf
     from toolkit.gltf.read import load_model
 
-    # a registered working folder: inside `files.all_or_nothing` (write_outputs) the .glb written here is
-    # committed at once, as it must be to be read back below, not held until the job's outputs are done
-    with cleanup.temp_dir(prefix="viseme-view-") as tmp:
+    with cleanup.temp_dir(prefix="viseme-view-") as tmp:  # removed on an interrupt too; a working folder
         if model is None:
             out = Path(tmp) / "head.glb"
             rep = gltf.write_standalone_head(anim, out)
