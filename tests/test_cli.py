@@ -165,6 +165,15 @@ def test_headerless_pcm_reaches_the_preview_video(tmp_path):
     assert abs(_audio_seconds(mp4) - len(x) / 16000) < 0.05
 
 
+def test_headerless_pcm_without_a_rate_names_the_option(tmp_path, capsys):
+    """The refusal tells a command-line user the option to give (it named only Python's raw_rate=)."""
+    raw = tmp_path / "bob.raw"
+    raw.write_bytes(np.zeros(1600, "<i2").tobytes())
+    assert main(["animate", str(raw), "-o", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"viseme: error: {raw}: headerless PCM") and "--raw-rate" in err and "\n" not in err
+
+
 def test_console_script_runs():
     exe = Path(sys.executable).parent / "viseme"
     if not exe.exists():

@@ -106,6 +106,15 @@ def test_jaw_scales_the_jaw_opening_and_nothing_else(tmp_path):
         np.testing.assert_array_equal(_curves(runs[k]), _curves(runs[1.0]))
 
 
+def test_engine_hybrid_without_a_transcript_says_it_ran_the_audio_only_model(tmp_path, capsys):
+    """Asked for hybrid with nothing to align, the audio-only model runs: the output says so and why
+    (as `--engine neural` with a transcript does), instead of silently naming another engine."""
+    d = _animate(tmp_path, "hybrid_no_text", "--engine", "hybrid", *QUIET)
+    assert d["meta"]["engine"] == "neural"
+    assert any("hybrid" in w and "transcript" in w for w in d["meta"]["warnings"]), d["meta"]["warnings"]
+    assert "hybrid" in capsys.readouterr().err
+
+
 def test_engine_hybrid_keeps_the_aligned_visemes_and_adds_the_audios_dynamics(tmp_path):
     base = ["--transcript", str(SAMPLE_TEXT), "--no-blinks"]
     hybrid = _animate(tmp_path, "hybrid", *base, "--engine", "hybrid")

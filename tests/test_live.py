@@ -371,6 +371,25 @@ def test_stdin_pcm_through_the_command(espeak_speech, offline):
     assert opening[_mid_frames(espeak_speech, _bilabial)].max() < 0.15
 
 
+def test_a_headerless_file_plays_at_the_rate_option(espeak_speech, offline, tmp_path):
+    """`--input speech.raw --rate R` reads the file as s16le at R Hz, as stdin is read; the rate was
+    ignored for files, so every .raw file was refused (naming a Python argument the command lacks)."""
+    from toolkit.audio import write_wav
+
+    rx = UdpReceiver()
+    raw = tmp_path / "speech.raw"
+    raw.write_bytes((np.clip(espeak_speech.samples, -1, 1) * 32767).astype("<i2").tobytes())
+    r = subprocess.run(_cmd("--input", str(raw), "--rate", "16000", "--vmc", f"127.0.0.1:{rx.port}"),
+                       capture_output=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr.decode()
+    wav = write_wav(tmp_path / "speech.wav", espeak_speech.samples, 16000)  # a file with a header keeps its own rate
+    r = subprocess.run(_cmd("--input", str(wav), "--rate", "8000", "--vmc", f"127.0.0.1:{rx.port}"),
+                       capture_output=True, timeout=120, cwd=ROOT)
+    packets = rx.close()
+    assert r.returncode == 0, r.stderr.decode()
+    assert len(packets) == 2 * offline.n_frames
+
+
 def test_stdin_realtime_fills_pauses_with_silence():
     """A pipe that pauses (between two TTS lines) keeps the clock going with silence."""
     r_fd, w_fd = os.pipe()

@@ -120,6 +120,25 @@ def test_serve_answers_the_page_on_localhost(spoken):
         proc.wait(timeout=30)
 
 
+def test_served_page_answers_the_favicon_request_without_an_error():
+    """Browsers ask every served page for /favicon.ico; a 404 there is a console error on the page."""
+    import threading
+
+    from toolkit.view.serve import make_server
+
+    server = make_server("<p>hi</p>", port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        with urllib.request.urlopen(base + "/favicon.ico", timeout=30) as resp:
+            assert resp.status == 204 and resp.read() == b""
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(base + "/other.ico", timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_page_named_like_another_format_is_refused(spoken, tmp_path, capsys):
     """`view -o talk.mp4` (or .json, .glb) would get a web page under a name that promises a video or
     data: refused, naming the file; the page's own names (.html, .htm, none) are written."""

@@ -396,8 +396,8 @@ def _quiet_native_stderr():
 def _read_raw(path: Path, raw_rate, raw_format: str, raw_channels: int) -> np.ndarray:
     if raw_rate is None:
         raise AudioError(
-            f"{path}: headerless PCM has no sample rate; pass raw_rate (e.g. raw_rate=16000, "
-            f"raw_format='s16le')"
+            f"{path}: headerless PCM has no sample rate; give it (--raw-rate 16000 on the command line; "
+            f"raw_rate=16000, raw_format='s16le' in Python)"
         )
     if not in_range(raw_rate, *RAW_RATE_LIMITS_HZ, whole=True):
         raise AudioError(f"{path}: raw_rate must be {allowed(*RAW_RATE_LIMITS_HZ, whole=True)} (Hz), got {raw_rate!r}")

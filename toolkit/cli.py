@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true", help="play a file or stdin at real-time pace (pauses in stdin "
                    "become silence)")
     p.add_argument("--rate", type=Number(4000, 192000, whole=True, unit=" (Hz)"), default=16000,
-                   help="sample rate of the PCM on stdin (default 16000)")
+                   help="sample rate of headerless s16le PCM: stdin or a .raw/.pcm file (default 16000)")
     p.add_argument("--fps", type=fps, default=60, help="frames per second sent (default 60)")
     p.add_argument("--vmc", nargs="?", const="127.0.0.1:39539", metavar="HOST:PORT",
                    help="send VMC protocol (VSeeFace, VMagicMirror, Warudo, VNyan); default 127.0.0.1:39539")

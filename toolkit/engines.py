@@ -114,7 +114,9 @@ def choose(requested: str, timing, neural: Callable[[], object | None], *,
                              "pass --text or --transcript")
         return Aligned(params), []
     if requested == "neural" or timing is None:
-        return Neural(model, intensity, seed), []
+        # hybrid mixes the audio into aligned visemes: with nothing to align, only the audio's part is left
+        why = [f"{source}: engine 'hybrid' needs a transcript; using the audio-only model"]
+        return Neural(model, intensity, seed), why if requested == "hybrid" else []
     if timing.confidence < MIN_ALIGN_CONFIDENCE and timing.method not in EXACT_TIMING:
         return Neural(model, intensity, seed), [
             f"{source}: alignment confidence {timing.confidence:.2f} is low (does the transcript match the audio?); "

@@ -32,7 +32,7 @@ from typing import Iterator
 
 import numpy as np
 
-from toolkit.audio import TARGET_RATE, StreamResampler, load_audio
+from toolkit.audio import RAW_SUFFIXES, TARGET_RATE, StreamResampler, load_audio
 
 CHUNK_S = 0.01  # block length: 10 ms keeps a microphone's buffering well below the model's own look-ahead
 POLL_S = 0.1  # how often a waiting source looks at the stop flag
@@ -360,9 +360,11 @@ class MicSource:
 
 
 def open_source(spec: str, *, realtime: bool = False, rate_hz: int = TARGET_RATE, chunk_s: float = CHUNK_S):
-    """``mic``, ``mic:NAME`` (or ``mic:INDEX``), ``-`` (stdin) or a file path -> a source."""
+    """``mic``, ``mic:NAME`` (or ``mic:INDEX``), ``-`` (stdin) or a file path -> a source.
+    ``rate_hz`` is the rate of headerless PCM: stdin, or a .raw/.pcm file (other files carry their own)."""
     if spec == "mic" or spec.startswith("mic:"):
         return MicSource(spec[4:] or None, chunk_s=chunk_s)
     if spec == "-":
         return StdinSource(rate_hz=rate_hz, realtime=realtime, chunk_s=chunk_s)
-    return FileSource(spec, realtime=realtime, chunk_s=chunk_s)
+    headerless = os.path.splitext(spec)[1].lower() in RAW_SUFFIXES  # given a rate, load_audio reads ANY file as raw
+    return FileSource(spec, realtime=realtime, chunk_s=chunk_s, raw_rate=rate_hz if headerless else None)

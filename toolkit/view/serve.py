@@ -1,7 +1,8 @@
 """Serve one page on localhost (``viseme view ... --serve PORT``).
 
 Only 127.0.0.1 is bound: the page carries the user's model and voice, nobody else should
-reach it.  ``/`` (and ``/index.html``) answer the page; anything else is 404.
+reach it.  ``/`` (and ``/index.html``) answer the page; ``/favicon.ico`` is empty (204: browsers
+ask for it on every page, and a 404 is a console error); anything else is 404.
 
 Example
 -------
@@ -26,6 +27,10 @@ def make_server(page: str = "", port: int = 8000) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
+            if self.path.split("?")[0] == "/favicon.ico":  # the page has no icon; a 404 would log a console error
+                self.send_response(204)
+                self.end_headers()
+                return
             if self.path.split("?")[0] not in ("/", "/index.html"):
                 self.send_error(404)
                 return
