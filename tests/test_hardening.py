@@ -283,7 +283,8 @@ def test_the_python_api_names_the_bad_argument():
         with pytest.raises(ValueError, match=f"^{name} must be"):
             replace(DEFAULT_PARAMS, **kw)
     x = 0.3 * np.sin(np.arange(8000) / 5.0).astype(np.float32)  # half a second
-    with pytest.raises(ValueError, match=r"offset_ms 900 shifts the whole animation out of <array>, which lasts 0.50 s"):
+    with pytest.raises(ValueError, match=r"^<array>: an offset of 900 ms \(--offset-ms; offset_ms in Python\) shifts the whole animation out of "
+                       r"the audio, which lasts 0.50 s"):
         animate(x, sample_rate=16000, offset_ms=900)
 
 

@@ -264,8 +264,9 @@ def cmd_batch(args) -> int:
                     scheduler=args.scheduler, force=args.force, only=args.only.split(",") if args.only else None,
                     lang=args.lang, fps=args.fps, quiet=args.quiet, engine=args.engine, seed=args.seed,
                     blinks=not args.no_blinks, head_motion=not args.no_head)
-    print(f"{args.manifest}: {res.total} lines, {res.done} done, {res.skipped} unchanged, {res.failed} failed, "
-          f"{res.wall_s:.1f} s -> {res.report_csv}")
+    # every line counted once (res.done counts the lines run, the failed ones among them)
+    print(f"{args.manifest}: {res.total} lines: {res.done - res.failed} done, {res.skipped} unchanged, "
+          f"{res.failed} failed, {res.wall_s:.1f} s -> {res.report_csv}")
     if res.failed:
         print(f"viseme batch: {res.failed} of {res.total} lines failed (worst first in {res.report_csv})", file=sys.stderr)
     return min(res.failed, 125)  # the exit status says how many lines failed
@@ -288,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = Parser(prog="viseme", description="Speech in, 3D lip-sync curves out.",
                                  epilog="exit status: 0 done, 2 failed (bad input or usage, a missing program or "
                                         "device: one line naming it), 1 internal error, 129/130/143 stopped by "
-                                        "SIGHUP/SIGINT/SIGTERM")
+                                        "SIGHUP/SIGINT/SIGTERM, 141 the reader of standard output closed the pipe; "
+                                        "viseme batch: the number of failed lines (at most 125)")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug messages; tracebacks for errors")
     sub = ap.add_subparsers(dest="command", required=True)
     fps = Number(*LIMITS["fps"][:2], unit=" (frames per second)")
@@ -299,15 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
     def text_args(p):
         g = p.add_mutually_exclusive_group()
         g.add_argument("--text", help="transcript as a string")
-        g.add_argument("--transcript", help="transcript file (UTF-8, or UTF-16 with a byte order mark; "
+        g.add_argument("--transcript", help="transcript file (UTF-8, or UTF-16/32 with a byte order mark; "
                                             "`word=IPA` gives a word its pronunciation)")
         g.add_argument("--ipa", type=ipa_transcript,
                        help="transcript in IPA, words separated by spaces (any language, e.g. \"ˈt͡ʃao ˈbɛl.la\")")
-        p.add_argument("--lang", default="en", help="language (espeak-ng code: en, de, fr, es, ...)")
+        p.add_argument("--lang", default="en", help="language (espeak-ng code: en, de, fr, es, ...; default en)")
         p.add_argument("--raw-rate", type=Number(*RAW_RATE_LIMITS_HZ, whole=True, unit=" (Hz)"),
                        help="sample rate of headerless .raw/.pcm audio (s16le mono)")
         p.add_argument("--allow-truncated", action="store_true",
-                       help="animate what a truncated WAV file holds instead of refusing it")
+                       help="use what a truncated (cut-off) WAV file holds instead of refusing it")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (shown on a terminal for long audio)")
 
     p = sub.add_parser("animate", help="audio (+ transcript) -> animation files")
@@ -317,9 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", action="append", required=True,
                    help="output file; repeat for several; '-' writes to standard output (JSON, or --format)")
     p.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: from the extension)")
-    p.add_argument("--fps", type=fps, default=30, help="frames per second (24, 25, 30, 60, ...)")
-    p.add_argument("--engine", choices=ENGINES, default="auto",
-                   help="auto: hybrid with a transcript, neural without; align; neural (audio only); hybrid")
+    p.add_argument("--fps", type=fps, default=30, help="frames per second (24, 25, 30, 60, ...; default 30)")
+    p.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
     p.add_argument("--offset-ms", type=Number(*LIMITS["offset_ms"][:2], unit=" (ms)"), default=0.0,
                    help="shift the animation later (ms; negative: earlier)")
     p.add_argument("--intensity", type=intensity, default=1.0,
@@ -327,41 +328,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jaw", type=Number(*JAW_SCALE), help="jaw opening scale (default 1)")
     p.add_argument("--anticipation-ms", type=Number(*ANTICIPATION_MS, unit=" (ms)"),
                    help="how early visemes start (default 120)")
-    p.add_argument("--model", help="character to animate (.glb/.gltf/.vrm) for model outputs")
+    p.add_argument("--model", help="character to animate (.glb/.gltf/.vrm) for model outputs; .fbx/.blend for "
+                                   ".blend/.fbx outputs; default: the toolkit's head")
     p.add_argument("--rig", help="rig profile name (see rigs/) or a rig .json file; default: detected")
-    p.add_argument("--size", type=size, default=512, help="video size in pixels (.mp4; contact sheet tiles are half)")
+    p.add_argument("--size", type=size, default=512, help=SIZE_HELP)
     p.add_argument("--seed", type=seed, default=0, help="seed for blinks and head motion")
-    p.add_argument("--no-blinks", action="store_true")
+    p.add_argument("--no-blinks", action="store_true", help="no blinks")
     p.add_argument("--no-head", action="store_true", help="no head motion")
     p.set_defaults(func=cmd_animate)
 
     p = sub.add_parser("align", help="timed words and phonemes (JSON or TextGrid)")
-    p.add_argument("audio")
+    p.add_argument("audio", help="speech audio: wav, flac, ogg, opus, mp3, raw")
     text_args(p)
     p.add_argument("-o", "--output", action="append", default=[],
-                   help=".json or .TextGrid (default, or '-': print JSON)")
+                   help="output file, .json or .TextGrid; repeat for several (none, or '-': JSON on standard output)")
     p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("say", help="speak text with espeak-ng: wav + exactly timed animation")
-    p.add_argument("text")
-    p.add_argument("--lang", default="en")
+    p.add_argument("text", help="the words to speak")
+    p.add_argument("--lang", default="en", help="language (espeak-ng code: en, de, fr, es, ...; default en)")
     p.add_argument("--voice", help="espeak-ng voice or variant, e.g. en+f3")
     p.add_argument("-o", "--output", action="append", required=True,
                    help="a prefix (writes PREFIX.wav and PREFIX.json) or files by extension; '-': JSON to stdout")
-    p.add_argument("--fps", type=fps, default=30)
-    p.add_argument("--intensity", type=intensity, default=1.0)
-    p.add_argument("--size", type=size, default=512)
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--fps", type=fps, default=30, help="frames per second (default 30)")
+    p.add_argument("--intensity", type=intensity, default=1.0, help="mouth motion scale (1 natural)")
+    p.add_argument("--size", type=size, default=512, help=SIZE_HELP)
+    p.add_argument("--seed", type=seed, default=0, help="seed for blinks and head motion")
     p.set_defaults(func=cmd_say)
 
-    p = sub.add_parser("render", help="animation JSON -> preview video")
-    p.add_argument("animation")
+    p = sub.add_parser("render", help="animation JSON -> preview video, contact sheet or any other output")
+    p.add_argument("animation", help="animation JSON (viseme animate ... -o anim.json)")
     p.add_argument("-o", "--output", action="append", required=True,
                    help="output file (.mp4, .png contact sheet, any animate format); '-': standard output")
     p.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: from the extension)")
-    p.add_argument("--model")
-    p.add_argument("--audio")
-    p.add_argument("--size", type=size, default=512)
+    p.add_argument("--model", help="character to show (.glb/.gltf/.vrm; .fbx/.blend for .blend/.fbx outputs); "
+                                   "default: the toolkit's head")
+    p.add_argument("--audio", help="the speech, for the video's sound (and the plot's waveform)")
+    p.add_argument("--size", type=size, default=512, help=SIZE_HELP)
     p.add_argument("--rig", help="rig profile name or .json file for --model (default: detected)")
     p.add_argument("--compare", help="a second animation JSON shown side by side")
     p.set_defaults(func=cmd_render)
@@ -382,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rig", help="rig tools")
     rs = p.add_subparsers(dest="rig_command", required=True)
     pi = rs.add_parser("inspect", help="list morph targets and the matching rig profile")
-    pi.add_argument("model")
+    pi.add_argument("model", help="character (.glb/.gltf/.vrm)")
     pi.add_argument("--rig", help="show how this rig profile (name or .json file) maps the model, "
                                   "instead of the automatic match")
     pi.set_defaults(func=cmd_rig)
@@ -407,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-devices", action="store_true", help="list the microphones and exit")
     p.add_argument("--intensity", type=intensity, default=1.0, help="mouth motion scale (1 natural)")
     p.add_argument("--seed", type=seed, default=0, help="seed for blinks and head motion")
-    p.add_argument("--no-blinks", action="store_true")
+    p.add_argument("--no-blinks", action="store_true", help="no blinks")
     p.add_argument("--no-head", action="store_true", help="no head motion")
     p.set_defaults(func=cmd_live)
 
@@ -416,15 +419,15 @@ def build_parser() -> argparse.ArgumentParser:
                                     "files with .txt/.lab transcripts beside them")
     p.add_argument("-o", "--output", required=True, help="output folder (made if missing); resumable")
     p.add_argument("--format", default="json", help="comma-separated formats or file endings (json,csv,tsv,...)")
-    p.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
+    p.add_argument("--jobs", type=Number(*BATCH_JOBS, whole=True), help="worker processes (default: the number of cores)")
     p.add_argument("--scheduler", help="run on a Dask cluster: tcp://HOST:PORT of its scheduler")
     p.add_argument("--force", action="store_true", help="redo every line, even unchanged ones")
     p.add_argument("--only", help="comma-separated ids: just these lines")
     p.add_argument("--lang", default="en", help="language of lines whose row gives none")
-    p.add_argument("--fps", type=float, default=30, help="frame rate of lines whose row gives none")
-    p.add_argument("--engine", choices=ENGINES, default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-blinks", action="store_true")
+    p.add_argument("--fps", type=fps, default=30, help="frame rate of lines whose row gives none (default 30)")
+    p.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
+    p.add_argument("--seed", type=seed, default=0, help="seed for blinks and head motion")
+    p.add_argument("--no-blinks", action="store_true", help="no blinks")
     p.add_argument("--no-head", action="store_true", help="no head motion")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_batch)
@@ -435,6 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+ENGINE_HELP = ("auto (default): hybrid with a transcript, neural without (align for espeak-ng's exact timing; "
+               "neural when the alignment is unsure); align: the transcript's timing alone; neural: the audio alone; "
+               "hybrid: the aligned visemes with the audio's jaw/lip dynamics")
+SIZE_HELP = "video size in pixels (.mp4; contact sheet tiles are half; default 512)"
+# --jobs: at least one worker; more than this many processes would only thrash any machine
+BATCH_JOBS = (1, 1024)
 # --jaw scales the jaw's loudness gains (coarticulation.JAW_GAIN_LIMITS holds the result);
 # --anticipation-ms is CoarticulationParams.anticipation_s (0 to 0.5 s) in milliseconds
 JAW_SCALE = (0.0, 3.0)

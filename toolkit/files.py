@@ -102,7 +102,8 @@ def output_target(path: str | Path) -> Target:
             kind = "a block device" if stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) \
                 else "not a regular file"
             raise OutputError(f"{path}: is {kind}; refusing to write over it")
-        if not os.access(real, os.W_OK):
+        # no write bit for anyone is the owner's "keep this", which root's access check ignores
+        if not os.access(real, os.W_OK) or not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
             raise OutputError(f"{Target(p, real).label}: is read-only; refusing to replace it")
     folder = real.parent
     if not folder.is_dir():

@@ -242,8 +242,9 @@ def _check_offset(offset_ms: float, speech: "_Speech") -> None:
     """An offset as long as the audio shifts every movement out of the clip: refused, naming both."""
     duration_s = len(speech.samples) / audio_io.TARGET_RATE
     if abs(offset_ms) / 1000.0 >= duration_s:
-        raise ValueError(f"offset_ms {offset_ms:g} shifts the whole animation out of {speech.name}, which lasts "
-                         f"{duration_s:.2f} s; use an offset shorter than the audio")
+        raise ValueError(f"{speech.name}: an offset of {offset_ms:g} ms (--offset-ms; offset_ms in Python) shifts "
+                         f"the whole animation out of the audio, which lasts {duration_s:.2f} s; use an offset "
+                         "shorter than the audio")
 
 
 @dataclass

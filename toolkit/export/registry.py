@@ -130,10 +130,12 @@ def _mp4(anim, path, job):
     from toolkit.audio import RAW_SUFFIXES
     from toolkit.render.preview import render_video
 
-    # a headerless PCM file only `toolkit.audio` can read (told its rate): the renderer gets its samples
+    # a headerless PCM file only `toolkit.audio` can read (told its rate), or speech with no file at all
+    # (`viseme say` without a .wav): the renderer gets the samples
     raw = job.audio_path is not None and Path(job.audio_path).suffix.lower() in RAW_SUFFIXES
     render_video(anim, path, model=job.model, size=job.size, compare=job.compare, profile=job.rig,
-                 audio=_samples(job) if raw and job.samples is not None else job.audio_path)
+                 audio=_samples(job) if (raw or job.audio_path is None) and job.samples is not None
+                 else job.audio_path)
 
 
 def _html(anim, path, job):
@@ -167,9 +169,16 @@ def _vtt(anim, path, job):
 
 
 def _blend(anim, path, job):
+    from toolkit.audio import RAW_SUFFIXES, write_wav
     from toolkit.export import blend
 
-    blend.write_blend(anim, path, model=job.model, audio=job.audio_path, profile=job.rig)
+    audio = job.audio_path
+    with cleanup.temp_dir() as folder:
+        # Blender reads (and packs) a sound file: speech with none (`viseme say` without a .wav) or a
+        # headerless .raw/.pcm goes to it as a temporary WAV of the samples
+        if job.samples is not None and (audio is None or Path(audio).suffix.lower() in RAW_SUFFIXES):
+            audio = str(write_wav(folder / "speech.wav", _samples(job)))
+        blend.write_blend(anim, path, model=job.model, audio=audio, profile=job.rig)
 
 
 def _fbx(anim, path, job):
