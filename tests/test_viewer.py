@@ -121,7 +121,8 @@ def test_serve_answers_the_page_on_localhost(spoken):
 
 
 def test_served_page_answers_the_favicon_request_without_an_error():
-    """Browsers ask every served page for /favicon.ico; a 404 there is a console error on the page."""
+    """Browsers ask every served page for /favicon.ico; a 404 there is a console error on the page.
+    A HEAD request gets the headers a GET would."""
     import threading
 
     from toolkit.view.serve import make_server
@@ -134,6 +135,10 @@ def test_served_page_answers_the_favicon_request_without_an_error():
             assert resp.status == 204 and resp.read() == b""
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(base + "/other.ico", timeout=30)
+        # HEAD (link checkers, curl -I) gets the page's headers and no body; it was 501
+        with urllib.request.urlopen(urllib.request.Request(base + "/", method="HEAD"), timeout=30) as resp:
+            assert resp.status == 200 and resp.headers["Content-Length"] == str(len(b"<p>hi</p>"))
+            assert resp.read() == b""
     finally:
         server.shutdown()
         server.server_close()

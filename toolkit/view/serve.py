@@ -1,7 +1,7 @@
 """Serve one page on localhost (``viseme view ... --serve PORT``).
 
 Only 127.0.0.1 is bound: the page carries the user's model and voice, nobody else should
-reach it.  ``/`` (and ``/index.html``) answer the page; ``/favicon.ico`` is empty (204: browsers
+reach it.  ``/`` (and ``/index.html``) answer the page (HEAD its headers); ``/favicon.ico`` is empty (204: browsers
 ask for it on every page, and a 404 is a console error); anything else is 404.
 
 Example
@@ -27,20 +27,29 @@ def make_server(page: str = "", port: int = 8000) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
+            body = self._head()
+            if body:
+                self.wfile.write(body)
+
+        def do_HEAD(self):  # noqa: N802 (link checkers and `curl -I` ask HEAD first; it answered 501)
+            self._head()
+
+        def _head(self) -> bytes:
+            """The status and headers of the answer; returns the body a GET sends."""
             if self.path.split("?")[0] == "/favicon.ico":  # the page has no icon; a 404 would log a console error
                 self.send_response(204)
                 self.end_headers()
-                return
+                return b""
             if self.path.split("?")[0] not in ("/", "/index.html"):
                 self.send_error(404)
-                return
+                return b""
             body = self.server.page.encode("utf-8")
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self.wfile.write(body)
+            return body
 
         def log_message(self, *args):  # quiet: the command prints the address once
             pass
