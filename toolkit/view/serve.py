@@ -1,8 +1,9 @@
 """Serve one page on localhost (``viseme view ... --serve PORT``).
 
 Only 127.0.0.1 is bound: the page carries the user's model and voice, nobody else should
-reach it.  ``/`` (and ``/index.html``) answer the page (HEAD its headers); ``/favicon.ico`` is empty (204: browsers
-ask for it on every page, and a 404 is a console error); anything else is 404.
+reach it.  ``/`` (and ``/index.html``) answer the page (a HEAD request its headers);
+``/favicon.ico`` is empty (204: browsers ask for it on every page, and a 404 is a console error);
+anything else is 404.
 
 Example
 -------
