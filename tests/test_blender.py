@@ -380,15 +380,13 @@ def test_missing_bpy_environment_says_what_to_do_in_a_checkout_and_in_an_install
     monkeypatch.delenv("VISEME_BLENDER_PYTHON")
     if importlib.util.find_spec("bpy") is not None:
         pytest.skip("this Python has bpy: the checkout and install messages are never needed")
-    checkout, site = tmp_path / "checkout", tmp_path / "site-packages"
+    checkout = tmp_path / "checkout"  # a clone without its .venv-blender
     checkout.mkdir()
-    site.mkdir()
-    (checkout / "pyproject.toml").write_text("[project]\nname = 'viseme-toolkit'\n")
-    monkeypatch.setattr(blend, "REPO", checkout)
+    monkeypatch.setattr(blend, "CHECKOUT", checkout)
     with pytest.raises(blend.BlenderError) as e:
         blend.write_fbx(anim, tmp_path / "a.fbx")
     assert f"{checkout / '.venv-blender' / 'bin' / 'python'} is missing" in str(e.value) and "make setup" in str(e.value)
-    monkeypatch.setattr(blend, "REPO", site)
+    monkeypatch.setattr(blend, "CHECKOUT", None)  # an installed toolkit: site-packages around it
     with pytest.raises(blend.BlenderError) as e:
         blend.write_fbx(anim, tmp_path / "a.fbx")
     assert "pip install 'viseme-toolkit[blender]'" in str(e.value), str(e.value)

@@ -18,13 +18,17 @@ from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
 _BUNDLED = _PACKAGE / "_data"      # in an installed wheel
-_CHECKOUT = _PACKAGE.parent        # in a clone of the repository
+_REPO = _PACKAGE.parent            # in a clone of the repository
+# The repository when the toolkit runs from a clone (an editable install too), else None (an installed
+# package, whose parent is site-packages): the trainers write their data and weights into it, and its
+# Blender environment (.venv-blender, `make setup`) lives there.
+CHECKOUT: Path | None = _REPO if (_REPO / "pyproject.toml").is_file() else None
 
 
 def data_path(relative: str) -> Path:
     """The file or folder ``relative`` (as laid out in the repository: ``rigs/...``, ``assets/...``)."""
     bundled = _BUNDLED / relative
-    return bundled if bundled.exists() else _CHECKOUT / relative
+    return bundled if bundled.exists() else _REPO / relative
 
 
 RIGS_DIR = data_path("rigs")

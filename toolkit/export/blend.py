@@ -37,9 +37,9 @@ import numpy as np
 from toolkit import cleanup, files
 from toolkit.animation import Animation
 from toolkit.files import check_output_path
+from toolkit.resources import CHECKOUT
 
 PACKAGE = Path(__file__).resolve().parents[1]   # the toolkit package the bpy side imports
-REPO = PACKAGE.parent
 MODEL_SUFFIXES = (".glb", ".gltf", ".vrm", ".fbx", ".blend")
 GLTF_SUFFIXES = (".glb", ".gltf", ".vrm")
 # extensions Blender's glTF importer (4.2 .. 5.x) refuses as required: decoded / dropped before the import
@@ -64,18 +64,18 @@ def blender_python() -> Path:
         return Path(env)
     if importlib.util.find_spec("bpy") is not None:
         return Path(sys.executable)
-    py = REPO / ".venv-blender" / "bin" / "python"
-    if py.is_file():
+    py = CHECKOUT / ".venv-blender" / "bin" / "python" if CHECKOUT else None  # what `make setup` makes
+    if py is not None and py.is_file():
         return py
     raise BlenderError(_no_bpy_message(py))
 
 
-def _no_bpy_message(py: Path) -> str:
+def _no_bpy_message(py: Path | None) -> str:
     """What to do without bpy.  Only a checkout (an editable install too) has ``.venv-blender`` and
     ``make setup`` beside the package; around an installed one is site-packages, which has neither."""
     also = "or set VISEME_BLENDER_PYTHON to a Python that has bpy"
-    if (REPO / "pyproject.toml").is_file():
-        return (f"Blender's Python module (bpy) is not installed ({py} is missing): run `make setup` in {REPO} "
+    if CHECKOUT is not None:
+        return (f"Blender's Python module (bpy) is not installed ({py} is missing): run `make setup` in {CHECKOUT} "
                 f"(it creates .venv-blender), {also}")
     return (f"Blender's Python module (bpy) is not installed: `pip install 'viseme-toolkit[blender]'` into this "
             f"Python 3.11 environment, {also}")

@@ -51,13 +51,11 @@ from toolkit.files import atomic_write
 from toolkit.motion.features import HOP, SAMPLE_RATE, log_mel, n_frames_for
 from toolkit.phonemes.inventory import is_silence
 from toolkit.phonemes.ipa import FEATURE_VALUES, SILENCE, phone_parts
+from toolkit.resources import CHECKOUT
 
-ROOT = Path(__file__).resolve().parents[2]
-# as audio2face's trainer: in a clone, data and weights go into the repo; an installed package's ROOT is
-# site-packages, so they go to the current folder instead
-_CHECKOUT = (ROOT / "assets" / "model").is_dir()
-CACHE = (ROOT if _CHECKOUT else Path.cwd()) / ".cache" / "aligner"
-OUT = ROOT / "assets" / "model" / "aligner.npz" if _CHECKOUT else Path("aligner.npz")
+# in a clone, data and weights go into the repository; from an installed package, into the current folder
+CACHE = (CHECKOUT or Path.cwd()) / ".cache" / "aligner"
+OUT = CHECKOUT / "assets" / "model" / "aligner.npz" if CHECKOUT else Path("aligner.npz")
 HEADS = tuple(FEATURE_VALUES)
 N_OUT = sum(len(v) for v in FEATURE_VALUES.values()) + 1  # + the boundary logit
 N_IN = 80  # `universal.normalize_features`: two views of 40 log-mel bands

@@ -53,14 +53,15 @@ from toolkit.animation import ARKIT_BLENDSHAPES, VISEME_CHANNELS, VISEMES, Segme
 from toolkit.audio import resample
 from toolkit.files import atomic_write
 from toolkit.motion.features import HOP, SAMPLE_RATE, log_mel, n_frames_for
+from toolkit.resources import CHECKOUT
 from toolkit.train.sentences import english_words, make_sentence
 from toolkit.train.voices import festival_voices, flite_voices, synth_festival, synth_flite
 from toolkit.visemes.tables import VISEME_POSES, visemes_for
 
 ROOT = Path(__file__).resolve().parents[2]
-_CHECKOUT = (ROOT / "assets" / "model").is_dir()  # run from a clone: data and weights go into the repo
-CACHE = (ROOT if _CHECKOUT else Path.cwd()) / ".cache" / "motion"
-DEFAULT_OUT = ROOT / "assets" / "model" / "audio2face.npz" if _CHECKOUT else Path("audio2face.npz")
+# in a clone, data and weights go into the repository; from an installed package, into the current folder
+CACHE = (CHECKOUT or Path.cwd()) / ".cache" / "motion"
+DEFAULT_OUT = CHECKOUT / "assets" / "model" / "audio2face.npz" if CHECKOUT else Path("audio2face.npz")
 REAL_SPEECH = ROOT.parent / "shared" / "data" / "speech" / "transcribed"
 
 # Channels the network regresses: visemes + every ARKit channel a viseme pose moves.
