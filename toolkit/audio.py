@@ -90,7 +90,7 @@ def load_audio(
         if not in_range(sample_rate, *RATE_LIMITS_HZ) or not float(sample_rate).is_integer():
             raise AudioError(f"array: sample_rate must be {allowed(*RATE_LIMITS_HZ, whole=True)} (Hz), "
                              f"got {sample_rate!r}")
-        samples, sr, source = _as_float(np.asarray(path_or_array), "array"), int(sample_rate), "array"
+        samples, sr, source = as_float_samples(np.asarray(path_or_array), "array"), int(sample_rate), "array"
         samples = _to_frames_by_channels(samples)
     if not RATE_LIMITS_HZ[0] <= sr <= RATE_LIMITS_HZ[1]:
         raise AudioError(f"{source}: unsupported sample rate {sr} Hz (speech audio has "
@@ -479,7 +479,13 @@ def _check_wav_truncated(path: Path, size: int, allow: bool) -> None:
 PCM_DTYPES = ("int8", "uint8", "int16", "int32")
 
 
-def _as_float(x: np.ndarray, source: str) -> np.ndarray:
+def as_float_samples(x: np.ndarray, source: str) -> np.ndarray:
+    """Samples as float32 in -1..1: floats as they are, PCM integers (`PCM_DTYPES`) by their full range;
+    anything else refused naming ``source``.  `load_audio` and the streaming model take arrays this way.
+
+    >>> as_float_samples(np.array([16384, -32768], np.int16), "chunk").tolist()
+    [0.5, -1.0]
+    """
     if x.dtype.kind == "f":
         return x.astype(np.float32, copy=False)
     if x.dtype.kind in "iu" and x.dtype.name not in PCM_DTYPES:

@@ -287,10 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     OUTPUT_FORMATS = [f.name for f in FORMATS if f.suffixes]
     ap = Parser(prog="viseme", description="Speech in, 3D lip-sync curves out.",
-                                 epilog="exit status: 0 done, 2 failed (bad input or usage, a missing program or "
-                                        "device: one line naming it), 1 internal error, 129/130/143 stopped by "
-                                        "SIGHUP/SIGINT/SIGTERM, 141 the reader of standard output closed the pipe; "
-                                        "viseme batch: the number of failed lines (at most 125)")
+                epilog="exit status: 0 done, 2 failed (bad input or usage, a missing program or "
+                       "device: one line naming it), 1 internal error, 129/130/143 stopped by "
+                       "SIGHUP/SIGINT/SIGTERM, 141 the reader of standard output closed the pipe; "
+                       "viseme batch: the number of failed lines (at most 125)")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug messages; tracebacks for errors")
     sub = ap.add_subparsers(dest="command", required=True)
     fps = Number(*LIMITS["fps"][:2], unit=" (frames per second)")

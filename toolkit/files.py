@@ -172,7 +172,7 @@ def atomic_write(path: str | Path, data: str | bytes | Callable[[Path], None]) -
         return
     real = t.real
     try:
-        with cleanup.temp_file(dir=real.parent, prefix=f".{real.name}.", suffix=".part" + real.suffix) as tmp:
+        with _part_file(real) as tmp:
             if callable(data):
                 data(tmp)
             elif isinstance(data, bytes):
@@ -205,7 +205,14 @@ def temp_beside(path: str | Path, suffix: str | None = None):
     suffix = Path(path).suffix if suffix is None else suffix
     if t.stream:
         return cleanup.temp_file(prefix=".viseme-stream.", suffix=suffix)
-    return cleanup.temp_file(dir=t.real.parent, prefix=f".{t.real.name}.", suffix=".part" + suffix)
+    return _part_file(t.real, suffix)
+
+
+def _part_file(real: Path, suffix: str | None = None):
+    """A hidden temporary file beside ``real`` (``.NAME.XXXX.part.EXT``): the same folder, so the rename over
+    it is atomic; removed when its block ends unless renamed away."""
+    suffix = real.suffix if suffix is None else suffix
+    return cleanup.temp_file(dir=real.parent, prefix=f".{real.name}.", suffix=".part" + suffix)
 
 
 @contextmanager
@@ -244,7 +251,7 @@ def _commit_or_hold(tmp: Path, real: Path) -> None:
         _commit(tmp, real)
         return
     stack, pending = _holds.stack[-1]
-    kept = stack.enter_context(cleanup.temp_file(dir=real.parent, prefix=f".{real.name}.", suffix=".part" + real.suffix))
+    kept = stack.enter_context(_part_file(real))
     os.replace(tmp, kept)  # out of the writer's temporary file, which its own block removes
     pending.append((kept, real))
 

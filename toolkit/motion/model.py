@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.animation import CHANNELS, VISEME_CHANNELS, VISEMES, Animation
-from toolkit.audio import _as_float, resample
+from toolkit.audio import as_float_samples, resample
 from toolkit.motion import procedural
 from toolkit.motion.features import FLOOR, FRAME_RATE, LOOKAHEAD_S, N_MELS, SAMPLE_RATE, MelStreamer, log_mel
 from toolkit.motion.network import Network, read_weights
@@ -398,7 +398,7 @@ def _chunk_samples(chunk) -> np.ndarray:
     x = np.asarray(chunk)
     if x.ndim > 2 or (x.ndim == 2 and x.shape[1] != 1):
         raise ValueError(f"chunk: audio must be mono, 1-D or (samples, 1), got shape {x.shape}")
-    x = _as_float(x, "chunk").reshape(-1)
+    x = as_float_samples(x, "chunk").reshape(-1)
     if not np.isfinite(x).all():
         raise ValueError("chunk: the audio contains NaN or infinite values")
     return x
